@@ -1,0 +1,483 @@
+//! A topic's compiled rules for key, headers and payload.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::catalog::{EnvelopeMode, KeyPolicy, TopicSpec, DEFAULT_MAX_PAYLOAD_BYTES};
+use crate::cloudevents::{self, CloudEvent};
+use crate::error::Error;
+use crate::headers::{CompiledHeaders, HeaderRules, Identity};
+
+/// One Kafka record as the contract sees it: borrowed key, headers and payload.
+///
+/// Its `Debug` shows header names and sizes, never header values or the payload.
+#[derive(Clone, Default)]
+pub struct Message<'a> {
+    /// The record key (`None` when absent).
+    pub key: Option<&'a [u8]>,
+    /// Headers in wire order; a header may have no value.
+    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+    /// The payload (`None` for a tombstone).
+    pub payload: Option<&'a [u8]>,
+}
+
+impl<'a> Message<'a> {
+    /// A message with this payload, no key and no headers.
+    pub fn new(payload: &'a [u8]) -> Self {
+        Message {
+            key: None,
+            headers: Vec::new(),
+            payload: Some(payload),
+        }
+    }
+
+    /// A message without payload (a tombstone).
+    pub fn tombstone() -> Self {
+        Message::default()
+    }
+
+    /// Sets the key.
+    #[must_use]
+    pub fn key(mut self, key: &'a [u8]) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Appends a header.
+    #[must_use]
+    pub fn header(mut self, name: &'a str, value: &'a [u8]) -> Self {
+        self.headers.push((name, Some(value)));
+        self
+    }
+
+    /// Appends a header without a value.
+    #[must_use]
+    pub fn null_header(mut self, name: &'a str) -> Self {
+        self.headers.push((name, None));
+        self
+    }
+
+    /// The value of the first header with this name (case-insensitive).
+    pub fn header_value(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| *v)
+    }
+}
+
+impl fmt::Debug for Message<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("key_len", &self.key.map(<[u8]>::len))
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            )
+            .field("payload_len", &self.payload.map(<[u8]>::len))
+            .finish()
+    }
+}
+
+/// Which part of a message broke a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Part {
+    /// The record key.
+    Key,
+    /// The header set as a whole.
+    Headers,
+    /// One header, by its lower-case name.
+    Header(String),
+    /// The CloudEvents envelope (attributes, content type).
+    Envelope,
+    /// The payload (for CloudEvents: the event's `data`).
+    Payload,
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Part::Key => f.write_str("key"),
+            Part::Headers => f.write_str("headers"),
+            Part::Header(h) => write!(f, "header `{h}`"),
+            Part::Envelope => f.write_str("cloudevent"),
+            Part::Payload => f.write_str("payload"),
+        }
+    }
+}
+
+/// One rule a message broke. The message is masked: it never repeats the offending value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Key, a header, the envelope or the payload.
+    pub part: Part,
+    /// JSON pointer to the failing value inside that part (`/servers/0/fqdn`); empty for the root.
+    pub instance_path: String,
+    /// JSON pointer to the schema keyword that failed (empty for rules outside a schema).
+    pub schema_path: String,
+    /// The rule: a JSON Schema keyword (`required`, `type`, `maxLength`, ...) or an evkit rule
+    /// (`json`, `utf8`, `maxSize`, `base64`, `unique`, `key-pointer`, `dataschema`, `content-type`).
+    pub rule: String,
+    /// What is wrong, without the value.
+    pub message: String,
+}
+
+impl Violation {
+    pub(crate) fn new(part: Part, instance_path: &str, rule: &str, message: String) -> Self {
+        Violation {
+            part,
+            instance_path: instance_path.to_owned(),
+            schema_path: String::new(),
+            rule: rule.to_owned(),
+            message,
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = if self.instance_path.is_empty() {
+            "/"
+        } else {
+            &self.instance_path
+        };
+        write!(f, "{} {path}: {} [{}", self.part, self.message, self.rule)?;
+        if !self.schema_path.is_empty() {
+            write!(f, " at {}", self.schema_path)?;
+        }
+        f.write_str("]")
+    }
+}
+
+/// Runs a validator and appends its (masked) errors; the fast `is_valid` path runs first.
+pub(crate) fn push_schema_errors(
+    validator: &jsonschema::Validator,
+    instance: &Value,
+    part: &Part,
+    prefix: &str,
+    out: &mut Vec<Violation>,
+) {
+    if validator.is_valid(instance) {
+        return;
+    }
+    for e in validator.iter_errors(instance) {
+        out.push(Violation {
+            part: part.clone(),
+            instance_path: format!("{prefix}{}", e.instance_path().as_str()),
+            schema_path: e.schema_path().as_str().to_owned(),
+            rule: e.kind().keyword().to_owned(),
+            message: e.masked().to_string(),
+        });
+    }
+}
+
+/// What a valid message turned out to hold.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The event: the payload, or for CloudEvents the event's `data`.
+    pub payload: Value,
+    /// The decoded identity, when the message carried one.
+    pub identity: Option<Identity>,
+    /// The `x-rh-insights-request-id`, when present.
+    pub request_id: Option<String>,
+    /// The CloudEvents attributes of an enveloped topic.
+    pub cloudevent: Option<CloudEvent>,
+}
+
+/// A topic's compiled rules: key policy, headers, envelope and payload schema. Built once per
+/// topic when the catalog loads; checking a message allocates only for what it reports.
+pub struct Contract {
+    topic: String,
+    spec: TopicSpec,
+    max_payload_bytes: usize,
+    payload: jsonschema::Validator,
+    dataschemas: BTreeMap<String, jsonschema::Validator>,
+    key_schema: Option<jsonschema::Validator>,
+    headers: CompiledHeaders,
+    cloudevent: Option<jsonschema::Validator>,
+}
+
+impl fmt::Debug for Contract {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Contract")
+            .field("topic", &self.topic)
+            .field("envelope", &self.spec.envelope.mode)
+            .field("key", &self.spec.key)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Contract {
+    /// Compiles a topic's rules. On failure returns the `topics.yaml` field at fault (empty for
+    /// the schema file itself) and what is wrong.
+    pub(crate) fn compile(
+        spec: &TopicSpec,
+        schema: &Value,
+        headers: &HeaderRules,
+        max_payload_bytes: Option<usize>,
+    ) -> Result<Contract, (String, String)> {
+        let payload = crate::compile(schema)
+            .map_err(|e| (String::new(), format!("schema does not compile: {e}")))?;
+        let mut dataschemas = BTreeMap::new();
+        for (uri, pointer) in &spec.envelope.dataschemas {
+            let wrapper = definition_schema(schema, pointer);
+            let v = crate::compile(&wrapper).map_err(|e| {
+                (
+                    format!("/envelope/dataschemas/{uri}"),
+                    format!("`{pointer}` does not compile: {e}"),
+                )
+            })?;
+            dataschemas.insert(uri.clone(), v);
+        }
+        let key_schema = match &spec.key.schema {
+            Some(s) => Some(
+                crate::compile(s)
+                    .map_err(|e| ("/key/schema".to_owned(), format!("key schema does not compile: {e}")))?,
+            ),
+            None => None,
+        };
+        let compiled_headers = headers
+            .compile(spec.required_headers.as_deref())
+            .map_err(|e| ("/required_headers".to_owned(), e))?;
+        let cloudevent = match spec.envelope.mode {
+            EnvelopeMode::Plain => None,
+            _ => Some(cloudevents::attributes_validator().map_err(|e| (String::new(), e))?),
+        };
+        Ok(Contract {
+            topic: spec.name.clone(),
+            spec: spec.clone(),
+            max_payload_bytes: max_payload_bytes.unwrap_or(DEFAULT_MAX_PAYLOAD_BYTES),
+            payload,
+            dataschemas,
+            key_schema,
+            headers: compiled_headers,
+            cloudevent,
+        })
+    }
+
+    /// The topic this contract belongs to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The catalog entry.
+    pub fn spec(&self) -> &TopicSpec {
+        &self.spec
+    }
+
+    /// The key rules.
+    pub fn key_policy(&self) -> &KeyPolicy {
+        &self.spec.key
+    }
+
+    /// Header names every message must carry (lower case).
+    pub fn required_headers(&self) -> &[String] {
+        self.headers.required()
+    }
+
+    /// Payloads above this size are rejected before parsing.
+    pub fn max_payload_bytes(&self) -> usize {
+        self.max_payload_bytes
+    }
+
+    /// Checks key, headers, envelope and payload; on failure lists every violation.
+    pub fn check(&self, message: &Message<'_>) -> Result<Checked, Error> {
+        let mut out = Vec::new();
+        let checked = self.check_into(message, &mut out);
+        match checked {
+            Some(c) if out.is_empty() => Ok(c),
+            _ => Err(Error::Invalid {
+                topic: self.topic.clone(),
+                violations: out,
+            }),
+        }
+    }
+
+    /// `true` when the message satisfies every rule.
+    pub fn is_valid(&self, message: &Message<'_>) -> bool {
+        let mut out = Vec::new();
+        self.check_into(message, &mut out).is_some() && out.is_empty()
+    }
+
+    /// Validates an event (the payload, or a CloudEvent's `data`) against the payload schema alone:
+    /// what a producer checks before it builds headers and key.
+    pub fn check_event(&self, event: &Value) -> Result<(), Error> {
+        let mut out = Vec::new();
+        push_schema_errors(&self.payload, event, &Part::Payload, "", &mut out);
+        if out.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid {
+                topic: self.topic.clone(),
+                violations: out,
+            })
+        }
+    }
+
+    /// The key the key policy derives from an event (the value at the key pointer), if any.
+    pub fn key_for(&self, event: &Value) -> Option<String> {
+        let pointer = self.spec.key.pointer.as_deref()?;
+        match event.pointer(pointer)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    fn check_into(&self, message: &Message<'_>, out: &mut Vec<Violation>) -> Option<Checked> {
+        let facts = self
+            .headers
+            .check(message.headers.iter().map(|(n, v)| (*n, *v)), out);
+        let payload = self.parse_payload(message.payload, out);
+
+        let (data, cloudevent, prefix) = match self.spec.envelope.mode {
+            EnvelopeMode::Plain => (payload, None, ""),
+            EnvelopeMode::CloudeventsStructured => {
+                let (data, ce) = cloudevents::from_structured(
+                    payload,
+                    message,
+                    self.cloudevent.as_ref()?,
+                    out,
+                );
+                (data, ce, "/data")
+            }
+            EnvelopeMode::CloudeventsBinary => {
+                let ce = cloudevents::from_binary(message, self.cloudevent.as_ref()?, out);
+                (payload, ce, "")
+            }
+        };
+
+        if let Some(data) = &data {
+            let validator = if self.dataschemas.is_empty() {
+                Some(&self.payload)
+            } else {
+                let uri = cloudevent.as_ref().and_then(|c| c.dataschema.as_deref());
+                let found = uri.and_then(|u| self.dataschemas.get(u));
+                if found.is_none() {
+                    out.push(Violation::new(
+                        Part::Envelope,
+                        "/dataschema",
+                        "dataschema",
+                        match uri {
+                            Some(u) => format!("dataschema `{u}` is not one this topic accepts"),
+                            None => "the event has no `dataschema`; this topic dispatches on it".to_owned(),
+                        },
+                    ));
+                }
+                found
+            };
+            if let Some(v) = validator {
+                push_schema_errors(v, data, &Part::Payload, prefix, out);
+            }
+        }
+        self.check_key(message.key, data.as_ref(), out);
+        Some(Checked {
+            payload: data?,
+            identity: facts.identity,
+            request_id: facts.request_id,
+            cloudevent,
+        })
+    }
+
+    fn parse_payload(&self, payload: Option<&[u8]>, out: &mut Vec<Violation>) -> Option<Value> {
+        let Some(bytes) = payload else {
+            out.push(Violation::new(
+                Part::Payload,
+                "",
+                "required",
+                "the message has no payload (a tombstone)".to_owned(),
+            ));
+            return None;
+        };
+        if bytes.len() > self.max_payload_bytes {
+            out.push(Violation::new(
+                Part::Payload,
+                "",
+                "maxSize",
+                format!(
+                    "payload is {} bytes, above the limit of {} bytes",
+                    bytes.len(),
+                    self.max_payload_bytes
+                ),
+            ));
+            return None;
+        }
+        match serde_json::from_slice(bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                out.push(Violation::new(
+                    Part::Payload,
+                    "",
+                    "json",
+                    format!("not valid JSON: {e}"),
+                ));
+                None
+            }
+        }
+    }
+
+    fn check_key(&self, key: Option<&[u8]>, data: Option<&Value>, out: &mut Vec<Violation>) {
+        let policy = &self.spec.key;
+        let key = match key {
+            Some(k) if !k.is_empty() => k,
+            Some(_) if policy.required => {
+                out.push(Violation::new(Part::Key, "", "required", "the key is empty".to_owned()));
+                return;
+            }
+            None if policy.required => {
+                out.push(Violation::new(Part::Key, "", "required", "the message has no key".to_owned()));
+                return;
+            }
+            _ => return,
+        };
+        if policy.pointer.is_none() && self.key_schema.is_none() {
+            return;
+        }
+        let key = match std::str::from_utf8(key) {
+            Ok(k) => k,
+            Err(e) => {
+                out.push(Violation::new(Part::Key, "", "utf8", format!("the key is not UTF-8 ({e})")));
+                return;
+            }
+        };
+        if let (Some(pointer), Some(data)) = (&policy.pointer, data) {
+            let matches = match data.pointer(pointer) {
+                Some(Value::String(s)) => s == key,
+                Some(Value::Number(n)) => n.to_string() == key,
+                _ => false,
+            };
+            if !matches {
+                out.push(Violation::new(
+                    Part::Key,
+                    pointer,
+                    "key-pointer",
+                    format!("the key does not equal the payload value at `{pointer}`"),
+                ));
+            }
+        }
+        if let Some(v) = &self.key_schema {
+            push_schema_errors(v, &Value::String(key.to_owned()), &Part::Key, "", out);
+        }
+    }
+}
+
+/// A schema that validates the definition at `pointer` (`#/$defs/X`) of `schema`, keeping the
+/// document's `$defs` so local references still resolve.
+fn definition_schema(schema: &Value, pointer: &str) -> Value {
+    let mut wrapper = Map::new();
+    for k in ["$schema", "$id", "$defs", "definitions"] {
+        if let Some(v) = schema.get(k) {
+            wrapper.insert(k.to_owned(), v.clone());
+        }
+    }
+    let reference = if pointer.starts_with('#') {
+        pointer.to_owned()
+    } else {
+        format!("#{pointer}")
+    };
+    wrapper.insert("$ref".to_owned(), Value::String(reference));
+    Value::Object(wrapper)
+}

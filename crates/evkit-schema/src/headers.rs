@@ -1,0 +1,306 @@
+//! Header rules: required names (matched case-insensitively, each at most once), the shared
+//! header schema, and the `x-rh-identity` document.
+
+use std::fmt;
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::contract::{Part, Violation, push_schema_errors};
+
+/// The identity header: base64 of a JSON document with `identity.org_id`.
+pub const IDENTITY_HEADER: &str = "x-rh-identity";
+/// The request-id header. (The historical misspelling `x-rh-insight-request-id` is not accepted.)
+pub const REQUEST_ID_HEADER: &str = "x-rh-insights-request-id";
+
+/// The decoded `x-rh-identity` header. Its `Debug` shows the tenant and principal type only:
+/// the raw header, account and user details never reach logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Identity {
+    org_id: String,
+    principal: String,
+}
+
+impl Identity {
+    /// The tenant (`identity.org_id`).
+    pub fn org_id(&self) -> &str {
+        &self.org_id
+    }
+
+    /// The principal type (`identity.type`: `User`, `System`, `ServiceAccount`, ...).
+    pub fn principal_type(&self) -> &str {
+        &self.principal
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("org_id", &self.org_id)
+            .field("type", &self.principal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Encodes a minimal identity header value for `org_id` (for producers, tests and the CLI).
+pub fn encode_identity(org_id: &str, principal_type: &str) -> String {
+    let doc = serde_json::json!({
+        "identity": {
+            "org_id": org_id,
+            "type": principal_type,
+            "auth_type": "jwt-auth",
+            "internal": { "org_id": org_id }
+        }
+    });
+    base64::engine::general_purpose::STANDARD.encode(doc.to_string())
+}
+
+/// What every topic shares, from `headers.json`.
+#[derive(Debug, Clone)]
+pub(crate) struct HeaderRules {
+    schema: Value,
+    /// Lower-case names the header schema describes, plus the required ones.
+    known: Vec<String>,
+    required: Vec<String>,
+    identity: Option<Value>,
+}
+
+/// Header rules compiled for one topic.
+pub(crate) struct CompiledHeaders {
+    known: Vec<String>,
+    required: Vec<String>,
+    validator: jsonschema::Validator,
+    identity: Option<jsonschema::Validator>,
+}
+
+impl fmt::Debug for CompiledHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompiledHeaders")
+            .field("known", &self.known)
+            .field("required", &self.required)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the header check found, for the caller.
+#[derive(Default)]
+pub(crate) struct HeaderFacts {
+    pub identity: Option<Identity>,
+    pub request_id: Option<String>,
+}
+
+impl HeaderRules {
+    /// Reads the shared header schema.
+    pub fn base(schema: &Value) -> Result<HeaderRules, String> {
+        let required: Vec<String> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut known: Vec<String> = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().map(|k| k.to_ascii_lowercase()).collect())
+            .unwrap_or_default();
+        for r in &required {
+            if !known.contains(r) {
+                known.push(r.clone());
+            }
+        }
+        let defs = schema.get("$defs").or_else(|| schema.get("definitions"));
+        let identity = defs.and_then(|d| d.get("identity")).map(|_| {
+            let mut wrapper = Map::new();
+            for k in ["$schema", "$id", "$defs", "definitions"] {
+                if let Some(v) = schema.get(k) {
+                    wrapper.insert(k.to_owned(), v.clone());
+                }
+            }
+            let key = if schema.get("$defs").is_some() { "$defs" } else { "definitions" };
+            wrapper.insert("$ref".to_owned(), Value::String(format!("#/{key}/identity")));
+            Value::Object(wrapper)
+        });
+        crate::compile(schema).map_err(|e| format!("header schema does not compile: {e}"))?;
+        Ok(HeaderRules {
+            schema: schema.clone(),
+            known,
+            required,
+            identity,
+        })
+    }
+
+    /// Compiles the rules for a topic that may narrow or widen the required headers.
+    pub fn compile(&self, required: Option<&[String]>) -> Result<CompiledHeaders, String> {
+        let required: Vec<String> = required.map_or_else(
+            || self.required.clone(),
+            |r| r.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        );
+        let mut known = self.known.clone();
+        for r in &required {
+            if !known.contains(r) {
+                known.push(r.clone());
+            }
+        }
+        let mut schema = self.schema.clone();
+        if let Some(obj) = schema.as_object_mut() {
+            obj.insert(
+                "required".to_owned(),
+                Value::Array(required.iter().cloned().map(Value::String).collect()),
+            );
+        }
+        let validator = crate::compile(&schema).map_err(|e| format!("header schema: {e}"))?;
+        let identity = match &self.identity {
+            Some(s) => Some(crate::compile(s).map_err(|e| format!("identity schema: {e}"))?),
+            None => None,
+        };
+        Ok(CompiledHeaders {
+            known,
+            required,
+            validator,
+            identity,
+        })
+    }
+}
+
+impl CompiledHeaders {
+    /// Checks the headers of one message, appending every violation to `out`.
+    pub fn check<'h>(
+        &self,
+        headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>,
+        out: &mut Vec<Violation>,
+    ) -> HeaderFacts {
+        let mut doc = Map::new();
+        for (name, value) in headers {
+            let Some(known) = self.known.iter().find(|k| k.eq_ignore_ascii_case(name)) else {
+                continue;
+            };
+            if doc.contains_key(known) {
+                out.push(Violation::new(
+                    Part::Header(known.clone()),
+                    "",
+                    "unique",
+                    format!("header `{known}` is present more than once (names are matched case-insensitively)"),
+                ));
+                continue;
+            }
+            match value.map(std::str::from_utf8) {
+                None => out.push(Violation::new(
+                    Part::Header(known.clone()),
+                    "",
+                    "type",
+                    format!("header `{known}` has no value"),
+                )),
+                Some(Err(e)) => out.push(Violation::new(
+                    Part::Header(known.clone()),
+                    "",
+                    "utf8",
+                    format!("header `{known}` is not UTF-8 ({e})"),
+                )),
+                Some(Ok(s)) => {
+                    doc.insert(known.clone(), Value::String(s.to_owned()));
+                }
+            }
+        }
+        let doc = Value::Object(doc);
+        if !self.validator.is_valid(&doc) {
+            for e in self.validator.iter_errors(&doc) {
+                // Header errors are reported per header; the value is never echoed.
+                let name = match e.kind() {
+                    jsonschema::error::ValidationErrorKind::Required { property } => {
+                        property.as_str().unwrap_or_default().to_owned()
+                    }
+                    _ => e
+                        .instance_path()
+                        .as_str()
+                        .trim_start_matches('/')
+                        .replace("~1", "/")
+                        .replace("~0", "~"),
+                };
+                let part = if name.is_empty() {
+                    Part::Headers
+                } else {
+                    Part::Header(name)
+                };
+                out.push(Violation {
+                    part,
+                    instance_path: String::new(),
+                    schema_path: e.schema_path().as_str().to_owned(),
+                    rule: e.kind().keyword().to_owned(),
+                    message: e.masked().to_string(),
+                });
+            }
+        }
+        let mut facts = HeaderFacts {
+            request_id: doc
+                .get(REQUEST_ID_HEADER)
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            identity: None,
+        };
+        if let (Some(raw), Some(validator)) =
+            (doc.get(IDENTITY_HEADER).and_then(Value::as_str), &self.identity)
+        {
+            facts.identity = decode_identity(raw, validator, out);
+        }
+        facts
+    }
+
+    /// Header names this topic requires (lower case).
+    pub fn required(&self) -> &[String] {
+        &self.required
+    }
+}
+
+fn decode_identity(
+    raw: &str,
+    validator: &jsonschema::Validator,
+    out: &mut Vec<Violation>,
+) -> Option<Identity> {
+    let part = || Part::Header(IDENTITY_HEADER.to_owned());
+    let bytes = match base64::engine::general_purpose::STANDARD.decode(raw.trim()) {
+        Ok(b) => b,
+        Err(e) => {
+            out.push(Violation::new(part(), "", "base64", format!("not base64: {e}")));
+            return None;
+        }
+    };
+    let doc: Value = match serde_json::from_slice(&bytes) {
+        Ok(d) => d,
+        Err(e) => {
+            out.push(Violation::new(
+                part(),
+                "",
+                "json",
+                format!("decoded identity is not JSON: {e}"),
+            ));
+            return None;
+        }
+    };
+    let before = out.len();
+    push_schema_errors(validator, &doc, &part(), "", out);
+    if out.len() > before {
+        return None;
+    }
+    let field = |name: &str| {
+        doc.pointer(&format!("/identity/{name}"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let Some(org_id) = field("org_id") else {
+        out.push(Violation::new(
+            part(),
+            "/identity/org_id",
+            "required",
+            "identity has no string `identity.org_id`".to_owned(),
+        ));
+        return None;
+    };
+    Some(Identity {
+        org_id,
+        principal: field("type").unwrap_or_default(),
+    })
+}

@@ -1,0 +1,54 @@
+//! The schema-first core of evkit: everything that comes from one folder of schemas, without Kafka.
+//!
+//! - [`Catalog`]: `schemas/topics.yaml`, one payload schema per topic and the shared header schema,
+//!   loaded with every problem reported at once.
+//! - [`Contract`]: a topic's compiled rules for key, headers and payload (validators built once).
+//! - [`Identity`]: the decoded `x-rh-identity` header.
+//! - [`cloudevents`]: the CloudEvents Kafka protocol binding (structured and binary mode).
+//! - [`lint`]: mistakes that validators silently ignore.
+//!
+//! ```
+//! use evkit_schema::{Catalog, Message};
+//!
+//! let catalog = Catalog::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas"))?;
+//! let contract = catalog.contract("platform.evkit.todo-created")?;
+//! let payload = br#"{"id": 1, "org_id": "12345", "title": "Buy milk",
+//!                    "created_at": "2026-11-01T09:30:00Z"}"#;
+//! let identity = evkit_schema::encode_identity("12345", "User");
+//! let message = Message::new(payload)
+//!     .key(b"12345")
+//!     .header("x-rh-identity", identity.as_bytes())
+//!     .header("x-rh-insights-request-id", b"req-1");
+//! let checked = contract.check(&message)?;
+//! assert_eq!(checked.identity.as_ref().map(|i| i.org_id()), Some("12345"));
+//!
+//! // A broken message: every problem is listed, with the JSON path that failed.
+//! let bad = Message::new(br#"{"id": 1.5, "org_id": "12345", "created_at": "x"}"#).key(b"12345");
+//! let err = contract.check(&bad).unwrap_err();
+//! assert!(err.violations().iter().any(|v| v.instance_path == "/id"));
+//! # Ok::<(), evkit_schema::Error>(())
+//! ```
+
+mod catalog;
+pub mod cloudevents;
+mod contract;
+mod error;
+mod headers;
+pub mod lint;
+
+pub use catalog::{
+    Catalog, EnvelopeMode, EnvelopeSpec, KeyPolicy, Owner, Topic, TopicSpec,
+    DEFAULT_MAX_PAYLOAD_BYTES,
+};
+pub use contract::{Checked, Contract, Message, Part, Violation};
+pub use error::{Error, Problem};
+pub use headers::{encode_identity, Identity, IDENTITY_HEADER, REQUEST_ID_HEADER};
+
+/// Builds a validator with the options evkit uses everywhere: formats are asserted (draft 2020-12
+/// treats them as annotations by default, which would let `"format": "uuid"` accept anything).
+pub(crate) fn compile(schema: &serde_json::Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| e.to_string())
+}
