@@ -192,7 +192,11 @@ impl Catalog {
         let text = match std::fs::read_to_string(&index_path) {
             Ok(t) => t,
             Err(e) => {
-                return Err(fail(vec![problem(&index_path, "", format!("cannot read: {e}"))]));
+                return Err(fail(vec![problem(
+                    &index_path,
+                    "",
+                    format!("cannot read: {e}"),
+                )]));
             }
         };
         let file: CatalogFile = match serde_norway::from_str(&text) {
@@ -218,7 +222,8 @@ impl Catalog {
                 }
             });
 
-        let schema_files: HashSet<String> = file.topics.iter().map(TopicSpec::schema_file).collect();
+        let schema_files: HashSet<String> =
+            file.topics.iter().map(TopicSpec::schema_file).collect();
         let mut seen = HashSet::new();
         let mut topics = Vec::new();
         for (i, spec) in file.topics.iter().enumerate() {
@@ -418,7 +423,9 @@ fn read_json(path: &Path, problems: &mut Vec<Problem>) -> Option<Value> {
 /// Kafka's own rule: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
 fn check_topic_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 249 || name == "." || name == ".." {
-        return Err(format!("`{name}` is not a legal Kafka topic name (1-249 characters)"));
+        return Err(format!(
+            "`{name}` is not a legal Kafka topic name (1-249 characters)"
+        ));
     }
     if let Some(c) = name
         .chars()
@@ -449,7 +456,9 @@ fn check_refs(
                         let target = r.split('#').next().unwrap_or(r);
                         let name = target.rsplit('/').next().unwrap_or(target);
                         let message = if schema_files.contains(name) {
-                            format!("`$ref` to `{r}`: references between topic schemas are not supported; keep shared definitions in this file's `$defs`")
+                            format!(
+                                "`$ref` to `{r}`: references between topic schemas are not supported; keep shared definitions in this file's `$defs`"
+                            )
                         } else {
                             format!("`$ref` to `{r}`: no topic of this catalog has that schema")
                         };

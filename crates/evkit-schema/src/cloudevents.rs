@@ -51,7 +51,11 @@ pub struct CloudEvent {
 
 impl CloudEvent {
     /// A JSON event with the required attributes.
-    pub fn new(id: impl Into<String>, source: impl Into<String>, event_type: impl Into<String>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        source: impl Into<String>,
+        event_type: impl Into<String>,
+    ) -> Self {
         CloudEvent {
             specversion: SPEC_VERSION.to_owned(),
             id: id.into(),
@@ -67,7 +71,10 @@ impl CloudEvent {
     /// Binary-mode headers: `ce_*` for each attribute and `content-type` for `datacontenttype`.
     pub fn binary_headers(&self) -> Vec<(String, String)> {
         let mut headers = vec![
-            (format!("{HEADER_PREFIX}specversion"), self.specversion.clone()),
+            (
+                format!("{HEADER_PREFIX}specversion"),
+                self.specversion.clone(),
+            ),
             (format!("{HEADER_PREFIX}id"), self.id.clone()),
             (format!("{HEADER_PREFIX}source"), self.source.clone()),
             (format!("{HEADER_PREFIX}type"), self.event_type.clone()),
@@ -123,7 +130,11 @@ pub(crate) fn attributes_validator() -> Result<jsonschema::Validator, String> {
     crate::compile(&attributes_schema())
 }
 
-fn attributes(doc: &Value, validator: &jsonschema::Validator, out: &mut Vec<Violation>) -> Option<CloudEvent> {
+fn attributes(
+    doc: &Value,
+    validator: &jsonschema::Validator,
+    out: &mut Vec<Violation>,
+) -> Option<CloudEvent> {
     let before = out.len();
     push_schema_errors(validator, doc, &Part::Envelope, "", out);
     if out.len() > before {
@@ -140,14 +151,18 @@ pub(crate) fn from_structured(
     out: &mut Vec<Violation>,
 ) -> (Option<Value>, Option<CloudEvent>) {
     if let Some(ct) = message.header_value(CONTENT_TYPE_HEADER) {
-        let ok = std::str::from_utf8(ct)
-            .is_ok_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/cloudevents+json"));
+        let ok = std::str::from_utf8(ct).is_ok_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/cloudevents+json")
+        });
         if !ok {
             out.push(Violation::new(
                 Part::Envelope,
                 "",
                 "content-type",
-                "a structured-mode topic needs `content-type: application/cloudevents+json`".to_owned(),
+                "a structured-mode topic needs `content-type: application/cloudevents+json`"
+                    .to_owned(),
             ));
         }
     }
@@ -202,15 +217,30 @@ pub(crate) fn from_binary(
         };
         let part = Part::Header(lower.clone());
         if doc.contains_key(&attr) {
-            out.push(Violation::new(part, "", "unique", format!("header `{lower}` is present more than once")));
+            out.push(Violation::new(
+                part,
+                "",
+                "unique",
+                format!("header `{lower}` is present more than once"),
+            ));
             continue;
         }
         match value.map(std::str::from_utf8) {
             Some(Ok(v)) => {
                 doc.insert(attr, Value::String(v.to_owned()));
             }
-            Some(Err(_)) => out.push(Violation::new(part, "", "utf8", format!("header `{lower}` is not UTF-8"))),
-            None => out.push(Violation::new(part, "", "type", format!("header `{lower}` has no value"))),
+            Some(Err(_)) => out.push(Violation::new(
+                part,
+                "",
+                "utf8",
+                format!("header `{lower}` is not UTF-8"),
+            )),
+            None => out.push(Violation::new(
+                part,
+                "",
+                "type",
+                format!("header `{lower}` has no value"),
+            )),
         }
     }
     attributes(&Value::Object(doc), validator, out)

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::catalog::{EnvelopeMode, KeyPolicy, TopicSpec, DEFAULT_MAX_PAYLOAD_BYTES};
+use crate::catalog::{DEFAULT_MAX_PAYLOAD_BYTES, EnvelopeMode, KeyPolicy, TopicSpec};
 use crate::cloudevents::{self, CloudEvent};
 use crate::error::Error;
 use crate::headers::{CompiledHeaders, HeaderRules, Identity};
@@ -138,12 +138,11 @@ impl Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.instance_path.is_empty() {
-            "/"
-        } else {
-            &self.instance_path
-        };
-        write!(f, "{} {path}: {} [{}", self.part, self.message, self.rule)?;
+        write!(f, "{}", self.part)?;
+        if !self.instance_path.is_empty() {
+            write!(f, " {}", self.instance_path)?;
+        }
+        write!(f, ": {} [{}", self.message, self.rule)?;
         if !self.schema_path.is_empty() {
             write!(f, " at {}", self.schema_path)?;
         }
@@ -233,10 +232,12 @@ impl Contract {
             dataschemas.insert(uri.clone(), v);
         }
         let key_schema = match &spec.key.schema {
-            Some(s) => Some(
-                crate::compile(s)
-                    .map_err(|e| ("/key/schema".to_owned(), format!("key schema does not compile: {e}")))?,
-            ),
+            Some(s) => Some(crate::compile(s).map_err(|e| {
+                (
+                    "/key/schema".to_owned(),
+                    format!("key schema does not compile: {e}"),
+                )
+            })?),
             None => None,
         };
         let compiled_headers = headers
@@ -336,12 +337,8 @@ impl Contract {
         let (data, cloudevent, prefix) = match self.spec.envelope.mode {
             EnvelopeMode::Plain => (payload, None, ""),
             EnvelopeMode::CloudeventsStructured => {
-                let (data, ce) = cloudevents::from_structured(
-                    payload,
-                    message,
-                    self.cloudevent.as_ref()?,
-                    out,
-                );
+                let (data, ce) =
+                    cloudevents::from_structured(payload, message, self.cloudevent.as_ref()?, out);
                 (data, ce, "/data")
             }
             EnvelopeMode::CloudeventsBinary => {
@@ -363,7 +360,8 @@ impl Contract {
                         "dataschema",
                         match uri {
                             Some(u) => format!("dataschema `{u}` is not one this topic accepts"),
-                            None => "the event has no `dataschema`; this topic dispatches on it".to_owned(),
+                            None => "the event has no `dataschema`; this topic dispatches on it"
+                                .to_owned(),
                         },
                     ));
                 }
@@ -424,11 +422,21 @@ impl Contract {
         let key = match key {
             Some(k) if !k.is_empty() => k,
             Some(_) if policy.required => {
-                out.push(Violation::new(Part::Key, "", "required", "the key is empty".to_owned()));
+                out.push(Violation::new(
+                    Part::Key,
+                    "",
+                    "required",
+                    "the key is empty".to_owned(),
+                ));
                 return;
             }
             None if policy.required => {
-                out.push(Violation::new(Part::Key, "", "required", "the message has no key".to_owned()));
+                out.push(Violation::new(
+                    Part::Key,
+                    "",
+                    "required",
+                    "the message has no key".to_owned(),
+                ));
                 return;
             }
             _ => return,
@@ -439,7 +447,12 @@ impl Contract {
         let key = match std::str::from_utf8(key) {
             Ok(k) => k,
             Err(e) => {
-                out.push(Violation::new(Part::Key, "", "utf8", format!("the key is not UTF-8 ({e})")));
+                out.push(Violation::new(
+                    Part::Key,
+                    "",
+                    "utf8",
+                    format!("the key is not UTF-8 ({e})"),
+                ));
                 return;
             }
         };

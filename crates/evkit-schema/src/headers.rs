@@ -120,8 +120,15 @@ impl HeaderRules {
                     wrapper.insert(k.to_owned(), v.clone());
                 }
             }
-            let key = if schema.get("$defs").is_some() { "$defs" } else { "definitions" };
-            wrapper.insert("$ref".to_owned(), Value::String(format!("#/{key}/identity")));
+            let key = if schema.get("$defs").is_some() {
+                "$defs"
+            } else {
+                "definitions"
+            };
+            wrapper.insert(
+                "$ref".to_owned(),
+                Value::String(format!("#/{key}/identity")),
+            );
             Value::Object(wrapper)
         });
         crate::compile(schema).map_err(|e| format!("header schema does not compile: {e}"))?;
@@ -241,9 +248,14 @@ impl CompiledHeaders {
                 .map(str::to_owned),
             identity: None,
         };
-        if let (Some(raw), Some(validator)) =
-            (doc.get(IDENTITY_HEADER).and_then(Value::as_str), &self.identity)
-        {
+        let identity_broken = out
+            .iter()
+            .any(|v| matches!(&v.part, Part::Header(h) if h == IDENTITY_HEADER));
+        if let (Some(raw), Some(validator), false) = (
+            doc.get(IDENTITY_HEADER).and_then(Value::as_str),
+            &self.identity,
+            identity_broken,
+        ) {
             facts.identity = decode_identity(raw, validator, out);
         }
         facts
@@ -264,7 +276,12 @@ fn decode_identity(
     let bytes = match base64::engine::general_purpose::STANDARD.decode(raw.trim()) {
         Ok(b) => b,
         Err(e) => {
-            out.push(Violation::new(part(), "", "base64", format!("not base64: {e}")));
+            out.push(Violation::new(
+                part(),
+                "",
+                "base64",
+                format!("not base64: {e}"),
+            ));
             return None;
         }
     };

@@ -37,12 +37,12 @@ mod headers;
 pub mod lint;
 
 pub use catalog::{
-    Catalog, EnvelopeMode, EnvelopeSpec, KeyPolicy, Owner, Topic, TopicSpec,
-    DEFAULT_MAX_PAYLOAD_BYTES,
+    Catalog, DEFAULT_MAX_PAYLOAD_BYTES, EnvelopeMode, EnvelopeSpec, KeyPolicy, Owner, Topic,
+    TopicSpec,
 };
 pub use contract::{Checked, Contract, Message, Part, Violation};
 pub use error::{Error, Problem};
-pub use headers::{encode_identity, Identity, IDENTITY_HEADER, REQUEST_ID_HEADER};
+pub use headers::{IDENTITY_HEADER, Identity, REQUEST_ID_HEADER, encode_identity};
 
 /// Builds a validator with the options evkit uses everywhere: formats are asserted (draft 2020-12
 /// treats them as annotations by default, which would let `"format": "uuid"` accept anything).

@@ -2,3 +2,408 @@
 //!
 //! The service evkit replaces had `minValue` and `format: int` in a schema: validators ignore both,
 //! so its ids were floats. Lint finds these before they ship.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::catalog::{Catalog, property_schema};
+
+/// How bad a finding is: errors fail `evkit lint`, warnings fail it only with `--deny-warnings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// A rule is silently not enforced, or the catalog contradicts itself.
+    Error,
+    /// Likely a mistake, or missing documentation.
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+/// One lint finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The schema file.
+    pub file: PathBuf,
+    /// JSON pointer into the schema.
+    pub pointer: String,
+    /// Short rule name: `unknown-keyword`, `unknown-format`, `ecma-regex`, `open-object`,
+    /// `missing-required`, `missing-id`, `missing-title`, `optional-key`.
+    pub rule: &'static str,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
+        write!(
+            f,
+            "{}: {} at {}: {} [{}]",
+            self.severity,
+            self.file.display(),
+            at,
+            self.message,
+            self.rule
+        )
+    }
+}
+
+/// Every keyword of drafts 4 to 2020-12, with the annotations validators know.
+const KEYWORDS: &[&str] = &[
+    "$schema",
+    "$id",
+    "id",
+    "$ref",
+    "$defs",
+    "definitions",
+    "$comment",
+    "$anchor",
+    "$dynamicRef",
+    "$dynamicAnchor",
+    "$recursiveRef",
+    "$recursiveAnchor",
+    "$vocabulary",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "type",
+    "enum",
+    "const",
+    "multipleOf",
+    "maximum",
+    "exclusiveMaximum",
+    "minimum",
+    "exclusiveMinimum",
+    "maxLength",
+    "minLength",
+    "pattern",
+    "format",
+    "items",
+    "prefixItems",
+    "additionalItems",
+    "unevaluatedItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "maxItems",
+    "minItems",
+    "uniqueItems",
+    "maxProperties",
+    "minProperties",
+    "required",
+    "properties",
+    "patternProperties",
+    "additionalProperties",
+    "unevaluatedProperties",
+    "propertyNames",
+    "dependentRequired",
+    "dependentSchemas",
+    "dependencies",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contentEncoding",
+    "contentMediaType",
+    "contentSchema",
+];
+
+/// Formats the `jsonschema` crate asserts (evkit turns format assertion on for every draft).
+const FORMATS: &[&str] = &[
+    "date",
+    "date-time",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uri-template",
+    "uuid",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Misspellings seen in real schemas and what was meant.
+const DID_YOU_MEAN: &[(&str, &str)] = &[
+    ("minValue", "minimum"),
+    ("maxValue", "maximum"),
+    ("min", "minimum"),
+    ("max", "maximum"),
+    ("minimumLength", "minLength"),
+    ("maximumLength", "maxLength"),
+    ("minlength", "minLength"),
+    ("maxlength", "maxLength"),
+    ("maxSize", "maxItems or maxLength"),
+    ("optional", "required (on the parent object)"),
+    ("additionalproperties", "additionalProperties"),
+    ("requried", "required"),
+    ("regex", "pattern"),
+];
+
+/// Lints every schema of the catalog, and the catalog's own consistency.
+pub fn lint_catalog(catalog: &Catalog) -> Vec<Finding> {
+    let mut findings = lint_schema(catalog.headers_schema(), catalog.headers_path(), false);
+    for topic in catalog.topics() {
+        findings.extend(lint_schema(
+            &topic.schema,
+            &topic.schema_path,
+            topic.spec.closed,
+        ));
+        if let Some(pointer) = &topic.spec.key.pointer
+            && !pointer_is_required(&topic.schema, pointer)
+        {
+            findings.push(Finding {
+                severity: Severity::Warning,
+                file: topic.schema_path.clone(),
+                pointer: pointer.clone(),
+                rule: "optional-key",
+                message: format!(
+                    "the key comes from `{pointer}`, which the schema does not require: a message without it has no key"
+                ),
+            });
+        }
+    }
+    findings
+}
+
+/// Lints one schema document. `closed` asks every object schema to reject unknown fields.
+pub fn lint_schema(schema: &Value, file: &Path, closed: bool) -> Vec<Finding> {
+    let mut lint = Lint {
+        file,
+        closed,
+        findings: Vec::new(),
+    };
+    if let Value::Object(root) = schema {
+        if !root.contains_key("$id") && !root.contains_key("id") {
+            lint.push(
+                Severity::Warning,
+                "",
+                "missing-id",
+                "the schema has no `$id`".to_owned(),
+            );
+        }
+        if !root.contains_key("title") {
+            lint.push(
+                Severity::Warning,
+                "",
+                "missing-title",
+                "the schema has no `title` (codegen names the type after it)".to_owned(),
+            );
+        }
+    }
+    lint.schema(schema, "");
+    lint.findings
+}
+
+struct Lint<'a> {
+    file: &'a Path,
+    closed: bool,
+    findings: Vec<Finding>,
+}
+
+impl Lint<'_> {
+    fn push(&mut self, severity: Severity, pointer: &str, rule: &'static str, message: String) {
+        self.findings.push(Finding {
+            severity,
+            file: self.file.to_path_buf(),
+            pointer: pointer.to_owned(),
+            rule,
+            message,
+        });
+    }
+
+    fn schema(&mut self, schema: &Value, at: &str) {
+        let Value::Object(map) = schema else { return };
+        for (key, value) in map {
+            let here = format!("{at}/{}", escape(key));
+            self.keyword(key, value, &here);
+        }
+        self.object_rules(map, at);
+    }
+
+    fn keyword(&mut self, key: &str, value: &Value, here: &str) {
+        match key {
+            "not"
+            | "if"
+            | "then"
+            | "else"
+            | "additionalItems"
+            | "contains"
+            | "additionalProperties"
+            | "propertyNames"
+            | "unevaluatedItems"
+            | "unevaluatedProperties"
+            | "contentSchema" => {
+                self.schema(value, here);
+            }
+            "items" => match value {
+                Value::Array(items) => self.schema_list(items, here),
+                other => self.schema(other, here),
+            },
+            "allOf" | "anyOf" | "oneOf" | "prefixItems" => {
+                if let Value::Array(items) = value {
+                    self.schema_list(items, here);
+                }
+            }
+            "properties" | "$defs" | "definitions" | "dependentSchemas" | "dependencies" => {
+                self.schema_map(value, here);
+            }
+            "patternProperties" => {
+                if let Value::Object(props) = value {
+                    for (pattern, sub) in props {
+                        let at = format!("{here}/{}", escape(pattern));
+                        self.regex(pattern, &at);
+                        self.schema(sub, &at);
+                    }
+                }
+            }
+            "pattern" => {
+                if let Some(p) = value.as_str() {
+                    self.regex(p, here);
+                }
+            }
+            "format" => {
+                if let Some(f) = value.as_str().filter(|f| !FORMATS.contains(f)) {
+                    let advice = match f {
+                        "int" | "integer" | "int32" | "int64" | "long" => {
+                            " (use `\"type\": \"integer\"`: validators ignore this format, so floats pass)"
+                        }
+                        _ => " (validators ignore unknown formats: nothing is checked)",
+                    };
+                    self.push(
+                        Severity::Error,
+                        here,
+                        "unknown-format",
+                        format!("format `{f}` is not a known format{advice}"),
+                    );
+                }
+            }
+            _ if KEYWORDS.contains(&key) || key.starts_with("x-") => {}
+            _ => {
+                // Property names inside `properties` never reach here (see `schema_map`):
+                // this key sits where only keywords belong.
+                let hint = DID_YOU_MEAN
+                    .iter()
+                    .find(|(wrong, _)| *wrong == key)
+                    .map(|(_, right)| format!(" (did you mean `{right}`?)"))
+                    .unwrap_or_default();
+                self.push(
+                    Severity::Error,
+                    here,
+                    "unknown-keyword",
+                    format!("`{key}` is not a JSON Schema keyword; validators ignore it{hint}"),
+                );
+            }
+        }
+    }
+
+    fn schema_list(&mut self, items: &[Value], here: &str) {
+        for (i, sub) in items.iter().enumerate() {
+            self.schema(sub, &format!("{here}/{i}"));
+        }
+    }
+
+    fn schema_map(&mut self, value: &Value, here: &str) {
+        if let Value::Object(props) = value {
+            for (name, sub) in props {
+                // `dependencies` may hold arrays of names (draft 7).
+                if sub.is_object() || sub.is_boolean() {
+                    self.schema(sub, &format!("{here}/{}", escape(name)));
+                }
+            }
+        }
+    }
+
+    fn regex(&mut self, pattern: &str, here: &str) {
+        if let Err(e) = regress::Regex::with_flags(pattern, "u") {
+            self.push(
+                Severity::Error,
+                here,
+                "ecma-regex",
+                format!("pattern is not an ECMA-262 regular expression ({e}); other validators and generators will reject it"),
+            );
+        }
+    }
+
+    fn object_rules(&mut self, map: &Map<String, Value>, at: &str) {
+        let is_object = map.get("type").and_then(Value::as_str) == Some("object")
+            || map.contains_key("properties");
+        if !is_object {
+            return;
+        }
+        let has_properties = map
+            .get("properties")
+            .and_then(Value::as_object)
+            .is_some_and(|p| !p.is_empty());
+        if has_properties && !map.contains_key("required") {
+            self.push(
+                Severity::Warning,
+                at,
+                "missing-required",
+                "object with `properties` but no `required`: every field is optional".to_owned(),
+            );
+        }
+        let closed = |k: &str| map.get(k) == Some(&Value::Bool(false));
+        if self.closed
+            && has_properties
+            && !closed("additionalProperties")
+            && !closed("unevaluatedProperties")
+        {
+            self.push(
+                Severity::Error,
+                at,
+                "open-object",
+                "the catalog marks this topic `closed`, but this object accepts unknown fields (add `\"additionalProperties\": false`)".to_owned(),
+            );
+        }
+    }
+}
+
+fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+fn pointer_is_required(schema: &Value, pointer: &str) -> bool {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return false;
+    };
+    let parent_schema = if parent.is_empty() {
+        Some(schema)
+    } else {
+        property_schema(schema, parent)
+    };
+    parent_schema
+        .and_then(|s| s.get("required"))
+        .and_then(Value::as_array)
+        .is_some_and(|r| r.iter().any(|v| v.as_str() == Some(last)))
+}

@@ -1,0 +1,314 @@
+//! `evkit`: schema-first event APIs on Kafka, from one folder of schemas.
+//!
+//! Exit codes: 0 success, 1 the input broke a rule (invalid message, lint error, drift),
+//! 2 the command could not run (bad arguments, unreadable catalog or file).
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use evkit_schema::lint::{Severity, lint_catalog};
+use evkit_schema::{Catalog, Message, Violation};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "evkit", version, about = "Schema-first event APIs on Kafka")]
+struct Cli {
+    /// The catalog directory (topics.yaml, one schema per topic, headers.json).
+    #[arg(long, global = true, env = "EVKIT_CATALOG", default_value = "schemas")]
+    catalog: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check one message (key, headers, payload) against its topic's contract.
+    Validate {
+        /// The topic whose contract applies.
+        #[arg(long)]
+        topic: String,
+        /// The record key.
+        #[arg(long)]
+        key: Option<String>,
+        /// A header as `name=value`; repeat for more.
+        #[arg(long = "header", value_name = "NAME=VALUE")]
+        headers: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// The payload file; `-` or nothing reads standard input.
+        file: Option<PathBuf>,
+    },
+    /// Find schema mistakes that validators silently ignore.
+    Lint {
+        /// Fail on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Write Rust types for every topic (typify), or check that the checked-in ones are current.
+    Generate {
+        /// Where the modules go.
+        #[arg(long, default_value = "crates/evkit-events/src/generated")]
+        out: PathBuf,
+        /// Do not write; exit 1 when the files differ from what the schemas generate.
+        #[arg(long)]
+        check: bool,
+    },
+    /// List the topics of the catalog.
+    Topics {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("evkit: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<ExitCode> {
+    let catalog = Catalog::load(&cli.catalog)?;
+    match &cli.command {
+        Command::Validate {
+            topic,
+            key,
+            headers,
+            format,
+            file,
+        } => validate(
+            &catalog,
+            topic,
+            key.as_deref(),
+            headers,
+            *format,
+            file.as_ref(),
+        ),
+        Command::Lint {
+            deny_warnings,
+            format,
+        } => Ok(lint(&catalog, *deny_warnings, *format)),
+        Command::Generate { out, check } => generate(&catalog, out, *check),
+        Command::Topics { format } => {
+            topics(&catalog, *format);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn read_input(file: Option<&PathBuf>) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    match file {
+        Some(path) if path.as_os_str() != "-" => {
+            bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        }
+        _ => {
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("cannot read standard input")?;
+        }
+    }
+    Ok(bytes)
+}
+
+fn validate(
+    catalog: &Catalog,
+    topic: &str,
+    key: Option<&str>,
+    headers: &[String],
+    format: Format,
+    file: Option<&PathBuf>,
+) -> Result<ExitCode> {
+    let contract = catalog.contract(topic)?;
+    let payload = read_input(file)?;
+    let mut message = Message::new(&payload);
+    message.key = key.map(str::as_bytes);
+    for h in headers {
+        let Some((name, value)) = h.split_once('=') else {
+            bail!("--header `{h}` is not NAME=VALUE");
+        };
+        message = message.header(name, value.as_bytes());
+    }
+    let result = contract.check(&message);
+    let violations = result
+        .as_ref()
+        .err()
+        .map(evkit_schema::Error::violations)
+        .unwrap_or_default();
+    match format {
+        Format::Json => {
+            let report = json!({
+                "topic": topic,
+                "valid": result.is_ok(),
+                "org_id": result.as_ref().ok().and_then(|c| c.identity.as_ref()).map(evkit_schema::Identity::org_id),
+                "violations": violations.iter().map(violation_json).collect::<Vec<_>>(),
+            });
+            println!("{report}");
+        }
+        Format::Human if result.is_ok() => println!("valid: {topic}"),
+        Format::Human => {
+            println!("invalid: {topic}: {} violation(s)", violations.len());
+            for v in violations {
+                println!("  - {v}");
+            }
+        }
+    }
+    Ok(if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn violation_json(v: &Violation) -> serde_json::Value {
+    json!({
+        "part": v.part.to_string(),
+        "instance_path": v.instance_path,
+        "schema_path": v.schema_path,
+        "rule": v.rule,
+        "message": v.message,
+    })
+}
+
+fn lint(catalog: &Catalog, deny_warnings: bool, format: Format) -> ExitCode {
+    let findings = lint_catalog(catalog);
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = findings.len() - errors;
+    match format {
+        Format::Json => {
+            let list: Vec<_> = findings
+                .iter()
+                .map(|f| {
+                    json!({
+                        "severity": f.severity.to_string(),
+                        "file": f.file.display().to_string(),
+                        "pointer": f.pointer,
+                        "rule": f.rule,
+                        "message": f.message,
+                    })
+                })
+                .collect();
+            println!(
+                "{}",
+                json!({ "errors": errors, "warnings": warnings, "findings": list })
+            );
+        }
+        Format::Human => {
+            for f in &findings {
+                println!("{f}");
+            }
+            println!(
+                "{} topic(s) linted: {errors} error(s), {warnings} warning(s)",
+                catalog.topics().len()
+            );
+        }
+    }
+    if errors > 0 || (deny_warnings && warnings > 0) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn generate(catalog: &Catalog, out: &std::path::Path, check: bool) -> Result<ExitCode> {
+    let generated = evkit_codegen::generate(catalog)?;
+    if check {
+        return match evkit_codegen::check(&generated, out) {
+            Ok(()) => {
+                println!("generated code in {} is up to date", out.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e @ evkit_codegen::Error::Drift { .. }) => {
+                println!("{e}");
+                Ok(ExitCode::from(1))
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
+    evkit_codegen::write(&generated, out)?;
+    println!(
+        "wrote {} file(s) to {}",
+        generated.files.len(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn topics(catalog: &Catalog, format: Format) {
+    match format {
+        Format::Json => {
+            let list: Vec<_> = catalog
+                .topics()
+                .iter()
+                .map(|t| {
+                    json!({
+                        "name": t.name(),
+                        "owner": t.spec.owner,
+                        "partitions": t.spec.partitions,
+                        "schema": t.spec.schema_file(),
+                        "key": t.spec.key,
+                        "envelope": t.spec.envelope,
+                        "required_headers": t.contract().required_headers(),
+                        "dead_letter": t.spec.dead_letter_topic(),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::Value::Array(list));
+        }
+        Format::Human => {
+            println!(
+                "{:<40} {:<8} {:>10}  {:<22} KEY",
+                "TOPIC", "OWNER", "PARTITIONS", "ENVELOPE"
+            );
+            for t in catalog.topics() {
+                let owner = match t.spec.owner {
+                    evkit_schema::Owner::Owned => "owned",
+                    evkit_schema::Owner::Foreign => "foreign",
+                };
+                let envelope = match t.spec.envelope.mode {
+                    evkit_schema::EnvelopeMode::Plain => "json",
+                    evkit_schema::EnvelopeMode::CloudeventsStructured => "cloudevents-structured",
+                    evkit_schema::EnvelopeMode::CloudeventsBinary => "cloudevents-binary",
+                };
+                let key = match (&t.spec.key.pointer, &t.spec.key.schema, t.spec.key.required) {
+                    (Some(p), _, true) => format!("required, = payload {p}"),
+                    (Some(p), _, false) => format!("optional, = payload {p}"),
+                    (None, Some(_), r) => {
+                        format!("{}, schema", if r { "required" } else { "optional" })
+                    }
+                    (None, None, true) => "required".to_owned(),
+                    (None, None, false) => "optional".to_owned(),
+                };
+                println!(
+                    "{:<40} {:<8} {:>10}  {:<22} {key}",
+                    t.name(),
+                    owner,
+                    t.spec.partitions,
+                    envelope
+                );
+            }
+        }
+    }
+}
