@@ -14,4 +14,6 @@
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 
+// Generated code is formatted by prettyplease, not rustfmt, so the drift check stays stable.
+#[rustfmt::skip]
 pub mod generated;

@@ -33,7 +33,9 @@ impl ::std::convert::From<DomainRegisteredEventDomainName> for ::std::string::St
 }
 impl ::std::str::FromStr for DomainRegisteredEventDomainName {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if value.chars().count() > 253usize {
             return Err("longer than 253 characters".into());
         }
@@ -42,7 +44,9 @@ impl ::std::str::FromStr for DomainRegisteredEventDomainName {
 }
 impl ::std::convert::TryFrom<&str> for DomainRegisteredEventDomainName {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -77,7 +81,7 @@ impl<'de> ::serde::Deserialize<'de> for DomainRegisteredEventDomainName {
     Hash,
     Ord,
     PartialEq,
-    PartialOrd,
+    PartialOrd
 )]
 pub enum DomainRegisteredEventDomainType {
     #[serde(rename = "rhel-idm")]
@@ -92,7 +96,9 @@ impl ::std::fmt::Display for DomainRegisteredEventDomainType {
 }
 impl ::std::str::FromStr for DomainRegisteredEventDomainType {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "rhel-idm" => Ok(Self::RhelIdm),
             _ => Err("invalid value".into()),
@@ -101,7 +107,9 @@ impl ::std::str::FromStr for DomainRegisteredEventDomainType {
 }
 impl ::std::convert::TryFrom<&str> for DomainRegisteredEventDomainType {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -130,15 +138,17 @@ impl ::std::convert::From<DomainRegisteredEventOrgId> for ::std::string::String 
 }
 impl ::std::str::FromStr for DomainRegisteredEventOrgId {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if value.chars().count() > 64usize {
             return Err("longer than 64 characters".into());
         }
         if value.chars().count() < 1usize {
             return Err("shorter than 1 characters".into());
         }
-        static PATTERN: ::std::sync::LazyLock<::regress::Regex> =
-            ::std::sync::LazyLock::new(|| ::regress::Regex::new("^[0-9A-Za-z_-]+$").unwrap());
+        static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+        { ::regress::Regex::new("^[0-9A-Za-z_-]+$").unwrap() });
         if PATTERN.find(value).is_none() {
             return Err("doesn't match pattern \"^[0-9A-Za-z_-]+$\"".into());
         }
@@ -147,7 +157,9 @@ impl ::std::str::FromStr for DomainRegisteredEventOrgId {
 }
 impl ::std::convert::TryFrom<&str> for DomainRegisteredEventOrgId {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -188,7 +200,9 @@ impl ::std::convert::From<DomainRegisteredEventTitle> for ::std::string::String 
 }
 impl ::std::str::FromStr for DomainRegisteredEventTitle {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if value.chars().count() > 255usize {
             return Err("longer than 255 characters".into());
         }
@@ -197,7 +211,9 @@ impl ::std::str::FromStr for DomainRegisteredEventTitle {
 }
 impl ::std::convert::TryFrom<&str> for DomainRegisteredEventTitle {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -251,7 +267,9 @@ impl ::std::convert::From<ServerFqdn> for ::std::string::String {
 }
 impl ::std::str::FromStr for ServerFqdn {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if value.chars().count() > 253usize {
             return Err("longer than 253 characters".into());
         }
@@ -260,7 +278,9 @@ impl ::std::str::FromStr for ServerFqdn {
 }
 impl ::std::convert::TryFrom<&str> for ServerFqdn {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -301,12 +321,14 @@ impl ::std::convert::From<ServerLocation> for ::std::string::String {
 }
 impl ::std::str::FromStr for ServerLocation {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if value.chars().count() > 64usize {
             return Err("longer than 64 characters".into());
         }
-        static PATTERN: ::std::sync::LazyLock<::regress::Regex> =
-            ::std::sync::LazyLock::new(|| ::regress::Regex::new("^[a-z][a-z0-9-]*$").unwrap());
+        static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+        { ::regress::Regex::new("^[a-z][a-z0-9-]*$").unwrap() });
         if PATTERN.find(value).is_none() {
             return Err("doesn't match pattern \"^[a-z][a-z0-9-]*$\"".into());
         }
@@ -315,7 +337,9 @@ impl ::std::str::FromStr for ServerLocation {
 }
 impl ::std::convert::TryFrom<&str> for ServerLocation {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -345,12 +369,18 @@ pub mod error {
     pub struct ConversionError(::std::borrow::Cow<'static, str>);
     impl ::std::error::Error for ConversionError {}
     impl ::std::fmt::Display for ConversionError {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+        fn fmt(
+            &self,
+            f: &mut ::std::fmt::Formatter<'_>,
+        ) -> Result<(), ::std::fmt::Error> {
             ::std::fmt::Display::fmt(&self.0, f)
         }
     }
     impl ::std::fmt::Debug for ConversionError {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+        fn fmt(
+            &self,
+            f: &mut ::std::fmt::Formatter<'_>,
+        ) -> Result<(), ::std::fmt::Error> {
             ::std::fmt::Debug::fmt(&self.0, f)
         }
     }

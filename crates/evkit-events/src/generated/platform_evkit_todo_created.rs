@@ -37,7 +37,9 @@ impl ::std::convert::From<TodoCreatedEventDescription> for ::std::string::String
 }
 impl ::std::str::FromStr for TodoCreatedEventDescription {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if value.chars().count() > 4096usize {
             return Err("longer than 4096 characters".into());
         }
@@ -46,7 +48,9 @@ impl ::std::str::FromStr for TodoCreatedEventDescription {
 }
 impl ::std::convert::TryFrom<&str> for TodoCreatedEventDescription {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -87,15 +91,17 @@ impl ::std::convert::From<TodoCreatedEventOrgId> for ::std::string::String {
 }
 impl ::std::str::FromStr for TodoCreatedEventOrgId {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if value.chars().count() > 64usize {
             return Err("longer than 64 characters".into());
         }
         if value.chars().count() < 1usize {
             return Err("shorter than 1 characters".into());
         }
-        static PATTERN: ::std::sync::LazyLock<::regress::Regex> =
-            ::std::sync::LazyLock::new(|| ::regress::Regex::new("^[0-9A-Za-z_-]+$").unwrap());
+        static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+        { ::regress::Regex::new("^[0-9A-Za-z_-]+$").unwrap() });
         if PATTERN.find(value).is_none() {
             return Err("doesn't match pattern \"^[0-9A-Za-z_-]+$\"".into());
         }
@@ -104,7 +110,9 @@ impl ::std::str::FromStr for TodoCreatedEventOrgId {
 }
 impl ::std::convert::TryFrom<&str> for TodoCreatedEventOrgId {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -139,7 +147,7 @@ impl<'de> ::serde::Deserialize<'de> for TodoCreatedEventOrgId {
     Hash,
     Ord,
     PartialEq,
-    PartialOrd,
+    PartialOrd
 )]
 pub enum TodoCreatedEventPriority {
     #[serde(rename = "low")]
@@ -160,7 +168,9 @@ impl ::std::fmt::Display for TodoCreatedEventPriority {
 }
 impl ::std::str::FromStr for TodoCreatedEventPriority {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "low" => Ok(Self::Low),
             "normal" => Ok(Self::Normal),
@@ -171,7 +181,9 @@ impl ::std::str::FromStr for TodoCreatedEventPriority {
 }
 impl ::std::convert::TryFrom<&str> for TodoCreatedEventPriority {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -200,7 +212,9 @@ impl ::std::convert::From<TodoCreatedEventTagsItem> for ::std::string::String {
 }
 impl ::std::str::FromStr for TodoCreatedEventTagsItem {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if value.chars().count() > 32usize {
             return Err("longer than 32 characters".into());
         }
@@ -212,7 +226,9 @@ impl ::std::str::FromStr for TodoCreatedEventTagsItem {
 }
 impl ::std::convert::TryFrom<&str> for TodoCreatedEventTagsItem {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -253,7 +269,9 @@ impl ::std::convert::From<TodoCreatedEventTitle> for ::std::string::String {
 }
 impl ::std::str::FromStr for TodoCreatedEventTitle {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if value.chars().count() > 255usize {
             return Err("longer than 255 characters".into());
         }
@@ -265,7 +283,9 @@ impl ::std::str::FromStr for TodoCreatedEventTitle {
 }
 impl ::std::convert::TryFrom<&str> for TodoCreatedEventTitle {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -295,12 +315,18 @@ pub mod error {
     pub struct ConversionError(::std::borrow::Cow<'static, str>);
     impl ::std::error::Error for ConversionError {}
     impl ::std::fmt::Display for ConversionError {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+        fn fmt(
+            &self,
+            f: &mut ::std::fmt::Formatter<'_>,
+        ) -> Result<(), ::std::fmt::Error> {
             ::std::fmt::Display::fmt(&self.0, f)
         }
     }
     impl ::std::fmt::Debug for ConversionError {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+        fn fmt(
+            &self,
+            f: &mut ::std::fmt::Formatter<'_>,
+        ) -> Result<(), ::std::fmt::Error> {
             ::std::fmt::Debug::fmt(&self.0, f)
         }
     }

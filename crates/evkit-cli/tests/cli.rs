@@ -1,0 +1,281 @@
+//! The `evkit` binary: exit codes, messages and every kind of bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use base64::Engine as _;
+use predicates::prelude::*;
+
+const TODO: &str = "platform.evkit.todo-created";
+const VALID: &str =
+    r#"{"id": 42, "org_id": "12345", "title": "Water", "created_at": "2026-11-01T09:30:00Z"}"#;
+
+fn catalog_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas"))
+}
+
+fn identity(org: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!(
+        r#"{{"identity": {{"org_id": "{org}", "type": "User"}}}}"#
+    ))
+}
+
+fn evkit() -> Command {
+    let mut cmd = Command::cargo_bin("evkit").unwrap();
+    cmd.arg("--catalog").arg(catalog_dir());
+    cmd.timeout(std::time::Duration::from_secs(60));
+    cmd
+}
+
+/// `evkit validate` for the todo topic with good headers and key, reading `payload` on stdin.
+fn validate(payload: impl Into<Vec<u8>>, extra: &[&str]) -> assert_cmd::assert::Assert {
+    let id = identity("12345");
+    evkit()
+        .args(["validate", "--topic", TODO, "--key", "12345"])
+        .args(["--header", &format!("x-rh-identity={id}")])
+        .args(["--header", "x-rh-insights-request-id=req-1"])
+        .args(extra)
+        .write_stdin(payload.into())
+        .assert()
+}
+
+#[test]
+fn valid_message_exits_zero() {
+    validate(VALID, &[])
+        .success()
+        .stdout(predicate::str::contains(
+            "valid: platform.evkit.todo-created",
+        ));
+}
+
+#[test]
+fn json_output_lists_every_violation() {
+    let out = validate(
+        r#"{"id": "x", "org_id": "12345", "created_at": "2026-11-01T09:30:00Z"}"#,
+        &["--format", "json"],
+    )
+    .code(1)
+    .get_output()
+    .stdout
+    .clone();
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["valid"], false);
+    let v = report["violations"].as_array().unwrap();
+    assert!(
+        v.iter()
+            .any(|v| v["instance_path"] == "/id" && v["rule"] == "type"),
+        "{report}"
+    );
+    assert!(v.iter().any(|v| v["rule"] == "required"), "{report}");
+}
+
+#[test]
+fn bad_payloads_exit_one_with_a_clear_error() {
+    let mut deep = "[".repeat(10_000);
+    deep.push_str(&"]".repeat(10_000));
+    let mut big = br#"{"title": ""#.to_vec();
+    big.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
+    big.extend(br#""}"#);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("invalid JSON", b"{not json".to_vec(), "not valid JSON"),
+        ("wrong type", br#"{"id": true, "org_id": "12345", "title": "t", "created_at": "2026-11-01T09:30:00Z"}"#.to_vec(), "payload /id"),
+        ("missing required", br#"{"id": 1, "org_id": "12345", "created_at": "2026-11-01T09:30:00Z"}"#.to_vec(), "\"title\" is a required property"),
+        ("unknown field", br#"{"id": 1, "org_id": "12345", "title": "t", "created_at": "2026-11-01T09:30:00Z", "x": 1}"#.to_vec(), "Additional properties are not allowed"),
+        ("10 MB", big, "above the limit"),
+        ("10,000 deep", deep.into_bytes(), "recursion limit"),
+        ("invalid UTF-8", b"{\"id\": 1, \"org_id\": \"12345\", \"title\": \"\xff\", \"created_at\": \"2026-11-01T09:30:00Z\"}".to_vec(), "not valid JSON"),
+    ];
+    for (name, payload, message) in cases {
+        let out = validate(payload, &[]).code(1).get_output().stdout.clone();
+        let out = String::from_utf8_lossy(&out);
+        assert!(
+            out.contains(message),
+            "{name}: expected `{message}` in:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn bad_headers_and_keys_exit_one() {
+    let id = identity("12345");
+    let not_json = base64::engine::general_purpose::STANDARD.encode("hello");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "--key".into(),
+                "12345".into(),
+                "--header".into(),
+                "x-rh-identity=%%%".into(),
+                "--header".into(),
+                "x-rh-insights-request-id=r".into(),
+            ],
+            "header `x-rh-identity`",
+        ),
+        (
+            vec![
+                "--key".into(),
+                "12345".into(),
+                "--header".into(),
+                format!("x-rh-identity={not_json}"),
+                "--header".into(),
+                "x-rh-insights-request-id=r".into(),
+            ],
+            "decoded identity is not JSON",
+        ),
+        (
+            vec![
+                "--key".into(),
+                "12345".into(),
+                "--header".into(),
+                format!("x-rh-identity={id}"),
+            ],
+            "\"x-rh-insights-request-id\" is a required property",
+        ),
+        (
+            vec![
+                "--key".into(),
+                "12345".into(),
+                "--header".into(),
+                format!("x-rh-identity={id}"),
+                "--header".into(),
+                format!("X-RH-IDENTITY={id}"),
+                "--header".into(),
+                "x-rh-insights-request-id=r".into(),
+            ],
+            "present more than once",
+        ),
+        (
+            vec![
+                "--key".into(),
+                String::new(),
+                "--header".into(),
+                format!("x-rh-identity={id}"),
+                "--header".into(),
+                "x-rh-insights-request-id=r".into(),
+            ],
+            "the key is empty",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = evkit()
+            .args(["validate", "--topic", TODO])
+            .args(&args)
+            .write_stdin(VALID)
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone();
+        let out = String::from_utf8_lossy(&out);
+        assert!(
+            out.contains(message),
+            "{args:?}: expected `{message}` in:\n{out}"
+        );
+        assert!(!out.contains(&id), "identity leaked:\n{out}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    evkit()
+        .args(["validate", "--topic", "no.such.topic"])
+        .write_stdin(VALID)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not in the catalog"));
+    evkit()
+        .args(["validate", "--topic", TODO, "/no/such/file.json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read /no/such/file.json"));
+    evkit()
+        .args(["validate", "--topic", TODO, "--header", "novalue"])
+        .write_stdin(VALID)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("NAME=VALUE"));
+    Command::cargo_bin("evkit")
+        .unwrap()
+        .args(["--catalog", "/no/such/dir", "topics"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("topics.yaml"));
+}
+
+#[test]
+fn topics_lists_the_catalog() {
+    evkit()
+        .arg("topics")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(TODO).and(predicate::str::contains("cloudevents-binary")));
+    let out = evkit()
+        .args(["topics", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let list: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    assert_eq!(list[0]["dead_letter"], "platform.evkit.todo-created.dlq");
+}
+
+#[test]
+fn lint_fails_on_ignored_keywords() {
+    evkit()
+        .arg("lint")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 error(s)"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        catalog_dir().join("headers.json"),
+        dir.path().join("headers.json"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("topics.yaml"), "topics:\n  - name: a.b\n").unwrap();
+    std::fs::write(
+        dir.path().join("a.b.event.json"),
+        r#"{"$id": "urn:a", "title": "A", "type": "object", "required": ["id"], "properties": {"id": {"type": "number", "format": "int", "minValue": 1}}}"#,
+    )
+    .unwrap();
+    Command::cargo_bin("evkit")
+        .unwrap()
+        .arg("--catalog")
+        .arg(dir.path())
+        .arg("lint")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("minValue").and(predicate::str::contains("2 error(s)")));
+}
+
+#[test]
+fn generate_check_detects_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gen");
+    evkit()
+        .args(["generate", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    evkit()
+        .args(["generate", "--check", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    std::fs::write(out.join("mod.rs"), "// edited").unwrap();
+    evkit()
+        .args(["generate", "--check", "--out"])
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("mod.rs"));
+    // The repository's own generated code is current.
+    evkit()
+        .args(["generate", "--check", "--out"])
+        .arg(catalog_dir().join("../crates/evkit-events/src/generated"))
+        .assert()
+        .success();
+}

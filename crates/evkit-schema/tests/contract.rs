@@ -1,0 +1,338 @@
+//! Key, header and payload rules of the sample catalog, and every kind of bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use evkit_schema::{Catalog, Contract, Error, Message, Part, encode_identity};
+use std::sync::Arc;
+
+const TODO: &str = "platform.evkit.todo-created";
+const VALID: &[u8] =
+    br#"{"id": 42, "org_id": "12345", "title": "Water the plants", "created_at": "2026-11-01T09:30:00Z"}"#;
+
+fn catalog() -> Catalog {
+    Catalog::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas"))
+        .expect("sample catalog loads")
+}
+
+fn todo() -> Arc<Contract> {
+    catalog().contract(TODO).expect("todo topic").clone()
+}
+
+fn with_headers<'a>(m: Message<'a>, identity: &'a str) -> Message<'a> {
+    m.header("x-rh-identity", identity.as_bytes())
+        .header("x-rh-insights-request-id", b"req-1")
+}
+
+/// Runs the check and returns `(part, instance_path, rule)` of every violation.
+fn violations(contract: &Contract, m: &Message<'_>) -> Vec<(Part, String, String)> {
+    match contract.check(m) {
+        Ok(_) => Vec::new(),
+        Err(Error::Invalid { topic, violations }) => {
+            assert_eq!(topic, contract.topic());
+            assert!(!contract.is_valid(m), "is_valid must agree with check");
+            violations
+                .into_iter()
+                .map(|v| (v.part, v.instance_path, v.rule))
+                .collect()
+        }
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+fn has(found: &[(Part, String, String)], part: &Part, path: &str, rule: &str) -> bool {
+    found
+        .iter()
+        .any(|(p, i, r)| p == part && i == path && r == rule)
+}
+
+#[test]
+fn valid_message_passes_and_reports_identity_and_request_id() {
+    let c = todo();
+    let id = encode_identity("12345", "User");
+    let m = with_headers(Message::new(VALID).key(b"12345"), &id);
+    let checked = c.check(&m).expect("valid");
+    assert!(c.is_valid(&m));
+    let identity = checked.identity.expect("identity decoded");
+    assert_eq!(identity.org_id(), "12345");
+    assert_eq!(identity.principal_type(), "User");
+    assert_eq!(checked.request_id.as_deref(), Some("req-1"));
+    assert_eq!(checked.payload["title"], "Water the plants");
+}
+
+#[test]
+fn header_names_match_case_insensitively() {
+    let c = todo();
+    let id = encode_identity("12345", "User");
+    let m = Message::new(VALID)
+        .key(b"12345")
+        .header("X-RH-Identity", id.as_bytes())
+        .header("X-Rh-Insights-Request-Id", b"req-1");
+    assert!(c.check(&m).is_ok());
+}
+
+#[test]
+fn invalid_json_is_reported_with_position() {
+    let c = todo();
+    let id = encode_identity("12345", "User");
+    let m = with_headers(Message::new(br#"{"id": 42,"#).key(b"12345"), &id);
+    let err = c.check(&m).unwrap_err();
+    let v = &err.violations()[0];
+    assert_eq!((v.part.clone(), v.rule.as_str()), (Part::Payload, "json"));
+    assert!(v.message.contains("line 1"), "{}", v.message);
+}
+
+#[test]
+fn wrong_types_missing_fields_and_unknown_fields_name_their_paths() {
+    let c = todo();
+    let id = encode_identity("12345", "User");
+    let payload =
+        br#"{"id": 1.5, "org_id": "12345", "created_at": "2026-11-01T09:30:00Z", "colour": "red"}"#;
+    let found = violations(&c, &with_headers(Message::new(payload).key(b"12345"), &id));
+    assert!(has(&found, &Part::Payload, "/id", "type"), "{found:?}");
+    assert!(has(&found, &Part::Payload, "", "required"), "{found:?}");
+    assert!(
+        has(&found, &Part::Payload, "", "additionalProperties"),
+        "{found:?}"
+    );
+    assert_eq!(found.len(), 3, "{found:?}");
+}
+
+#[test]
+fn errors_are_masked_and_carry_schema_paths() {
+    let c = todo();
+    let id = encode_identity("12345", "User");
+    let secret = "hunter2-secret-title-".repeat(20);
+    let payload = format!(
+        r#"{{"id": 1, "org_id": "12345", "title": "{secret}", "created_at": "2026-11-01T09:30:00Z"}}"#
+    );
+    let err = c
+        .check(&with_headers(
+            Message::new(payload.as_bytes()).key(b"12345"),
+            &id,
+        ))
+        .unwrap_err();
+    let v = &err.violations()[0];
+    assert_eq!(v.instance_path, "/title");
+    assert_eq!(v.schema_path, "/properties/title/maxLength");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(err.to_string().contains(TODO), "{err}");
+}
+
+#[test]
+fn ten_megabyte_payload_is_rejected_before_parsing() {
+    let c = todo();
+    let id = encode_identity("12345", "User");
+    let mut big = br#"{"id": 1, "org_id": "12345", "title": "x", "created_at": "2026-11-01T09:30:00Z", "description": ""#.to_vec();
+    big.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
+    big.extend(br#""}"#);
+    let found = violations(&c, &with_headers(Message::new(&big).key(b"12345"), &id));
+    assert!(has(&found, &Part::Payload, "", "maxSize"), "{found:?}");
+}
+
+#[test]
+fn json_nested_ten_thousand_deep_is_an_error_not_a_stack_overflow() {
+    let c = todo();
+    let id = encode_identity("12345", "User");
+    let mut deep = "[".repeat(10_000);
+    deep.push_str(&"]".repeat(10_000));
+    let found = violations(
+        &c,
+        &with_headers(Message::new(deep.as_bytes()).key(b"12345"), &id),
+    );
+    assert!(has(&found, &Part::Payload, "", "json"), "{found:?}");
+    // Deep but under the parser's limit: the schema rejects it, nothing overflows.
+    let mut nested = r#"{"id": 1, "org_id": "12345", "title": "x", "created_at": "2026-11-01T09:30:00Z", "tags": "#.to_owned();
+    nested.push_str(&"[".repeat(100));
+    nested.push_str(&"]".repeat(100));
+    nested.push('}');
+    let found = violations(
+        &c,
+        &with_headers(Message::new(nested.as_bytes()).key(b"12345"), &id),
+    );
+    assert!(
+        found.iter().any(|(_, path, _)| path.starts_with("/tags")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn invalid_utf8_in_payload_key_and_headers() {
+    let c = todo();
+    let id = encode_identity("12345", "User");
+    let payload = b"{\"id\": 1, \"org_id\": \"12345\", \"title\": \"\xff\xfe\", \"created_at\": \"2026-11-01T09:30:00Z\"}";
+    let found = violations(&c, &with_headers(Message::new(payload).key(b"12345"), &id));
+    assert!(has(&found, &Part::Payload, "", "json"), "{found:?}");
+
+    let found = violations(
+        &c,
+        &with_headers(Message::new(VALID).key(b"\xff12345"), &id),
+    );
+    assert!(has(&found, &Part::Key, "", "utf8"), "{found:?}");
+
+    let m = Message::new(VALID)
+        .key(b"12345")
+        .header("x-rh-identity", b"\xc3\x28")
+        .header("x-rh-insights-request-id", b"r");
+    let found = violations(&c, &m);
+    assert!(
+        has(&found, &Part::Header("x-rh-identity".into()), "", "utf8"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn identity_must_be_base64_json_with_an_org_id() {
+    let c = todo();
+    let cases: Vec<(String, &str)> = vec![
+        ("not base64 at all!".to_owned(), "pattern"),
+        ("QUJD".to_owned(), "json"), // base64 of "ABC"
+        (base64_of(r#"{"identity": {"type": "User"}}"#), "required"),
+        (
+            base64_of(r#"{"identity": {"org_id": 12345, "type": "User"}}"#),
+            "type",
+        ),
+        (base64_of("[1, 2, 3]"), "type"),
+    ];
+    for (value, rule) in cases {
+        let m = Message::new(VALID)
+            .key(b"12345")
+            .header("x-rh-identity", value.as_bytes())
+            .header("x-rh-insights-request-id", b"req-1");
+        let found = violations(&c, &m);
+        assert!(
+            found
+                .iter()
+                .any(|(p, _, r)| *p == Part::Header("x-rh-identity".into()) && r == rule),
+            "{value}: wanted {rule}, got {found:?}"
+        );
+        // The raw identity never appears in the error text.
+        let text = c.check(&m).unwrap_err().to_string();
+        assert!(!text.contains(&value), "{text}");
+    }
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn missing_and_duplicated_headers() {
+    let c = todo();
+    let found = violations(&c, &Message::new(VALID).key(b"12345"));
+    assert!(
+        has(
+            &found,
+            &Part::Header("x-rh-identity".into()),
+            "",
+            "required"
+        ),
+        "{found:?}"
+    );
+    assert!(
+        has(
+            &found,
+            &Part::Header("x-rh-insights-request-id".into()),
+            "",
+            "required"
+        ),
+        "{found:?}"
+    );
+
+    let id = encode_identity("12345", "User");
+    let m = with_headers(Message::new(VALID).key(b"12345"), &id)
+        .header("X-RH-INSIGHTS-REQUEST-ID", b"other");
+    let found = violations(&c, &m);
+    assert!(
+        has(
+            &found,
+            &Part::Header("x-rh-insights-request-id".into()),
+            "",
+            "unique"
+        ),
+        "{found:?}"
+    );
+
+    let m = Message::new(VALID)
+        .key(b"12345")
+        .header("x-rh-identity", id.as_bytes())
+        .null_header("x-rh-insights-request-id");
+    let found = violations(&c, &m);
+    assert!(
+        has(
+            &found,
+            &Part::Header("x-rh-insights-request-id".into()),
+            "",
+            "type"
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn the_historical_request_id_misspelling_does_not_count() {
+    let c = todo();
+    let id = encode_identity("12345", "User");
+    let m = Message::new(VALID)
+        .key(b"12345")
+        .header("x-rh-identity", id.as_bytes())
+        .header("x-rh-insight-request-id", b"req-1");
+    let found = violations(&c, &m);
+    assert!(
+        has(
+            &found,
+            &Part::Header("x-rh-insights-request-id".into()),
+            "",
+            "required"
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn key_rules() {
+    let c = todo();
+    let id = encode_identity("12345", "User");
+    let found = violations(&c, &with_headers(Message::new(VALID).key(b""), &id));
+    assert!(has(&found, &Part::Key, "", "required"), "{found:?}");
+    let found = violations(&c, &with_headers(Message::new(VALID), &id));
+    assert!(has(&found, &Part::Key, "", "required"), "{found:?}");
+    let found = violations(&c, &with_headers(Message::new(VALID).key(b"54321"), &id));
+    assert!(
+        has(&found, &Part::Key, "/org_id", "key-pointer"),
+        "{found:?}"
+    );
+    assert_eq!(
+        c.key_for(&serde_json::json!({"org_id": "777"})).as_deref(),
+        Some("777")
+    );
+}
+
+#[test]
+fn tombstones_are_rejected() {
+    let c = todo();
+    let id = encode_identity("12345", "User");
+    let found = violations(&c, &with_headers(Message::tombstone().key(b"12345"), &id));
+    assert!(has(&found, &Part::Payload, "", "required"), "{found:?}");
+}
+
+#[test]
+fn integer_ids_reject_floats() {
+    // The Go service's `format: int` let ids become floats; here `type: integer` holds.
+    let c = todo();
+    let event = serde_json::json!({"id": 42.5, "org_id": "1", "title": "t", "created_at": "2026-11-01T09:30:00Z"});
+    let err = c.check_event(&event).unwrap_err();
+    assert_eq!(err.violations()[0].instance_path, "/id");
+}
+
+#[test]
+fn debug_output_hides_identity_and_payload() {
+    let id = encode_identity("12345", "User");
+    let m = with_headers(Message::new(VALID).key(b"12345"), &id);
+    let debug = format!("{m:?}");
+    assert!(!debug.contains(&id), "{debug}");
+    assert!(!debug.contains("Water"), "{debug}");
+    let checked = todo().check(&m).expect("valid");
+    let debug = format!("{:?}", checked.identity);
+    assert!(debug.contains("12345") && !debug.contains(&id), "{debug}");
+}
