@@ -40,7 +40,11 @@ fn drift_is_detected() {
 #[test]
 fn every_topic_has_types() {
     let catalog = catalog();
-    let names: Vec<_> = catalog.topics().iter().map(evkit_schema::Topic::name).collect();
+    let names: Vec<_> = catalog
+        .topics()
+        .iter()
+        .map(evkit_schema::Topic::name)
+        .collect();
     assert_eq!(evkit_events::generated::TOPICS, names.as_slice());
 }
 
