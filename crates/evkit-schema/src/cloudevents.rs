@@ -140,7 +140,7 @@ fn attributes(
     if out.len() > before {
         return None;
     }
-    serde_json::from_value(doc.clone()).ok()
+    CloudEvent::deserialize(doc).ok()
 }
 
 /// Splits a structured-mode event into its data and attributes.

@@ -1,7 +1,9 @@
 //! Header rules: required names (matched case-insensitively, each at most once), the shared
 //! header schema, and the `x-rh-identity` document.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -65,12 +67,19 @@ pub(crate) struct HeaderRules {
     identity: Option<Value>,
 }
 
+/// How many distinct valid identity headers a topic remembers. A producer usually sends many
+/// events under one identity, so decoding and validating each distinct header once saves most of
+/// the header cost; the cache is cleared when full, so memory stays bounded.
+const IDENTITY_CACHE_SIZE: usize = 1024;
+
 /// Header rules compiled for one topic.
 pub(crate) struct CompiledHeaders {
     known: Vec<String>,
     required: Vec<String>,
     validator: jsonschema::Validator,
     identity: Option<jsonschema::Validator>,
+    /// Raw header value → the identity it decoded to (valid ones only).
+    identities: Mutex<HashMap<String, Identity>>,
 }
 
 impl fmt::Debug for CompiledHeaders {
@@ -169,6 +178,7 @@ impl HeaderRules {
             required,
             validator,
             identity,
+            identities: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -256,9 +266,37 @@ impl CompiledHeaders {
             &self.identity,
             identity_broken,
         ) {
-            facts.identity = decode_identity(raw, validator, out);
+            facts.identity = self.identity(raw, validator, out);
         }
         facts
+    }
+
+    /// Decodes and validates an identity header, remembering valid ones.
+    fn identity(
+        &self,
+        raw: &str,
+        validator: &jsonschema::Validator,
+        out: &mut Vec<Violation>,
+    ) -> Option<Identity> {
+        // A poisoned lock only means another thread panicked mid-insert: the map is still sound.
+        let mut cache = self
+            .identities
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hit) = cache.get(raw) {
+            return Some(hit.clone());
+        }
+        drop(cache);
+        let identity = decode_identity(raw, validator, out)?;
+        cache = self
+            .identities
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= IDENTITY_CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(raw.to_owned(), identity.clone());
+        Some(identity)
     }
 
     /// Header names this topic requires (lower case).
@@ -303,7 +341,8 @@ fn decode_identity(
         return None;
     }
     let field = |name: &str| {
-        doc.pointer(&format!("/identity/{name}"))
+        doc.get("identity")
+            .and_then(|i| i.get(name))
             .and_then(Value::as_str)
             .map(str::to_owned)
     };

@@ -184,7 +184,7 @@ fn invalid_utf8_in_payload_key_and_headers() {
 fn identity_must_be_base64_json_with_an_org_id() {
     let c = todo();
     let cases: Vec<(String, &str)> = vec![
-        ("not base64 at all!".to_owned(), "pattern"),
+        ("not base64 at all!".to_owned(), "base64"),
         ("QUJD".to_owned(), "json"), // base64 of "ABC"
         (base64_of(r#"{"identity": {"type": "User"}}"#), "required"),
         (
@@ -335,4 +335,37 @@ fn debug_output_hides_identity_and_payload() {
     let checked = todo().check(&m).expect("valid");
     let debug = format!("{:?}", checked.identity);
     assert!(debug.contains("12345") && !debug.contains(&id), "{debug}");
+}
+
+#[test]
+fn identity_cache_keeps_results_per_header_value() {
+    // Valid identities are remembered per raw value; invalid ones are re-checked every time.
+    let c = todo();
+    for round in 0..3 {
+        for org in ["1", "2", "3"] {
+            let id = encode_identity(org, "User");
+            let m = Message::new(VALID)
+                .key(b"12345")
+                .header("x-rh-identity", id.as_bytes())
+                .header("x-rh-insights-request-id", b"r");
+            let checked = c.check(&m).unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(checked.identity.unwrap().org_id(), org);
+        }
+        let bad = base64_of(r#"{"identity": {"type": "User"}}"#);
+        let m = Message::new(VALID)
+            .key(b"12345")
+            .header("x-rh-identity", bad.as_bytes())
+            .header("x-rh-insights-request-id", b"r");
+        assert!(c.check(&m).is_err(), "round {round}");
+    }
+    // More distinct identities than the cache holds: every one still decodes correctly.
+    for n in 0..1500 {
+        let org = format!("org{n}");
+        let id = encode_identity(&org, "System");
+        let m = Message::new(VALID)
+            .key(b"12345")
+            .header("x-rh-identity", id.as_bytes())
+            .header("x-rh-insights-request-id", b"r");
+        assert_eq!(c.check(&m).unwrap().identity.unwrap().org_id(), org);
+    }
 }

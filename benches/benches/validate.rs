@@ -1,0 +1,61 @@
+//! Cost of a full contract check (key, headers, identity, envelope, payload) against parsing
+//! the payload alone, per topic of the sample catalog. Target: ratio ≤ 1.5 on ~500-byte messages.
+//!
+//! `cargo bench -p evkit-benches --bench validate` prints criterion's numbers, then the ratios.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+
+fn bench(c: &mut Criterion) -> Vec<(String, usize)> {
+    let catalog = evkit_benches::catalog().expect("sample catalog");
+    let mut sizes = Vec::new();
+    let mut group = c.benchmark_group("validate");
+    for topic in catalog.topics() {
+        let sample = evkit_benches::sample(topic, 500).expect("topic has an example");
+        let contract = topic.contract();
+        assert!(
+            contract.check(&sample.message()).is_ok(),
+            "bench sample must be valid"
+        );
+        sizes.push((sample.topic.clone(), sample.payload.len()));
+        group.throughput(Throughput::Bytes(sample.payload.len() as u64));
+        group.bench_with_input(BenchmarkId::new("parse", &sample.topic), &sample, |b, s| {
+            b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&s.payload)).unwrap());
+        });
+        group.bench_with_input(BenchmarkId::new("check", &sample.topic), &sample, |b, s| {
+            b.iter(|| contract.check(black_box(&s.message())).unwrap());
+        });
+    }
+    group.finish();
+    sizes
+}
+
+/// Criterion's point estimate (ns) of the median for one benchmark, from its saved results.
+fn median_ns(function: &str, topic: &str) -> Option<f64> {
+    let dir = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").to_owned());
+    let path = format!("{dir}/criterion/validate/{function}/{topic}/new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.pointer("/median/point_estimate")?.as_f64()
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let sizes = bench(&mut c);
+    c.final_summary();
+    println!("\n| topic | payload bytes | (a) parse | (b) parse + check | b/a |");
+    println!("|---|---:|---:|---:|---:|");
+    for (topic, len) in sizes {
+        if let (Some(a), Some(b)) = (median_ns("parse", &topic), median_ns("check", &topic)) {
+            println!(
+                "| {topic} | {len} | {:.2} µs | {:.2} µs | {:.2} |",
+                a / 1000.0,
+                b / 1000.0,
+                b / a
+            );
+        }
+    }
+}
