@@ -1,0 +1,92 @@
+//! Real-broker fixtures for evkit's tests, and the embedded broker behind `evkit dev`.
+//!
+//! [`Broker::start`] picks, in this order:
+//! 1. an **external** broker when `EVKIT_BOOTSTRAP` (or `KAFKA_BOOTSTRAP_SERVERS`) is set;
+//!    `EVKIT_BROKER_FLAVOR` (`kafka`, `tansu`) says what it can do;
+//! 2. Apache Kafka (KRaft, image tag pinned) in a **container** when `EVKIT_BROKER=container`
+//!    and a Docker daemon answers;
+//! 3. otherwise the **embedded** broker: librdkafka's mock cluster, in-process, on real TCP
+//!    sockets on 127.0.0.1, with consumer groups, commits and fault injection.
+//!
+//! Every test takes unique topic and group names ([`Broker::unique_topic`],
+//! [`Broker::unique_group`]) so tests never collide, and features a broker lacks are declared
+//! once, in [`Capabilities`].
+//!
+//! ```
+//! # tokio_test_main();
+//! # fn tokio_test_main() {
+//! # let rt = tokio::runtime::Runtime::new().unwrap();
+//! # rt.block_on(async {
+//! use evkit_testkit::Broker;
+//!
+//! let broker = Broker::start().await?;
+//! let topic = broker.unique_topic("doc");
+//! broker.create_topic(&topic, 3).await?;
+//! assert!(!broker.bootstrap_servers().is_empty());
+//! # Ok::<(), evkit_testkit::Error>(())
+//! # }).unwrap();
+//! # }
+//! ```
+
+mod broker;
+pub mod clients;
+mod embedded;
+
+pub use broker::{Broker, BrokerKind, Capabilities, Capability};
+pub use embedded::{EmbeddedBroker, ForwardedBroker};
+pub use rdkafka::types::{RDKafkaApiKey as ApiKey, RDKafkaRespErr as RespErr};
+
+/// Everything that can go wrong in `evkit-testkit`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// librdkafka refused an operation.
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        /// What was being done.
+        context: String,
+        /// The client's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The mock cluster refused an operation.
+    #[error("mock cluster: {operation} failed: {code}")]
+    Mock {
+        /// The operation.
+        operation: String,
+        /// librdkafka's error code.
+        code: String,
+    },
+    /// An address could not be bound (for example, the port is taken).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The socket error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No broker answered at the bootstrap address in time.
+    #[error("no Kafka broker answered at {bootstrap} within {timeout:?}: {reason}")]
+    Unreachable {
+        /// The bootstrap servers.
+        bootstrap: String,
+        /// How long we waited.
+        timeout: std::time::Duration,
+        /// The client's explanation.
+        reason: String,
+    },
+    /// The container broker could not start.
+    #[error("container broker: {reason}")]
+    Container {
+        /// Why.
+        reason: String,
+    },
+}
+
+pub(crate) fn kafka(
+    context: impl Into<String>,
+) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
+    let context = context.into();
+    move |source| Error::Kafka { context, source }
+}
