@@ -339,14 +339,13 @@ fn wait_for_partitions(config: &ClientConfig, topic: &str, partitions: i32) -> R
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let want = usize::try_from(partitions).unwrap_or(0);
     loop {
-        if let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
-            if md
+        if let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))
+            && md
                 .topics()
                 .iter()
                 .any(|t| t.name() == topic && t.error().is_none() && t.partitions().len() >= want)
-            {
-                return Ok(());
-            }
+        {
+            return Ok(());
         }
         if std::time::Instant::now() > deadline {
             return Err(Error::Mock {

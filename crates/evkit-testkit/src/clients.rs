@@ -112,8 +112,8 @@ pub async fn receive(consumer: &StreamConsumer, n: usize, timeout: Duration) -> 
     out
 }
 
-/// Subscribes and waits until the group has assigned this consumer at least one partition.
-pub async fn subscribe(consumer: &StreamConsumer, topics: &[&str]) -> Result<(), Error> {
+/// Subscribes to `topics`; the group assigns partitions on the next polls.
+pub fn subscribe(consumer: &StreamConsumer, topics: &[&str]) -> Result<(), Error> {
     consumer
         .subscribe(topics)
         .map_err(crate::kafka("subscribing"))?;

@@ -51,7 +51,7 @@ fn check(operation: &str, err: rdsys::rd_kafka_resp_err_t) -> Result<(), Error> 
     } else {
         Err(Error::Mock {
             operation: operation.to_owned(),
-            code: format!("{:?}", RDKafkaRespErr::from(err)),
+            code: format!("{err:?}"),
         })
     }
 }
@@ -131,14 +131,13 @@ impl EmbeddedBroker {
 
     /// The next requests of kind `api` fail with `errors`, one error per request, in order.
     pub fn push_request_errors(&self, api: RDKafkaApiKey, errors: &[RDKafkaRespErr]) {
-        let raw: Vec<rdsys::rd_kafka_resp_err_t> = errors.iter().map(|e| (*e).into()).collect();
-        // SAFETY: live cluster; `raw` outlives the call, which copies it.
+        // SAFETY: live cluster; `errors` outlives the call, which copies it.
         unsafe {
             rdsys::rd_kafka_mock_push_request_errors_array(
                 self.raw.0,
                 api as i16,
-                raw.len(),
-                raw.as_ptr(),
+                errors.len(),
+                errors.as_ptr(),
             );
         }
     }
@@ -153,7 +152,7 @@ impl EmbeddedBroker {
     pub fn topic_error(&self, topic: &str, error: RDKafkaRespErr) -> Result<(), Error> {
         let name = c_string("topic_error", topic)?;
         // SAFETY: live cluster, valid C string.
-        unsafe { rdsys::rd_kafka_mock_topic_set_error(self.raw.0, name.as_ptr(), error.into()) };
+        unsafe { rdsys::rd_kafka_mock_topic_set_error(self.raw.0, name.as_ptr(), error) };
         Ok(())
     }
 

@@ -39,7 +39,7 @@ async fn round_trip_with_keys_and_headers() {
     assert!(offset >= 0);
 
     let c = consumer(&broker, &broker.unique_group()).unwrap();
-    subscribe(&c, &[&topic]).await.unwrap();
+    subscribe(&c, &[&topic]).unwrap();
     let got = receive(&c, 1, WAIT).await;
     assert_eq!(got.len(), 1, "nothing consumed from {topic}");
     let r = &got[0];
@@ -76,7 +76,7 @@ async fn order_holds_within_a_partition() {
         .unwrap();
     }
     let c = consumer(&broker, &broker.unique_group()).unwrap();
-    subscribe(&c, &[&topic]).await.unwrap();
+    subscribe(&c, &[&topic]).unwrap();
     let got = receive(&c, 200, WAIT).await;
     assert_eq!(got.len(), 200);
     let mut last: BTreeMap<String, i64> = BTreeMap::new();
@@ -97,7 +97,7 @@ async fn a_group_of_two_splits_partitions_and_rebalances() {
     let (broker, topic) = broker_with_topic("group", 6).await;
     let group = broker.unique_group();
     let first = consumer(&broker, &group).unwrap();
-    subscribe(&first, &[&topic]).await.unwrap();
+    subscribe(&first, &[&topic]).unwrap();
     let p = producer(&broker).unwrap();
     for i in 0..60 {
         send(&p, &topic, Some(format!("k{i}").as_bytes()), &[], b"x")
@@ -111,7 +111,7 @@ async fn a_group_of_two_splits_partitions_and_rebalances() {
 
     // A second member joins: the six partitions are split between them.
     let second = consumer(&broker, &group).unwrap();
-    subscribe(&second, &[&topic]).await.unwrap();
+    subscribe(&second, &[&topic]).unwrap();
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         // Both must poll for the rebalance to complete.
@@ -129,14 +129,14 @@ async fn a_group_of_two_splits_partitions_and_rebalances() {
         .unwrap()
         .elements()
         .iter()
-        .map(|e| e.partition())
+        .map(rdkafka::topic_partition_list::TopicPartitionListElem::partition)
         .collect();
     let b: HashSet<i32> = second
         .assignment()
         .unwrap()
         .elements()
         .iter()
-        .map(|e| e.partition())
+        .map(rdkafka::topic_partition_list::TopicPartitionListElem::partition)
         .collect();
     assert!(a.is_disjoint(&b), "{a:?} / {b:?}");
 }
@@ -159,7 +159,7 @@ async fn commit_and_resume_without_redelivery() {
     }
     let seen: HashSet<Vec<u8>> = {
         let c = consumer(&broker, &group).unwrap();
-        subscribe(&c, &[&topic]).await.unwrap();
+        subscribe(&c, &[&topic]).unwrap();
         let got = receive(&c, 20, WAIT).await;
         assert_eq!(got.len(), 20);
         // Commit exactly what was read: next offset of each partition.
@@ -183,7 +183,7 @@ async fn commit_and_resume_without_redelivery() {
         .unwrap();
     }
     let c = consumer(&broker, &group).unwrap();
-    subscribe(&c, &[&topic]).await.unwrap();
+    subscribe(&c, &[&topic]).unwrap();
     let got = receive(&c, 10, WAIT).await;
     assert_eq!(got.len(), 10);
     for r in &got {
@@ -220,7 +220,7 @@ async fn many_partitions() {
         partitions.len()
     );
     let c = consumer(&broker, &broker.unique_group()).unwrap();
-    subscribe(&c, &[&topic]).await.unwrap();
+    subscribe(&c, &[&topic]).unwrap();
     let got = receive(&c, 640, WAIT).await;
     let payloads: HashSet<Vec<u8>> = got.into_iter().map(|r| r.payload.unwrap()).collect();
     assert_eq!(payloads.len(), 640);
