@@ -3,7 +3,10 @@
 //! Exit codes: 0 success, 1 the input broke a rule (invalid message, lint error, drift),
 //! 2 the command could not run (bad arguments, unreadable catalog or file).
 
+mod kafka;
+
 use std::io::Read as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,7 +27,7 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Human,
     Json,
 }
@@ -66,12 +69,94 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run the embedded Kafka broker on a fixed address with every catalog topic (and its
+    /// dead-letter topic) created, until ctrl-c.
+    Dev {
+        /// Where clients connect; broker N listens on this port + N - 1.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        listen: SocketAddr,
+        /// How many brokers the cluster has.
+        #[arg(long, default_value_t = 1)]
+        brokers: i32,
+    },
+    /// Send one message, validated against the catalog first.
+    Produce {
+        /// The topic.
+        #[arg(long)]
+        topic: String,
+        /// The record key.
+        #[arg(long)]
+        key: Option<String>,
+        /// A header as `name=value`; repeat for more.
+        #[arg(long = "header", value_name = "NAME=VALUE")]
+        headers: Vec<String>,
+        /// Adds an `x-rh-identity` for this tenant when none is given.
+        #[arg(long)]
+        org_id: Option<String>,
+        /// Send even when the message breaks the contract (or the topic is not in the catalog).
+        #[arg(long)]
+        no_validate: bool,
+        /// Bootstrap servers.
+        #[arg(long, env = "EVKIT_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// The payload file; `-` or nothing reads standard input.
+        file: Option<PathBuf>,
+    },
+    /// Print messages of one topic with key, headers (identity masked), payload and verdict.
+    Consume {
+        /// The topic.
+        #[arg(long)]
+        topic: String,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Like `consume`, for every topic of the catalog.
+    Tail {
+        #[command(flatten)]
+        read: ReadArgs,
+    },
     /// List the topics of the catalog.
     Topics {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+}
+
+#[derive(clap::Args)]
+struct ReadArgs {
+    /// Start from the earliest offset instead of new messages only.
+    #[arg(long)]
+    from_beginning: bool,
+    /// Stop after this many messages.
+    #[arg(long)]
+    count: Option<usize>,
+    /// Stop after this many seconds without a message.
+    #[arg(long, value_name = "SECONDS")]
+    idle_timeout: Option<u64>,
+    /// Consumer group (default: a fresh one, so nothing is committed for others).
+    #[arg(long)]
+    group: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Bootstrap servers.
+    #[arg(long, env = "EVKIT_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    bootstrap: String,
+}
+
+impl ReadArgs {
+    fn consume(&self, topics: Vec<String>) -> kafka::Consume<'_> {
+        kafka::Consume {
+            bootstrap: &self.bootstrap,
+            topics,
+            from_beginning: self.from_beginning,
+            count: self.count,
+            idle_timeout: self.idle_timeout.map(std::time::Duration::from_secs),
+            group: self.group.as_deref(),
+            format: self.format,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -107,11 +192,54 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             format,
         } => Ok(lint(&catalog, *deny_warnings, *format)),
         Command::Generate { out, check } => generate(&catalog, out, *check),
+        Command::Dev { listen, brokers } => {
+            runtime()?.block_on(kafka::dev(&catalog, *listen, *brokers))
+        }
+        Command::Produce {
+            topic,
+            key,
+            headers,
+            org_id,
+            no_validate,
+            bootstrap,
+            file,
+        } => {
+            let payload = read_input(file.as_ref())?;
+            let p = kafka::Produce {
+                bootstrap,
+                topic,
+                key: key.as_deref(),
+                headers,
+                org_id: org_id.as_deref(),
+                validate: !no_validate,
+                payload: &payload,
+            };
+            runtime()?.block_on(kafka::produce(&catalog, &p))
+        }
+        Command::Consume { topic, read } => {
+            runtime()?.block_on(kafka::consume(&catalog, &read.consume(vec![topic.clone()])))
+        }
+        Command::Tail { read } => {
+            let topics = catalog
+                .topics()
+                .iter()
+                .map(|t| t.name().to_owned())
+                .collect();
+            runtime()?.block_on(kafka::consume(&catalog, &read.consume(topics)))
+        }
         Command::Topics { format } => {
             topics(&catalog, *format);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn read_input(file: Option<&PathBuf>) -> Result<Vec<u8>> {

@@ -24,6 +24,24 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Best-effort decode of an `x-rh-identity` value for display: base64, JSON, then
+    /// `identity.org_id` and `identity.type`. No schema check; use a [`crate::Contract`] to validate.
+    pub fn from_header(value: &[u8]) -> Option<Identity> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(value.trim_ascii())
+            .ok()?;
+        let doc: Value = serde_json::from_slice(&bytes).ok()?;
+        let inner = doc.get("identity")?;
+        Some(Identity {
+            org_id: inner.get("org_id")?.as_str()?.to_owned(),
+            principal: inner
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    }
+
     /// The tenant (`identity.org_id`).
     pub fn org_id(&self) -> &str {
         &self.org_id

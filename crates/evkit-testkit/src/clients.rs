@@ -32,6 +32,8 @@ pub fn producer(broker: &Broker) -> Result<FutureProducer, Error> {
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
+        // The Java clients' partitioner, so a key lands where other producers put it.
+        .set("partitioner", "murmur2_random")
         .create()
         .map_err(crate::kafka("creating a producer"))
 }

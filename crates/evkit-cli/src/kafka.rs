@@ -1,0 +1,331 @@
+//! `evkit dev`, `produce`, `consume` and `tail`: the local loop for checking messages before the
+//! ephemeral environment, stage and prod.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use base64::Engine as _;
+use evkit_schema::{Catalog, Identity, Message, Violation};
+use evkit_testkit::EmbeddedBroker;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Header, Headers as _, Message as _, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{Value, json};
+
+use crate::Format;
+
+/// How long to wait for a broker before saying none answers.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts the embedded broker on a fixed address, creates every catalog topic and its dead-letter
+/// topic, and serves until ctrl-c or SIGTERM.
+pub async fn dev(catalog: &Catalog, listen: SocketAddr, brokers: i32) -> Result<ExitCode> {
+    let cluster = EmbeddedBroker::start(brokers).context("starting the embedded broker")?;
+    let front = cluster.front(listen).await.with_context(|| {
+        format!("evkit dev cannot listen on {listen} (is another broker running there?)")
+    })?;
+    let mut created = 0;
+    for topic in catalog.topics() {
+        let partitions = i32::try_from(topic.spec.partitions).unwrap_or(i32::MAX);
+        front.cluster().create_topic(topic.name(), partitions)?;
+        front
+            .cluster()
+            .create_topic(&topic.spec.dead_letter_topic(), partitions)?;
+        created += 2;
+        println!(
+            "  {} ({partitions} partitions, dead letters to {})",
+            topic.name(),
+            topic.spec.dead_letter_topic()
+        );
+    }
+    println!(
+        "evkit dev: Kafka ready on {} ({brokers} broker(s), {created} topics). Ctrl-C stops it.",
+        front.bootstrap_servers()
+    );
+    wait_for_shutdown().await;
+    println!("evkit dev: stopped");
+    drop(front);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("socket.timeout.ms", "10000")
+        .set("log_level", "0");
+    config
+}
+
+/// Fails with a clear message when nothing answers at `bootstrap`.
+fn probe(bootstrap: &str) -> Result<()> {
+    let consumer: BaseConsumer = client_config(bootstrap).create()?;
+    consumer
+        .fetch_metadata(None, CONNECT_TIMEOUT)
+        .with_context(|| format!("no Kafka broker answered at {bootstrap} within {CONNECT_TIMEOUT:?} (start one with `evkit dev`)"))?;
+    Ok(())
+}
+
+/// What `evkit produce` sends.
+pub struct Produce<'a> {
+    pub bootstrap: &'a str,
+    pub topic: &'a str,
+    pub key: Option<&'a str>,
+    pub headers: &'a [String],
+    pub org_id: Option<&'a str>,
+    pub validate: bool,
+    pub payload: &'a [u8],
+}
+
+/// Validates (unless told not to) and sends one message.
+pub async fn produce(catalog: &Catalog, p: &Produce<'_>) -> Result<ExitCode> {
+    let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
+    for h in p.headers {
+        let Some((name, value)) = h.split_once('=') else {
+            bail!("--header `{h}` is not NAME=VALUE");
+        };
+        headers.push((name.to_owned(), value.as_bytes().to_vec()));
+    }
+    let has = |headers: &[(String, Vec<u8>)], name: &str| {
+        headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    if let Some(org) = p.org_id
+        && !has(&headers, evkit_schema::IDENTITY_HEADER)
+    {
+        headers.push((
+            evkit_schema::IDENTITY_HEADER.to_owned(),
+            evkit_schema::encode_identity(org, "User").into_bytes(),
+        ));
+    }
+    if !has(&headers, evkit_schema::REQUEST_ID_HEADER) {
+        headers.push((
+            evkit_schema::REQUEST_ID_HEADER.to_owned(),
+            uuid::Uuid::new_v4().to_string().into_bytes(),
+        ));
+    }
+    if p.validate {
+        let contract = catalog
+            .contract(p.topic)
+            .context("use --no-validate to send to a topic the catalog does not describe")?;
+        let mut message = Message::new(p.payload);
+        message.key = p.key.map(str::as_bytes);
+        message.headers = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), Some(v.as_slice())))
+            .collect();
+        if let Err(e) = contract.check(&message) {
+            println!("not sent: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let bootstrap = p.bootstrap.to_owned();
+    tokio::task::spawn_blocking(move || probe(&bootstrap)).await??;
+    let producer: FutureProducer = client_config(p.bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        // The Java clients' partitioner, so a key lands where other producers put it.
+        .set("partitioner", "murmur2_random")
+        .set("message.timeout.ms", "15000")
+        .create()?;
+    let mut owned = OwnedHeaders::new();
+    for (name, value) in &headers {
+        owned = owned.insert(Header {
+            key: name,
+            value: Some(value),
+        });
+    }
+    let mut record = FutureRecord::to(p.topic).payload(p.payload).headers(owned);
+    if let Some(k) = p.key {
+        record = record.key(k);
+    }
+    let delivery = producer
+        .send(record, Duration::from_secs(15))
+        .await
+        .map_err(|(e, _)| e)
+        .with_context(|| format!("producing to {}", p.topic))?;
+    println!(
+        "produced to {} partition {} offset {}",
+        p.topic, delivery.partition, delivery.offset
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `evkit consume` and `evkit tail` read.
+pub struct Consume<'a> {
+    pub bootstrap: &'a str,
+    pub topics: Vec<String>,
+    pub from_beginning: bool,
+    pub count: Option<usize>,
+    pub idle_timeout: Option<Duration>,
+    pub group: Option<&'a str>,
+    pub format: Format,
+}
+
+/// Reads messages and prints each with its validation verdict.
+pub async fn consume(catalog: &Catalog, c: &Consume<'_>) -> Result<ExitCode> {
+    let bootstrap = c.bootstrap.to_owned();
+    tokio::task::spawn_blocking(move || probe(&bootstrap)).await??;
+    let group = c.group.map_or_else(
+        || format!("evkit-cli-{:016x}", rand::random::<u64>()),
+        str::to_owned,
+    );
+    let consumer: StreamConsumer = client_config(c.bootstrap)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set(
+            "auto.offset.reset",
+            if c.from_beginning {
+                "earliest"
+            } else {
+                "latest"
+            },
+        )
+        .create()?;
+    let topics: Vec<&str> = c.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    let mut seen = 0;
+    let mut last = Instant::now();
+    loop {
+        if c.count.is_some_and(|n| seen >= n) {
+            break;
+        }
+        let wait = c.idle_timeout.map_or(Duration::from_secs(3600), |t| {
+            t.saturating_sub(last.elapsed())
+        });
+        if wait.is_zero() {
+            break;
+        }
+        match tokio::time::timeout(wait, consumer.recv()).await {
+            Err(_) => break,
+            Ok(Err(e)) => eprintln!("evkit: consumer: {e}"),
+            Ok(Ok(m)) => {
+                seen += 1;
+                last = Instant::now();
+                print_message(catalog, &m, c.format);
+            }
+        }
+    }
+    if c.format == Format::Human {
+        println!("{seen} message(s)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_message(catalog: &Catalog, m: &BorrowedMessage<'_>, format: Format) {
+    let headers: Vec<(&str, Option<&[u8]>)> = m
+        .headers()
+        .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
+        .unwrap_or_default();
+    let message = Message {
+        key: m.key(),
+        headers: headers.clone(),
+        payload: m.payload(),
+    };
+    let verdict: Result<(), Vec<Violation>> = match catalog.contract(m.topic()) {
+        Ok(contract) => contract
+            .check(&message)
+            .map(|_| ())
+            .map_err(|e| e.violations().to_vec()),
+        Err(_) => Err(Vec::new()),
+    };
+    let known = catalog.topic(m.topic()).is_ok();
+    let shown_headers: Vec<(String, Value)> = headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), show_header(name, *value)))
+        .collect();
+    let payload = show_bytes(m.payload());
+    let key = m
+        .key()
+        .map_or(Value::Null, |k| match std::str::from_utf8(k) {
+            Ok(s) => Value::String(s.to_owned()),
+            Err(_) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(k)}),
+        });
+    match format {
+        Format::Json => {
+            let line = json!({
+                "topic": m.topic(),
+                "partition": m.partition(),
+                "offset": m.offset(),
+                "key": key,
+                "headers": shown_headers.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
+                "payload": payload,
+                "in_catalog": known,
+                "valid": known && verdict.is_ok(),
+                "violations": verdict.as_ref().err().map(|v| v.iter().map(|v| json!({
+                    "part": v.part.to_string(),
+                    "instance_path": v.instance_path,
+                    "schema_path": v.schema_path,
+                    "rule": v.rule,
+                    "message": v.message,
+                })).collect::<Vec<_>>()).unwrap_or_default(),
+            });
+            println!("{line}");
+        }
+        Format::Human => {
+            println!("--- {} [{}] @{}", m.topic(), m.partition(), m.offset());
+            println!("key: {key}");
+            for (n, v) in &shown_headers {
+                println!("header {n}: {v}");
+            }
+            println!("payload: {payload}");
+            match (&verdict, known) {
+                (_, false) => println!("verdict: topic not in the catalog (not validated)"),
+                (Ok(()), true) => println!("verdict: valid"),
+                (Err(v), true) => {
+                    println!("verdict: invalid ({} violation(s))", v.len());
+                    for v in v {
+                        println!("  - {v}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Header values for display: the identity decoded and masked to tenant and type.
+fn show_header(name: &str, value: Option<&[u8]>) -> Value {
+    let Some(value) = value else {
+        return Value::Null;
+    };
+    if name.eq_ignore_ascii_case(evkit_schema::IDENTITY_HEADER) {
+        return match Identity::from_header(value) {
+            Some(id) => {
+                json!({"org_id": id.org_id(), "type": id.principal_type(), "raw": "<masked>"})
+            }
+            None => json!("<masked: not a decodable identity>"),
+        };
+    }
+    show_bytes(Some(value))
+}
+
+/// JSON when the bytes are JSON, text when UTF-8, base64 otherwise.
+fn show_bytes(bytes: Option<&[u8]>) -> Value {
+    let Some(bytes) = bytes else {
+        return Value::Null;
+    };
+    if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
+        return v;
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Value::String(s.to_owned()),
+        Err(_) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(bytes)}),
+    }
+}
