@@ -7,10 +7,12 @@
 //!
 //! Header names live here and nowhere else.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::contract::{Message, Part, Violation, push_schema_errors};
+use crate::contract::{Message, Part, Violation};
 
 /// Prefix of binary-mode attribute headers.
 pub const HEADER_PREFIX: &str = "ce_";
@@ -105,49 +107,245 @@ impl CloudEvent {
     }
 }
 
-/// The JSON Schema of CloudEvents 1.0 context attributes (data is not constrained here).
-pub fn attributes_schema() -> Value {
-    serde_json::json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "CloudEvents 1.0 attributes",
-        "type": "object",
-        "required": ["specversion", "id", "source", "type"],
-        "properties": {
-            "specversion": { "const": SPEC_VERSION },
-            "id": { "type": "string", "minLength": 1 },
-            "source": { "type": "string", "minLength": 1, "format": "uri-reference" },
-            "type": { "type": "string", "minLength": 1 },
-            "datacontenttype": { "type": "string", "pattern": "^application/([A-Za-z0-9.+-]+\\+)?json( *;.*)?$" },
-            "dataschema": { "type": "string", "format": "uri" },
-            "subject": { "type": "string", "minLength": 1 },
-            "time": { "type": "string", "format": "date-time" }
-        },
-        "propertyNames": { "pattern": "^[a-z0-9_]{1,20}$" }
-    })
+/// The attributes of one event as found on the wire (borrowed).
+#[derive(Default)]
+struct Attrs<'a> {
+    specversion: Option<&'a str>,
+    id: Option<&'a str>,
+    source: Option<&'a str>,
+    event_type: Option<&'a str>,
+    datacontenttype: Option<&'a str>,
+    dataschema: Option<&'a str>,
+    subject: Option<&'a str>,
+    time: Option<&'a str>,
 }
 
-pub(crate) fn attributes_validator() -> Result<jsonschema::Validator, String> {
-    crate::compile(&attributes_schema())
+/// A format rule: attribute, predicate, rule name, what is wrong.
+type FormatRule = (&'static str, fn(&str) -> bool, &'static str, &'static str);
+
+const FORMAT_RULES: [FormatRule; 6] = [
+    (
+        "specversion",
+        |v| v == SPEC_VERSION,
+        "const",
+        "must be \"1.0\"",
+    ),
+    (
+        "source",
+        is_uri_reference,
+        "format",
+        "is not a URI-reference",
+    ),
+    (
+        "dataschema",
+        is_absolute_uri,
+        "format",
+        "is not an absolute URI",
+    ),
+    ("time", is_rfc3339, "format", "is not an RFC 3339 timestamp"),
+    ("subject", |s| !s.is_empty(), "minLength", "is empty"),
+    (
+        "datacontenttype",
+        is_json_media_type,
+        "pattern",
+        "is not a JSON media type",
+    ),
+];
+
+impl<'a> Attrs<'a> {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<&'a str>> {
+        Some(match name {
+            "specversion" => &mut self.specversion,
+            "id" => &mut self.id,
+            "source" => &mut self.source,
+            "type" => &mut self.event_type,
+            "datacontenttype" => &mut self.datacontenttype,
+            "dataschema" => &mut self.dataschema,
+            "subject" => &mut self.subject,
+            "time" => &mut self.time,
+            _ => return None,
+        })
+    }
+
+    fn get(&self, name: &str) -> Option<&'a str> {
+        match name {
+            "specversion" => self.specversion,
+            "id" => self.id,
+            "source" => self.source,
+            "type" => self.event_type,
+            "datacontenttype" => self.datacontenttype,
+            "dataschema" => self.dataschema,
+            "subject" => self.subject,
+            "time" => self.time,
+            _ => None,
+        }
+    }
 }
 
-fn attributes(
-    doc: &Value,
-    validator: &jsonschema::Validator,
+/// Checks CloudEvents 1.0 context attributes, given as `(name, value)` pairs (names without the
+/// `ce_` prefix; `None` for a value that is not a string). The rules are the spec's, in code
+/// rather than a schema: they are fixed, and this runs for every message.
+fn attributes<'a>(
+    pairs: impl Iterator<Item = (&'a str, Option<&'a str>)>,
     out: &mut Vec<Violation>,
 ) -> Option<CloudEvent> {
     let before = out.len();
-    push_schema_errors(validator, doc, &Part::Envelope, "", out);
+    let mut bad = |attr: &str, rule: &str, message: String| {
+        out.push(Violation::new(
+            Part::Envelope,
+            &format!("/{attr}"),
+            rule,
+            message,
+        ));
+    };
+    let mut attrs = Attrs::default();
+    for (name, value) in pairs {
+        let Some(slot) = attrs.slot(name) else {
+            let legal = !name.is_empty()
+                && name.len() <= 20
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if !legal {
+                let why = "extension attribute names are 1-20 lower-case letters or digits";
+                bad(name, "propertyNames", why.to_owned());
+            }
+            continue;
+        };
+        match value {
+            Some(v) => *slot = Some(v),
+            None => bad(name, "type", format!("`{name}` must be a string")),
+        }
+    }
+    for name in ["specversion", "id", "source", "type"] {
+        match attrs.get(name) {
+            None => bad(
+                name,
+                "required",
+                format!("\"{name}\" is a required attribute"),
+            ),
+            Some("") => bad(name, "minLength", format!("`{name}` is empty")),
+            Some(_) => {}
+        }
+    }
+    for (name, ok, rule, what) in FORMAT_RULES {
+        if attrs.get(name).is_some_and(|v| !ok(v)) {
+            bad(name, rule, format!("`{name}` {what}"));
+        }
+    }
     if out.len() > before {
         return None;
     }
-    CloudEvent::deserialize(doc).ok()
+    let owned = |v: Option<&str>| v.map(str::to_owned);
+    Some(CloudEvent {
+        specversion: attrs.specversion?.to_owned(),
+        id: attrs.id?.to_owned(),
+        source: attrs.source?.to_owned(),
+        event_type: attrs.event_type?.to_owned(),
+        datacontenttype: owned(attrs.datacontenttype),
+        dataschema: owned(attrs.dataschema),
+        subject: owned(attrs.subject),
+        time: owned(attrs.time),
+    })
+}
+
+/// No whitespace or control characters (a URI-reference may be relative).
+fn is_uri_reference(s: &str) -> bool {
+    !s.bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+}
+
+/// `application/json`, `application/<x>+json`, with optional parameters.
+fn is_json_media_type(ct: &str) -> bool {
+    let essence = ct.split(';').next().unwrap_or_default().trim().as_bytes();
+    let prefix = b"application/";
+    let starts =
+        essence.len() >= prefix.len() && essence[..prefix.len()].eq_ignore_ascii_case(prefix);
+    let ends = |suffix: &[u8]| {
+        essence.len() >= suffix.len()
+            && essence[essence.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    starts && (essence.len() == prefix.len() + 4 && ends(b"json") || ends(b"+json"))
+}
+
+/// `scheme:rest` per RFC 3986, without whitespace.
+fn is_absolute_uri(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && !s
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+}
+
+/// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, with ranges checked.
+fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .filter(|d| d.iter().all(u8::is_ascii_digit))
+            .map(|d| d.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')))
+    };
+    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) = (
+        digits(0..4),
+        digits(5..7),
+        digits(8..10),
+        digits(11..13),
+        digits(14..16),
+        digits(17..19),
+    ) else {
+        return false;
+    };
+    if b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !matches!(b.get(10), Some(b'T' | b't' | b' '))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
+        return false;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    if day == 0 || day > days || hour > 23 || minute > 59 || second > 60 {
+        return false;
+    }
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    match b.get(i) {
+        Some(b'Z' | b'z') => i + 1 == b.len(),
+        Some(b'+' | b'-') => {
+            b.len() == i + 6
+                && b[i + 3] == b':'
+                && digits(i + 1..i + 3).is_some_and(|h| h <= 23)
+                && digits(i + 4..i + 6).is_some_and(|m| m <= 59)
+        }
+        _ => false,
+    }
 }
 
 /// Splits a structured-mode event into its data and attributes.
 pub(crate) fn from_structured(
     payload: Option<Value>,
     message: &Message<'_>,
-    validator: &jsonschema::Validator,
     out: &mut Vec<Violation>,
 ) -> (Option<Value>, Option<CloudEvent>) {
     if let Some(ct) = message.header_value(CONTENT_TYPE_HEADER) {
@@ -187,7 +385,7 @@ pub(crate) fn from_structured(
             "binary `data_base64` is not accepted: this topic carries JSON `data`".to_owned(),
         ));
     }
-    let attrs = attributes(&Value::Object(event), validator, out);
+    let attrs = attributes(event.iter().map(|(k, v)| (k.as_str(), v.as_str())), out);
     if data.is_none() {
         out.push(Violation::new(
             Part::Envelope,
@@ -200,48 +398,50 @@ pub(crate) fn from_structured(
 }
 
 /// Reads binary-mode attributes from `ce_*` headers and `content-type`.
-pub(crate) fn from_binary(
-    message: &Message<'_>,
-    validator: &jsonschema::Validator,
-    out: &mut Vec<Violation>,
-) -> Option<CloudEvent> {
-    let mut doc = Map::new();
+pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Option<CloudEvent> {
+    // Header names are matched case-insensitively; lower-case copies only when needed.
+    let mut attrs: Vec<(Cow<'_, str>, &str)> = Vec::with_capacity(8);
     for (name, value) in &message.headers {
-        let lower = name.to_ascii_lowercase();
-        let attr = if let Some(a) = lower.strip_prefix(HEADER_PREFIX) {
-            a.to_owned()
-        } else if lower == CONTENT_TYPE_HEADER {
-            "datacontenttype".to_owned()
+        let prefixed = name.len() > HEADER_PREFIX.len()
+            && name.as_bytes()[..HEADER_PREFIX.len()]
+                .eq_ignore_ascii_case(HEADER_PREFIX.as_bytes());
+        let attr: Cow<'_, str> = if prefixed {
+            let a = &name[HEADER_PREFIX.len()..];
+            if a.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(a.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(a)
+            }
+        } else if name.eq_ignore_ascii_case(CONTENT_TYPE_HEADER) {
+            Cow::Borrowed("datacontenttype")
         } else {
             continue;
         };
-        let part = Part::Header(lower.clone());
-        if doc.contains_key(&attr) {
+        let part = || Part::Header(name.to_ascii_lowercase());
+        if attrs.iter().any(|(a, _)| *a == attr) {
             out.push(Violation::new(
-                part,
+                part(),
                 "",
                 "unique",
-                format!("header `{lower}` is present more than once"),
+                format!("header `{name}` is present more than once"),
             ));
             continue;
         }
         match value.map(std::str::from_utf8) {
-            Some(Ok(v)) => {
-                doc.insert(attr, Value::String(v.to_owned()));
-            }
+            Some(Ok(v)) => attrs.push((attr, v)),
             Some(Err(_)) => out.push(Violation::new(
-                part,
+                part(),
                 "",
                 "utf8",
-                format!("header `{lower}` is not UTF-8"),
+                format!("header `{name}` is not UTF-8"),
             )),
             None => out.push(Violation::new(
-                part,
+                part(),
                 "",
                 "type",
-                format!("header `{lower}` has no value"),
+                format!("header `{name}` has no value"),
             )),
         }
     }
-    attributes(&Value::Object(doc), validator, out)
+    attributes(attrs.iter().map(|(a, v)| (a.as_ref(), Some(*v))), out)
 }

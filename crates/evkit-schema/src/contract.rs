@@ -195,7 +195,6 @@ pub struct Contract {
     dataschemas: BTreeMap<String, jsonschema::Validator>,
     key_schema: Option<jsonschema::Validator>,
     headers: CompiledHeaders,
-    cloudevent: Option<jsonschema::Validator>,
 }
 
 impl fmt::Debug for Contract {
@@ -243,10 +242,6 @@ impl Contract {
         let compiled_headers = headers
             .compile(spec.required_headers.as_deref())
             .map_err(|e| ("/required_headers".to_owned(), e))?;
-        let cloudevent = match spec.envelope.mode {
-            EnvelopeMode::Plain => None,
-            _ => Some(cloudevents::attributes_validator().map_err(|e| (String::new(), e))?),
-        };
         Ok(Contract {
             topic: spec.name.clone(),
             spec: spec.clone(),
@@ -255,7 +250,6 @@ impl Contract {
             dataschemas,
             key_schema,
             headers: compiled_headers,
-            cloudevent,
         })
     }
 
@@ -321,7 +315,7 @@ impl Contract {
     /// The key the key policy derives from an event (the value at the key pointer), if any.
     pub fn key_for(&self, event: &Value) -> Option<String> {
         let pointer = self.spec.key.pointer.as_deref()?;
-        match event.pointer(pointer)? {
+        match lookup(event, pointer)? {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
@@ -337,12 +331,11 @@ impl Contract {
         let (data, cloudevent, prefix) = match self.spec.envelope.mode {
             EnvelopeMode::Plain => (payload, None, ""),
             EnvelopeMode::CloudeventsStructured => {
-                let (data, ce) =
-                    cloudevents::from_structured(payload, message, self.cloudevent.as_ref()?, out);
+                let (data, ce) = cloudevents::from_structured(payload, message, out);
                 (data, ce, "/data")
             }
             EnvelopeMode::CloudeventsBinary => {
-                let ce = cloudevents::from_binary(message, self.cloudevent.as_ref()?, out);
+                let ce = cloudevents::from_binary(message, out);
                 (payload, ce, "")
             }
         };
@@ -457,7 +450,7 @@ impl Contract {
             }
         };
         if let (Some(pointer), Some(data)) = (&policy.pointer, data) {
-            let matches = match data.pointer(pointer) {
+            let matches = match lookup(data, pointer) {
                 Some(Value::String(s)) => s == key,
                 Some(Value::Number(n)) => n.to_string() == key,
                 _ => false,
@@ -493,4 +486,26 @@ fn definition_schema(schema: &Value, pointer: &str) -> Value {
     };
     wrapper.insert("$ref".to_owned(), Value::String(reference));
     Value::Object(wrapper)
+}
+
+/// `Value::pointer` without allocating for segments that need no unescaping (it runs for every
+/// consumed message when the key comes from the payload).
+fn lookup<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
+    if pointer.is_empty() {
+        return Some(value);
+    }
+    let mut node = value;
+    for raw in pointer.strip_prefix('/')?.split('/') {
+        let segment: std::borrow::Cow<'_, str> = if raw.contains('~') {
+            raw.replace("~1", "/").replace("~0", "~").into()
+        } else {
+            raw.into()
+        };
+        node = match node {
+            Value::Object(map) => map.get(segment.as_ref())?,
+            Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(node)
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -19,8 +19,9 @@ pub const REQUEST_ID_HEADER: &str = "x-rh-insights-request-id";
 /// the raw header, account and user details never reach logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Identity {
-    org_id: String,
-    principal: String,
+    // Shared strings: a cached identity is handed to every message that carries it.
+    org_id: Arc<str>,
+    principal: Arc<str>,
 }
 
 impl Identity {
@@ -33,12 +34,12 @@ impl Identity {
         let doc: Value = serde_json::from_slice(&bytes).ok()?;
         let inner = doc.get("identity")?;
         Some(Identity {
-            org_id: inner.get("org_id")?.as_str()?.to_owned(),
+            org_id: inner.get("org_id")?.as_str()?.into(),
             principal: inner
                 .get("type")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
-                .to_owned(),
+                .into(),
         })
     }
 
@@ -90,14 +91,46 @@ pub(crate) struct HeaderRules {
 /// the header cost; the cache is cleared when full, so memory stays bounded.
 const IDENTITY_CACHE_SIZE: usize = 1024;
 
+/// Valid identities by raw header value, with the last one found kept in front: consecutive
+/// messages usually carry the same identity, and comparing beats hashing.
+#[derive(Default)]
+struct IdentityCache {
+    last: Option<(String, Identity)>,
+    map: HashMap<String, Identity>,
+}
+
+impl IdentityCache {
+    fn get(&mut self, raw: &str) -> Option<Identity> {
+        if let Some((last_raw, identity)) = &self.last
+            && last_raw == raw
+        {
+            return Some(identity.clone());
+        }
+        let hit = self.map.get(raw)?.clone();
+        self.last = Some((raw.to_owned(), hit.clone()));
+        Some(hit)
+    }
+
+    fn insert(&mut self, raw: &str, identity: Identity) {
+        if self.map.len() >= IDENTITY_CACHE_SIZE {
+            self.map.clear();
+        }
+        self.map.insert(raw.to_owned(), identity.clone());
+        self.last = Some((raw.to_owned(), identity));
+    }
+}
+
 /// Header rules compiled for one topic.
 pub(crate) struct CompiledHeaders {
     known: Vec<String>,
     required: Vec<String>,
     validator: jsonschema::Validator,
+    /// One validator per known header, when the header schema only constrains headers one by one
+    /// (the usual shape): checking a message then allocates only for the headers it validates.
+    per_header: Option<Vec<Option<jsonschema::Validator>>>,
     identity: Option<jsonschema::Validator>,
     /// Raw header value → the identity it decoded to (valid ones only).
-    identities: Mutex<HashMap<String, Identity>>,
+    identities: Mutex<IdentityCache>,
 }
 
 impl fmt::Debug for CompiledHeaders {
@@ -187,6 +220,23 @@ impl HeaderRules {
             );
         }
         let validator = crate::compile(&schema).map_err(|e| format!("header schema: {e}"))?;
+        let per_header = if self.per_header_shape() {
+            let mut list = Vec::new();
+            for name in &known {
+                list.push(
+                    match self.schema.get("properties").and_then(|p| p.get(name)) {
+                        Some(_) => Some(
+                            crate::compile(&self.property_schema(name))
+                                .map_err(|e| format!("header schema for `{name}`: {e}"))?,
+                        ),
+                        None => None,
+                    },
+                );
+            }
+            Some(list)
+        } else {
+            None
+        };
         let identity = match &self.identity {
             Some(s) => Some(crate::compile(s).map_err(|e| format!("identity schema: {e}"))?),
             None => None,
@@ -195,9 +245,54 @@ impl HeaderRules {
             known,
             required,
             validator,
+            per_header,
             identity,
-            identities: Mutex::new(HashMap::new()),
+            identities: Mutex::new(IdentityCache::default()),
         })
+    }
+}
+
+impl HeaderRules {
+    /// Whether the header schema's root only names headers, their schemas and `required`, so
+    /// each header can be validated on its own.
+    fn per_header_shape(&self) -> bool {
+        const ROOT: &[&str] = &[
+            "$schema",
+            "$id",
+            "$comment",
+            "title",
+            "description",
+            "examples",
+            "type",
+            "required",
+            "properties",
+            "$defs",
+            "definitions",
+        ];
+        self.schema.as_object().is_some_and(|root| {
+            root.keys().all(|k| ROOT.contains(&k.as_str()))
+                && root.get("type").is_none_or(|t| t == "object")
+                && root
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .is_some_and(|p| p.keys().all(|k| k.bytes().all(|b| !b.is_ascii_uppercase())))
+        })
+    }
+
+    /// A schema for the value of header `name`, keeping the document's definitions.
+    fn property_schema(&self, name: &str) -> Value {
+        let mut wrapper = Map::new();
+        for k in ["$schema", "$id", "$defs", "definitions", "properties"] {
+            if let Some(v) = self.schema.get(k) {
+                wrapper.insert(k.to_owned(), v.clone());
+            }
+        }
+        let escaped = name.replace('~', "~0").replace('/', "~1");
+        wrapper.insert(
+            "$ref".to_owned(),
+            Value::String(format!("#/properties/{escaped}")),
+        );
+        Value::Object(wrapper)
     }
 }
 
@@ -208,12 +303,26 @@ impl CompiledHeaders {
         headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>,
         out: &mut Vec<Violation>,
     ) -> HeaderFacts {
-        let mut doc = Map::new();
+        match &self.per_header {
+            Some(validators) => self.check_each(validators, headers, out),
+            None => self.check_document(headers, out),
+        }
+    }
+
+    /// Reads the known headers: at most once each, with a UTF-8 value.
+    fn collect<'h>(
+        &self,
+        headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>,
+        out: &mut Vec<Violation>,
+    ) -> Vec<(usize, &'h str)> {
+        let mut present: Vec<(usize, &'h str)> = Vec::with_capacity(self.known.len());
+        let mut seen = vec![false; self.known.len()];
         for (name, value) in headers {
-            let Some(known) = self.known.iter().find(|k| k.eq_ignore_ascii_case(name)) else {
+            let Some(i) = self.known.iter().position(|k| k.eq_ignore_ascii_case(name)) else {
                 continue;
             };
-            if doc.contains_key(known) {
+            let known = &self.known[i];
+            if seen[i] {
                 out.push(Violation::new(
                     Part::Header(known.clone()),
                     "",
@@ -222,6 +331,7 @@ impl CompiledHeaders {
                 ));
                 continue;
             }
+            seen[i] = true;
             match value.map(std::str::from_utf8) {
                 None => out.push(Violation::new(
                     Part::Header(known.clone()),
@@ -235,10 +345,85 @@ impl CompiledHeaders {
                     "utf8",
                     format!("header `{known}` is not UTF-8 ({e})"),
                 )),
-                Some(Ok(s)) => {
-                    doc.insert(known.clone(), Value::String(s.to_owned()));
+                Some(Ok(s)) => present.push((i, s)),
+            }
+        }
+        present
+    }
+
+    fn check_each<'h>(
+        &self,
+        validators: &[Option<jsonschema::Validator>],
+        headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>,
+        out: &mut Vec<Violation>,
+    ) -> HeaderFacts {
+        let present = self.collect(headers, out);
+        for name in &self.required {
+            if !present.iter().any(|(i, _)| self.known[*i] == *name) {
+                out.push(Violation {
+                    part: Part::Header(name.clone()),
+                    instance_path: String::new(),
+                    schema_path: "/required".to_owned(),
+                    rule: "required".to_owned(),
+                    message: format!("\"{name}\" is a required property"),
+                });
+            }
+        }
+        let mut facts = HeaderFacts::default();
+        for (i, value) in present {
+            let name = self.known[i].as_str();
+            let is_identity = name == IDENTITY_HEADER && self.identity.is_some();
+            if is_identity && let Some(hit) = self.cached_identity(value) {
+                // Seen before: its header rules and identity document already passed.
+                facts.identity = Some(hit);
+                continue;
+            }
+            let before = out.len();
+            if let Some(v) = &validators[i] {
+                let instance = Value::String(value.to_owned());
+                if !v.is_valid(&instance) {
+                    for e in v.iter_errors(&instance) {
+                        let path = e.schema_path().as_str();
+                        let path = path.strip_prefix("/$ref").unwrap_or(path);
+                        out.push(Violation {
+                            part: Part::Header(name.to_owned()),
+                            instance_path: String::new(),
+                            schema_path: format!("/properties/{name}{path}"),
+                            rule: e.kind().keyword().to_owned(),
+                            message: e.masked().to_string(),
+                        });
+                    }
                 }
             }
+            if name == REQUEST_ID_HEADER {
+                facts.request_id = Some(value.to_owned());
+            }
+            if is_identity
+                && out.len() == before
+                && let Some(validator) = &self.identity
+            {
+                facts.identity = self.identity(value, validator, out);
+            }
+        }
+        facts
+    }
+
+    fn cached_identity(&self, raw: &str) -> Option<Identity> {
+        self.identities
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(raw)
+    }
+
+    /// The general path: the known headers as one JSON object, validated by the whole schema.
+    fn check_document<'h>(
+        &self,
+        headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>,
+        out: &mut Vec<Violation>,
+    ) -> HeaderFacts {
+        let mut doc = Map::new();
+        for (i, value) in self.collect(headers, out) {
+            doc.insert(self.known[i].clone(), Value::String(value.to_owned()));
         }
         let doc = Value::Object(doc);
         if !self.validator.is_valid(&doc) {
@@ -302,7 +487,7 @@ impl CompiledHeaders {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(hit) = cache.get(raw) {
-            return Some(hit.clone());
+            return Some(hit);
         }
         drop(cache);
         let identity = decode_identity(raw, validator, out)?;
@@ -310,10 +495,7 @@ impl CompiledHeaders {
             .identities
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= IDENTITY_CACHE_SIZE {
-            cache.clear();
-        }
-        cache.insert(raw.to_owned(), identity.clone());
+        cache.insert(raw, identity.clone());
         Some(identity)
     }
 
@@ -374,7 +556,7 @@ fn decode_identity(
         return None;
     };
     Some(Identity {
-        org_id,
-        principal: field("type").unwrap_or_default(),
+        org_id: org_id.into(),
+        principal: field("type").unwrap_or_default().into(),
     })
 }

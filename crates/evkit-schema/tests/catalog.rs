@@ -148,3 +148,42 @@ fn topics_may_narrow_required_headers() {
         ["x-rh-identity", "x-rh-insights-request-id"]
     );
 }
+
+#[test]
+fn header_schemas_with_root_rules_are_validated_as_a_whole() {
+    // `dependentRequired` at the root needs every header at once: the general path.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut headers: serde_json::Value = serde_json::from_str(HEADERS).unwrap();
+    headers["properties"]["x-trace"] = serde_json::json!({"type": "string", "maxLength": 4});
+    headers["dependentRequired"] = serde_json::json!({"x-trace": ["x-rh-insights-request-id"]});
+    headers["required"] = serde_json::json!([]);
+    write(d, "headers.json", &headers.to_string());
+    write(d, "topics.yaml", "topics:\n  - name: a.b\n");
+    write(d, "a.b.event.json", &schema("A"));
+    let c = Catalog::load(d).unwrap();
+    let contract = c.contract("a.b").unwrap();
+    let payload = br#"{"org_id": "1"}"#;
+    let ok = evkit_schema::Message::new(payload)
+        .header("x-trace", b"abc")
+        .header("x-rh-insights-request-id", b"r");
+    assert!(contract.check(&ok).is_ok());
+    let missing = evkit_schema::Message::new(payload).header("X-Trace", b"abc");
+    let err = contract.check(&missing).unwrap_err();
+    assert!(
+        err.violations()
+            .iter()
+            .any(|v| v.schema_path.contains("dependentRequired")),
+        "{err}"
+    );
+    let long = evkit_schema::Message::new(payload)
+        .header("x-trace", b"abcdef")
+        .header("x-rh-insights-request-id", b"r");
+    let err = contract.check(&long).unwrap_err();
+    assert!(
+        err.violations().iter().any(
+            |v| v.rule == "maxLength" && v.part == evkit_schema::Part::Header("x-trace".into())
+        ),
+        "{err}"
+    );
+}

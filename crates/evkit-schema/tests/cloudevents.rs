@@ -177,3 +177,46 @@ fn structured_event_roundtrips_through_attributes() {
     let back: CloudEvent = serde_json::from_value(v).unwrap();
     assert_eq!(back, ce);
 }
+
+#[test]
+fn attribute_formats_are_checked() {
+    let catalog = catalog();
+    let c = catalog.contract("platform.notifications.ingress").unwrap();
+    let rule_for = |event: serde_json::Value| -> Vec<(String, String)> {
+        let payload = serde_json::to_vec(&event).unwrap();
+        match c.check(&Message::new(&payload).header("x-rh-insights-request-id", b"r")) {
+            Ok(_) => Vec::new(),
+            Err(e) => e
+                .violations()
+                .iter()
+                .map(|v| (v.instance_path.clone(), v.rule.clone()))
+                .collect(),
+        }
+    };
+    let base = || {
+        json!({"specversion": "1.0", "id": "1", "source": "urn:x", "type": "t",
+               "dataschema": HEALTH, "time": "2026-11-01T12:05:00.5+02:00", "data": health()})
+    };
+    assert!(rule_for(base()).is_empty(), "{:?}", rule_for(base()));
+    for (field, value, rule) in [
+        ("time", json!("2026-02-30T12:00:00Z"), "format"),
+        ("time", json!("2026-11-01 12:00"), "format"),
+        ("time", json!("2026-11-01T25:00:00Z"), "format"),
+        ("dataschema", json!("not a uri"), "format"),
+        ("source", json!("has space"), "format"),
+        ("id", json!(""), "minLength"),
+        ("id", json!(42), "type"),
+        ("datacontenttype", json!("text/xml"), "pattern"),
+        ("BadExtension", json!("x"), "propertyNames"),
+    ] {
+        let mut event = base();
+        event[field] = value.clone();
+        let found = rule_for(event);
+        assert!(
+            found
+                .iter()
+                .any(|(path, r)| path == &format!("/{field}") && r == rule),
+            "{field}={value}: wanted {rule}, got {found:?}"
+        );
+    }
+}
