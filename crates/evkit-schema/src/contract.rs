@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::catalog::{DEFAULT_MAX_PAYLOAD_BYTES, EnvelopeMode, KeyPolicy, TopicSpec};
 use crate::cloudevents::{self, CloudEvent};
@@ -221,7 +221,7 @@ impl Contract {
             .map_err(|e| (String::new(), format!("schema does not compile: {e}")))?;
         let mut dataschemas = BTreeMap::new();
         for (uri, pointer) in &spec.envelope.dataschemas {
-            let wrapper = definition_schema(schema, pointer);
+            let wrapper = crate::ref_schema(schema, pointer);
             let v = crate::compile(&wrapper).map_err(|e| {
                 (
                     format!("/envelope/dataschemas/{uri}"),
@@ -468,24 +468,6 @@ impl Contract {
             push_schema_errors(v, &Value::String(key.to_owned()), &Part::Key, "", out);
         }
     }
-}
-
-/// A schema that validates the definition at `pointer` (`#/$defs/X`) of `schema`, keeping the
-/// document's `$defs` so local references still resolve.
-fn definition_schema(schema: &Value, pointer: &str) -> Value {
-    let mut wrapper = Map::new();
-    for k in ["$schema", "$id", "$defs", "definitions"] {
-        if let Some(v) = schema.get(k) {
-            wrapper.insert(k.to_owned(), v.clone());
-        }
-    }
-    let reference = if pointer.starts_with('#') {
-        pointer.to_owned()
-    } else {
-        format!("#{pointer}")
-    };
-    wrapper.insert("$ref".to_owned(), Value::String(reference));
-    Value::Object(wrapper)
 }
 
 /// `Value::pointer` without allocating for segments that need no unescaping (it runs for every

@@ -174,22 +174,12 @@ impl HeaderRules {
         }
         let defs = schema.get("$defs").or_else(|| schema.get("definitions"));
         let identity = defs.and_then(|d| d.get("identity")).map(|_| {
-            let mut wrapper = Map::new();
-            for k in ["$schema", "$id", "$defs", "definitions"] {
-                if let Some(v) = schema.get(k) {
-                    wrapper.insert(k.to_owned(), v.clone());
-                }
-            }
             let key = if schema.get("$defs").is_some() {
                 "$defs"
             } else {
                 "definitions"
             };
-            wrapper.insert(
-                "$ref".to_owned(),
-                Value::String(format!("#/{key}/identity")),
-            );
-            Value::Object(wrapper)
+            crate::ref_schema(schema, &format!("#/{key}/identity"))
         });
         crate::compile(schema).map_err(|e| format!("header schema does not compile: {e}"))?;
         Ok(HeaderRules {
@@ -218,6 +208,12 @@ impl HeaderRules {
                 "required".to_owned(),
                 Value::Array(required.iter().cloned().map(Value::String).collect()),
             );
+        }
+        if known.len() > 64 {
+            return Err(format!(
+                "{} headers are described or required; evkit supports at most 64",
+                known.len()
+            ));
         }
         let validator = crate::compile(&schema).map_err(|e| format!("header schema: {e}"))?;
         let per_header = if self.per_header_shape() {
@@ -281,18 +277,8 @@ impl HeaderRules {
 
     /// A schema for the value of header `name`, keeping the document's definitions.
     fn property_schema(&self, name: &str) -> Value {
-        let mut wrapper = Map::new();
-        for k in ["$schema", "$id", "$defs", "definitions", "properties"] {
-            if let Some(v) = self.schema.get(k) {
-                wrapper.insert(k.to_owned(), v.clone());
-            }
-        }
         let escaped = name.replace('~', "~0").replace('/', "~1");
-        wrapper.insert(
-            "$ref".to_owned(),
-            Value::String(format!("#/properties/{escaped}")),
-        );
-        Value::Object(wrapper)
+        crate::ref_schema(&self.schema, &format!("#/properties/{escaped}"))
     }
 }
 
@@ -316,13 +302,14 @@ impl CompiledHeaders {
         out: &mut Vec<Violation>,
     ) -> Vec<(usize, &'h str)> {
         let mut present: Vec<(usize, &'h str)> = Vec::with_capacity(self.known.len());
-        let mut seen = vec![false; self.known.len()];
+        // One bit per known header (`HeaderRules::compile` allows at most 64).
+        let mut seen: u64 = 0;
         for (name, value) in headers {
             let Some(i) = self.known.iter().position(|k| k.eq_ignore_ascii_case(name)) else {
                 continue;
             };
             let known = &self.known[i];
-            if seen[i] {
+            if seen & (1 << i) != 0 {
                 out.push(Violation::new(
                     Part::Header(known.clone()),
                     "",
@@ -331,7 +318,7 @@ impl CompiledHeaders {
                 ));
                 continue;
             }
-            seen[i] = true;
+            seen |= 1 << i;
             match value.map(std::str::from_utf8) {
                 None => out.push(Violation::new(
                     Part::Header(known.clone()),
@@ -379,24 +366,26 @@ impl CompiledHeaders {
                 continue;
             }
             let before = out.len();
-            if let Some(v) = &validators[i] {
-                let instance = Value::String(value.to_owned());
-                if !v.is_valid(&instance) {
-                    for e in v.iter_errors(&instance) {
-                        let path = e.schema_path().as_str();
-                        let path = path.strip_prefix("/$ref").unwrap_or(path);
-                        out.push(Violation {
-                            part: Part::Header(name.to_owned()),
-                            instance_path: String::new(),
-                            schema_path: format!("/properties/{name}{path}"),
-                            rule: e.kind().keyword().to_owned(),
-                            message: e.masked().to_string(),
-                        });
-                    }
+            let instance = Value::String(value.to_owned());
+            if let Some(v) = &validators[i]
+                && !v.is_valid(&instance)
+            {
+                for e in v.iter_errors(&instance) {
+                    let path = e.schema_path().as_str();
+                    let path = path.strip_prefix("/$ref").unwrap_or(path);
+                    out.push(Violation {
+                        part: Part::Header(name.to_owned()),
+                        instance_path: String::new(),
+                        schema_path: format!("/properties/{name}{path}"),
+                        rule: e.kind().keyword().to_owned(),
+                        message: e.masked().to_string(),
+                    });
                 }
             }
-            if name == REQUEST_ID_HEADER {
-                facts.request_id = Some(value.to_owned());
+            if name == REQUEST_ID_HEADER
+                && let Value::String(id) = instance
+            {
+                facts.request_id = Some(id);
             }
             if is_identity
                 && out.len() == before

@@ -52,3 +52,28 @@ pub(crate) fn compile(schema: &serde_json::Value) -> Result<jsonschema::Validato
         .build(schema)
         .map_err(|e| e.to_string())
 }
+
+/// A schema that validates what `pointer` (`#/$defs/X`, `#/properties/y`) names inside `schema`.
+/// It keeps the document's `$schema`, `$id` and definitions, and the root member the pointer
+/// goes through, so references inside the target still resolve.
+pub(crate) fn ref_schema(schema: &serde_json::Value, pointer: &str) -> serde_json::Value {
+    let fragment = pointer.strip_prefix('#').unwrap_or(pointer);
+    let through = fragment
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .replace("~1", "/")
+        .replace("~0", "~");
+    let mut wrapper = serde_json::Map::new();
+    for k in ["$schema", "$id", "$defs", "definitions", through.as_str()] {
+        if let Some(v) = schema.get(k) {
+            wrapper.insert(k.to_owned(), v.clone());
+        }
+    }
+    wrapper.insert(
+        "$ref".to_owned(),
+        serde_json::Value::String(format!("#{fragment}")),
+    );
+    serde_json::Value::Object(wrapper)
+}
