@@ -13,18 +13,15 @@
 //! once, in [`Capabilities`].
 //!
 //! ```
-//! # tokio_test_main();
-//! # fn tokio_test_main() {
-//! # let rt = tokio::runtime::Runtime::new().unwrap();
-//! # rt.block_on(async {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), evkit_testkit::Error> {
 //! use evkit_testkit::Broker;
 //!
 //! let broker = Broker::start().await?;
 //! let topic = broker.unique_topic("doc");
 //! broker.create_topic(&topic, 3).await?;
 //! assert!(!broker.bootstrap_servers().is_empty());
-//! # Ok::<(), evkit_testkit::Error>(())
-//! # }).unwrap();
+//! # Ok(())
 //! # }
 //! ```
 
