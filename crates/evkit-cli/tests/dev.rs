@@ -338,3 +338,58 @@ fn sigterm_stops_evkit_dev_cleanly() {
         "port still open"
     );
 }
+
+#[test]
+fn tail_reads_every_catalog_topic() {
+    let dev = start_dev();
+    evkit(&dev)
+        .args(["produce", "--topic", TODO, "--key", "12345", "--org-id", "12345"])
+        .write_stdin(r#"{"id": 3, "org_id": "12345", "title": "tailed", "created_at": "2026-11-01T09:30:00Z"}"#)
+        .assert()
+        .success();
+    evkit(&dev)
+        .args([
+            "produce",
+            "--topic",
+            "platform.notifications.ingress",
+            "--no-validate",
+        ])
+        .write_stdin(r#"{"specversion": "1.0"}"#)
+        .assert()
+        .success();
+    let out = evkit(&dev)
+        .args([
+            "tail",
+            "--from-beginning",
+            "--count",
+            "2",
+            "--idle-timeout",
+            "15",
+            "--format",
+            "json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut topics: Vec<&str> = lines.iter().map(|m| m["topic"].as_str().unwrap()).collect();
+    topics.sort_unstable();
+    assert_eq!(
+        topics,
+        [
+            "platform.evkit.todo-created",
+            "platform.notifications.ingress"
+        ]
+    );
+    let notification = lines
+        .iter()
+        .find(|m| m["topic"] == "platform.notifications.ingress")
+        .unwrap();
+    assert_eq!(notification["valid"], false, "{notification}");
+}
