@@ -1,0 +1,132 @@
+//! At-least-once commit positions.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::Error;
+
+/// A position to commit: the next offset to read on `topic`/`partition`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Position {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The next offset to read (one past the last message that may be forgotten).
+    pub offset: i64,
+}
+
+#[derive(Debug, Default)]
+struct Partition {
+    /// Begun and not finished, in offset order.
+    in_flight: BTreeSet<i64>,
+    /// The last offset begun.
+    last_begun: Option<i64>,
+    /// The position last handed out for commit.
+    committed: Option<i64>,
+}
+
+impl Partition {
+    /// Everything below this offset is finished.
+    fn safe(&self) -> Option<i64> {
+        match self.in_flight.first() {
+            Some(first) => Some(*first),
+            None => self.last_begun.map(|o| o + 1),
+        }
+    }
+}
+
+/// Tracks, per partition, which consumed messages are still being handled, and says how far
+/// the consumer group may commit: up to the lowest offset still in flight, so a crash never skips
+/// a message whose handler had not finished, even when later messages finished first.
+///
+/// Offsets must be begun in increasing order within a partition (consumption order); gaps
+/// (compacted or transaction-marker offsets) are fine.
+#[derive(Debug, Default)]
+pub struct OffsetTracker {
+    partitions: HashMap<(String, i32), Partition>,
+}
+
+impl OffsetTracker {
+    /// An empty tracker.
+    pub fn new() -> Self {
+        OffsetTracker::default()
+    }
+
+    /// A message was handed to its handler.
+    pub fn begin(&mut self, topic: &str, partition: i32, offset: i64) -> Result<(), Error> {
+        let p = self
+            .partitions
+            .entry((topic.to_owned(), partition))
+            .or_default();
+        if let Some(last) = p.last_begun
+            && offset <= last
+        {
+            return Err(Error::OutOfOrder {
+                topic: topic.to_owned(),
+                partition,
+                offset,
+                last,
+            });
+        }
+        p.last_begun = Some(offset);
+        p.in_flight.insert(offset);
+        Ok(())
+    }
+
+    /// A message's handling is over: acknowledged, or safely dead-lettered.
+    pub fn finish(&mut self, topic: &str, partition: i32, offset: i64) -> Result<(), Error> {
+        let removed = self
+            .partitions
+            .get_mut(&(topic.to_owned(), partition))
+            .is_some_and(|p| p.in_flight.remove(&offset));
+        if removed {
+            Ok(())
+        } else {
+            Err(Error::UnknownOffset {
+                topic: topic.to_owned(),
+                partition,
+                offset,
+            })
+        }
+    }
+
+    /// How many messages are being handled on this partition.
+    pub fn in_flight(&self, topic: &str, partition: i32) -> usize {
+        self.partitions
+            .get(&(topic.to_owned(), partition))
+            .map_or(0, |p| p.in_flight.len())
+    }
+
+    /// Positions that moved since the last call, to commit now.
+    pub fn take_commits(&mut self) -> Vec<Position> {
+        let mut out: Vec<Position> = self
+            .partitions
+            .iter_mut()
+            .filter_map(|((topic, partition), p)| {
+                let safe = p.safe()?;
+                if p.committed.is_some_and(|c| c >= safe) {
+                    return None;
+                }
+                p.committed = Some(safe);
+                Some(Position {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: safe,
+                })
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The partition was revoked: returns its final position (if it moved) and forgets it.
+    pub fn revoke(&mut self, topic: &str, partition: i32) -> Option<Position> {
+        let p = self.partitions.remove(&(topic.to_owned(), partition))?;
+        let safe = p.safe()?;
+        (p.committed != Some(safe)).then(|| Position {
+            topic: topic.to_owned(),
+            partition,
+            offset: safe,
+        })
+    }
+}

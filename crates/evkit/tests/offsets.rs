@@ -1,0 +1,95 @@
+//! Commit positions never pass a message whose handler has not finished.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use evkit::{Error, OffsetTracker, Position};
+use proptest::prelude::*;
+
+fn pos(partition: i32, offset: i64) -> Position {
+    Position {
+        topic: "t".to_owned(),
+        partition,
+        offset,
+    }
+}
+
+#[test]
+fn commits_stop_at_the_first_unfinished_message() {
+    let mut t = OffsetTracker::new();
+    for o in [10, 11, 12, 15] {
+        t.begin("t", 0, o).unwrap();
+    }
+    t.finish("t", 0, 11).unwrap();
+    t.finish("t", 0, 12).unwrap();
+    // 10 is still being handled: nothing past it may be committed.
+    assert_eq!(t.take_commits(), vec![pos(0, 10)]);
+    t.finish("t", 0, 10).unwrap();
+    assert_eq!(t.take_commits(), vec![pos(0, 15)]);
+    assert!(t.take_commits().is_empty(), "no change, no commit");
+    t.finish("t", 0, 15).unwrap();
+    assert_eq!(t.take_commits(), vec![pos(0, 16)]);
+}
+
+#[test]
+fn partitions_are_independent_and_revocation_flushes() {
+    let mut t = OffsetTracker::new();
+    t.begin("t", 0, 0).unwrap();
+    t.begin("t", 1, 0).unwrap();
+    t.begin("t", 1, 1).unwrap();
+    t.finish("t", 1, 0).unwrap();
+    t.finish("t", 1, 1).unwrap();
+    assert_eq!(t.take_commits(), vec![pos(0, 0), pos(1, 2)]);
+    t.finish("t", 0, 0).unwrap();
+    assert_eq!(t.revoke("t", 0), Some(pos(0, 1)));
+    assert_eq!(t.revoke("t", 0), None);
+    assert_eq!(t.in_flight("t", 1), 0);
+}
+
+#[test]
+fn bookkeeping_mistakes_are_errors_not_panics() {
+    let mut t = OffsetTracker::new();
+    assert!(matches!(
+        t.finish("t", 0, 3),
+        Err(Error::UnknownOffset { .. })
+    ));
+    t.begin("t", 0, 5).unwrap();
+    assert!(matches!(t.begin("t", 0, 5), Err(Error::OutOfOrder { .. })));
+    assert!(matches!(t.begin("t", 0, 4), Err(Error::OutOfOrder { .. })));
+    t.finish("t", 0, 5).unwrap();
+    assert!(matches!(
+        t.finish("t", 0, 5),
+        Err(Error::UnknownOffset { .. })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// Any finishing order: every committed position is at most the lowest unfinished offset, and
+    /// once all finish the position is one past the last offset.
+    #[test]
+    fn never_commits_past_an_unfinished_message(
+        (offsets, finish) in prop::collection::vec(1i64..4, 1..60).prop_flat_map(|gaps| {
+            let offsets: Vec<i64> = gaps.iter().scan(0i64, |o, g| { *o += g; Some(*o) }).collect();
+            (Just(offsets.clone()), Just(offsets).prop_shuffle())
+        }),
+    ) {
+        let mut t = OffsetTracker::new();
+        for o in &offsets {
+            t.begin("t", 0, *o).unwrap();
+        }
+        let mut done = std::collections::BTreeSet::new();
+        let mut last_commit = i64::MIN;
+        for o in finish {
+            t.finish("t", 0, o).unwrap();
+            done.insert(o);
+            for p in t.take_commits() {
+                let lowest_unfinished = offsets.iter().find(|x| !done.contains(x)).copied();
+                if let Some(u) = lowest_unfinished {
+                    prop_assert!(p.offset <= u, "committed {} past unfinished {}", p.offset, u);
+                }
+                prop_assert!(p.offset > last_commit, "commits only move forward");
+                last_commit = p.offset;
+            }
+        }
+        prop_assert_eq!(last_commit, offsets.last().unwrap() + 1);
+    }
+}
