@@ -2,8 +2,8 @@
 //!
 //! Typify settings and naming live here and nowhere else. Each topic becomes one module
 //! (`platform.evkit.todo-created` → `platform_evkit_todo_created.rs`) holding the schema's types,
-//! `pub const TOPIC` and `pub type Event` (the root type). `mod.rs` lists the modules and offers
-//! [`roundtrip`-style](GENERATED_BANNER) helpers that dispatch on the topic name.
+//! `pub const TOPIC` and `pub type Event` (the root type). `mod.rs` lists the modules, `TOPICS`,
+//! and `roundtrip(topic, json)`, which decodes into a topic's `Event` and encodes it again.
 //!
 //! The output is checked in (`crates/evkit-events/src/generated/`): [`check`] reports drift, so a
 //! schema change shows up as a reviewable diff of Rust code.

@@ -391,7 +391,7 @@ impl CompiledHeaders {
                 && out.len() == before
                 && let Some(validator) = &self.identity
             {
-                facts.identity = self.identity(value, validator, out);
+                facts.identity = self.decode_and_remember(value, validator, out);
             }
         }
         facts
@@ -463,28 +463,32 @@ impl CompiledHeaders {
         facts
     }
 
-    /// Decodes and validates an identity header, remembering valid ones.
+    /// The identity of a header value: from the cache, or decoded, validated and remembered.
     fn identity(
         &self,
         raw: &str,
         validator: &jsonschema::Validator,
         out: &mut Vec<Violation>,
     ) -> Option<Identity> {
-        // A poisoned lock only means another thread panicked mid-insert: the map is still sound.
-        let mut cache = self
-            .identities
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(hit) = cache.get(raw) {
+        if let Some(hit) = self.cached_identity(raw) {
             return Some(hit);
         }
-        drop(cache);
+        self.decode_and_remember(raw, validator, out)
+    }
+
+    /// Decodes and validates an identity header; remembers it when valid.
+    fn decode_and_remember(
+        &self,
+        raw: &str,
+        validator: &jsonschema::Validator,
+        out: &mut Vec<Violation>,
+    ) -> Option<Identity> {
         let identity = decode_identity(raw, validator, out)?;
-        cache = self
-            .identities
+        // A poisoned lock only means another thread panicked mid-insert: the map is still sound.
+        self.identities
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.insert(raw, identity.clone());
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(raw, identity.clone());
         Some(identity)
     }
 
