@@ -1,20 +1,53 @@
-//! The evkit runtime (in progress).
+//! The evkit runtime: what a service links to consume and produce the events of its catalog.
 //!
-//! Built so far:
-//! - [`Envelope`]: a consumed record, owned, with no rdkafka types, ready for a contract check;
-//! - [`OffsetTracker`]: at-least-once commit positions: per partition, only up to the last
-//!   contiguous finished message, however handlers finish out of order;
-//! - [`dead_letter`]: the headers a dead-lettered message carries.
+//! - [`Router`]: one [`Handler`] per topic, wrapped in the built-in [`middleware`] chain
+//!   (dead letter → validate → retry → timeout → panic guard → metrics → your layers → handler);
+//! - [`Consumer`]: a consumer-group member that validates every message before dispatch, runs
+//!   partitions concurrently (order kept within a partition, bounded queues), commits at least
+//!   once ([`OffsetTracker`]) and drains on shutdown;
+//! - [`Producer`]: validates against the catalog, adds identity and request-id headers, derives
+//!   the key, speaks CloudEvents binary or structured mode, and reports partition and offset;
+//! - [`Config`]: brokers, SASL/SSL, Clowder (`ACG_CONFIG`), topic-name mapping, with secrets
+//!   redacted;
+//! - [`Metrics`]: Prometheus metrics per topic, served over HTTP with `/healthz`.
 //!
-//! The router, consumer loop, producer, retries, outbox, metrics and configuration come next
-//! (see the runtime issue).
+//! ```no_run
+//! use std::sync::Arc;
+//! use evkit::{Config, Consumer, Incoming, Metrics, Outcome, Router, handler_fn};
+//!
+//! # async fn run() -> Result<(), evkit::Error> {
+//! let catalog = Arc::new(evkit_schema::Catalog::load("schemas")?);
+//! let router = Router::new(catalog)
+//!     .route("platform.evkit.todo-created", handler_fn(|msg: Incoming| async move {
+//!         println!("todo for org {:?}", msg.identity().map(|i| i.org_id()));
+//!         Outcome::Ack
+//!     }))
+//!     .build()?;
+//! let consumer = Consumer::new(&Config::load()?, router, Metrics::new())?;
+//! consumer.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
 
+pub mod config;
+pub mod consumer;
 pub mod dead_letter;
 mod envelope;
+mod handler;
+pub mod metrics;
+pub mod middleware;
 mod offsets;
+pub mod producer;
+mod router;
 
+pub use config::{Config, Secret};
+pub use consumer::{Consumer, Summary};
 pub use envelope::Envelope;
+pub use handler::{Failure, Handler, Incoming, Outcome, Reason, handler_fn, typed};
+pub use metrics::Metrics;
+pub use middleware::Middleware;
 pub use offsets::{OffsetTracker, Position};
+pub use producer::{Context, Delivery, Producer};
+pub use router::{Router, Routes};
 
 /// Everything that can go wrong in `evkit`.
 #[derive(Debug, thiserror::Error)]
@@ -42,4 +75,57 @@ pub enum Error {
         /// The last offset begun before it.
         last: i64,
     },
+    /// The configuration is wrong; `source_name` says where it came from.
+    #[error("configuration ({source_name}): {message}")]
+    Config {
+        /// A file, `ACG_CONFIG`, or an environment variable.
+        source_name: String,
+        /// What is wrong (never a secret value).
+        message: String,
+    },
+    /// The router cannot be built; every problem is listed.
+    #[error("router: {}", .0.join("; "))]
+    Router(Vec<String>),
+    /// The catalog rejected a message or does not know a topic.
+    #[error(transparent)]
+    Schema(#[from] evkit_schema::Error),
+    /// The event could not be serialized to JSON.
+    #[error("topic {topic}: event does not serialize to JSON: {source}")]
+    Serialize {
+        /// Topic.
+        topic: String,
+        /// Cause.
+        source: serde_json::Error,
+    },
+    /// The topic's key policy needs a key and the event has none at the pointer.
+    #[error("topic {topic}: the key policy needs a key (pointer {pointer}) and the event has none")]
+    MissingKey {
+        /// Topic.
+        topic: String,
+        /// The key pointer.
+        pointer: String,
+    },
+    /// Kafka (client creation, delivery, commit) failed.
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        /// What evkit was doing.
+        context: String,
+        /// Cause.
+        source: rdkafka::error::KafkaError,
+    },
+    /// I/O (the metrics endpoint).
+    #[error("{context}: {source}")]
+    Io {
+        /// What evkit was doing.
+        context: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn kafka(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
+        let context = context.into();
+        move |source| Error::Kafka { context, source }
+    }
 }

@@ -1,0 +1,560 @@
+//! Typed configuration: brokers, consumer group, SASL/SSL, topic names, consumer tuning.
+//!
+//! Sources, later ones overriding earlier ones ([`Config::load`]):
+//! 1. defaults that work against `evkit dev` (`localhost:9092`, plaintext);
+//! 2. a YAML or JSON file named by `EVKIT_CONFIG`;
+//! 3. a Clowder app config named by `ACG_CONFIG` (brokers, SASL, CA, topic names), as services on
+//!    console.redhat.com receive it;
+//! 4. `EVKIT_*` environment variables (see [`Config::apply_env`]).
+//!
+//! Passwords are [`Secret`]s: `Debug` prints `***`, and evkit never logs a client configuration.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// A value that must never be printed: `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that needs it (the client configuration).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// `security.protocol`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Protocol {
+    /// No TLS, no SASL (the local dev broker).
+    #[default]
+    Plaintext,
+    /// TLS without SASL.
+    Ssl,
+    /// SASL without TLS.
+    SaslPlaintext,
+    /// SASL over TLS (managed Kafka).
+    SaslSsl,
+}
+
+impl Protocol {
+    fn as_librdkafka(self) -> &'static str {
+        match self {
+            Protocol::Plaintext => "plaintext",
+            Protocol::Ssl => "ssl",
+            Protocol::SaslPlaintext => "sasl_plaintext",
+            Protocol::SaslSsl => "sasl_ssl",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Protocol> {
+        match s.to_ascii_uppercase().replace('-', "_").as_str() {
+            "PLAINTEXT" => Some(Protocol::Plaintext),
+            "SSL" => Some(Protocol::Ssl),
+            "SASL_PLAINTEXT" => Some(Protocol::SaslPlaintext),
+            "SASL_SSL" => Some(Protocol::SaslSsl),
+            _ => None,
+        }
+    }
+}
+
+/// `sasl.mechanism`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mechanism {
+    /// `PLAIN`.
+    #[serde(rename = "PLAIN")]
+    Plain,
+    /// `SCRAM-SHA-256`.
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    /// `SCRAM-SHA-512`.
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl Mechanism {
+    /// The name librdkafka and Kafka use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Mechanism> {
+        match s.to_ascii_uppercase().replace('_', "-").as_str() {
+            "PLAIN" => Some(Mechanism::Plain),
+            "SCRAM-SHA-256" => Some(Mechanism::ScramSha256),
+            "SCRAM-SHA-512" => Some(Mechanism::ScramSha512),
+            _ => None,
+        }
+    }
+}
+
+/// SASL credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sasl {
+    /// Mechanism.
+    pub mechanism: Mechanism,
+    /// User name.
+    pub username: String,
+    /// Password (redacted in `Debug`).
+    pub password: Secret,
+}
+
+/// TLS and SASL settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Security {
+    /// `security.protocol`; SASL settings imply `SASL_*`.
+    pub protocol: Protocol,
+    /// SASL credentials.
+    pub sasl: Option<Sasl>,
+    /// CA certificate file (`ssl.ca.location`).
+    pub ca_location: Option<PathBuf>,
+    /// CA certificate in PEM (`ssl.ca.pem`), as Clowder hands it out.
+    pub ca_pem: Option<String>,
+}
+
+/// Retry policy for handlers that return [`crate::Outcome::Retry`]: bounded exponential backoff
+/// with jitter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Retries after the first attempt (0 = dead-letter on the first transient failure).
+    pub max_retries: u32,
+    /// First delay, in milliseconds.
+    pub min_delay_ms: u64,
+    /// Largest delay, in milliseconds.
+    pub max_delay_ms: u64,
+    /// Growth factor per retry.
+    pub factor: f32,
+    /// Randomize delays so consumers do not retry in lockstep.
+    pub jitter: bool,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_retries: 3,
+            min_delay_ms: 100,
+            max_delay_ms: 10_000,
+            factor: 2.0,
+            jitter: true,
+        }
+    }
+}
+
+/// Consumer tuning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsumerConfig {
+    /// Messages queued per partition before fetching pauses for that partition (backpressure).
+    pub max_in_flight_per_partition: usize,
+    /// One handler attempt may take this long, in milliseconds; then it counts as a transient failure.
+    pub handler_timeout_ms: u64,
+    /// Retries.
+    pub retry: RetryConfig,
+    /// How often finished offsets are committed, in milliseconds.
+    pub commit_interval_ms: u64,
+    /// On shutdown, in-flight messages get this long to finish before the final commit, in milliseconds.
+    pub shutdown_deadline_ms: u64,
+    /// Where a new consumer group starts: `earliest` or `latest`.
+    pub auto_offset_reset: String,
+    /// One dead-letter publish may take this long before it is retried, in milliseconds.
+    pub dead_letter_timeout_ms: u64,
+    /// How often librdkafka reports statistics (consumer lag), in milliseconds.
+    pub lag_interval_ms: u64,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            max_in_flight_per_partition: 256,
+            handler_timeout_ms: 30_000,
+            retry: RetryConfig::default(),
+            commit_interval_ms: 1_000,
+            shutdown_deadline_ms: 10_000,
+            auto_offset_reset: "earliest".to_owned(),
+            dead_letter_timeout_ms: 30_000,
+            lag_interval_ms: 5_000,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// [`ConsumerConfig::handler_timeout_ms`] as a duration.
+    pub fn handler_timeout(&self) -> Duration {
+        Duration::from_millis(self.handler_timeout_ms)
+    }
+
+    /// [`ConsumerConfig::commit_interval_ms`] as a duration.
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_millis(self.commit_interval_ms.max(1))
+    }
+
+    /// [`ConsumerConfig::shutdown_deadline_ms`] as a duration.
+    pub fn shutdown_deadline(&self) -> Duration {
+        Duration::from_millis(self.shutdown_deadline_ms)
+    }
+}
+
+/// Everything a service needs to reach Kafka.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `bootstrap.servers`, comma separated.
+    pub bootstrap_servers: String,
+    /// Consumer group.
+    pub group_id: String,
+    /// `client.id`.
+    pub client_id: String,
+    /// TLS and SASL.
+    pub security: Security,
+    /// Catalog topic name → the topic's name on this cluster (Clowder's requested → actual).
+    pub topics: BTreeMap<String, String>,
+    /// Consumer tuning.
+    pub consumer: ConsumerConfig,
+    /// Address of the `/metrics` and `/healthz` endpoint, when one should be served.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Extra librdkafka properties, applied last (not for secrets: use `security`).
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bootstrap_servers: "localhost:9092".to_owned(),
+            group_id: "evkit".to_owned(),
+            client_id: "evkit".to_owned(),
+            security: Security::default(),
+            topics: BTreeMap::new(),
+            consumer: ConsumerConfig::default(),
+            metrics_listen: None,
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+/// The `kafka` section of a Clowder app config (`ACG_CONFIG`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClowderApp {
+    kafka: Option<ClowderKafka>,
+    metrics_port: Option<u16>,
+}
+
+#[derive(Deserialize)]
+struct ClowderKafka {
+    #[serde(default)]
+    brokers: Vec<ClowderBroker>,
+    #[serde(default)]
+    topics: Vec<ClowderTopic>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClowderBroker {
+    hostname: String,
+    port: Option<u16>,
+    cacert: Option<String>,
+    sasl: Option<ClowderSasl>,
+    security_protocol: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClowderSasl {
+    username: Option<String>,
+    password: Option<Secret>,
+    sasl_mechanism: Option<String>,
+    security_protocol: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClowderTopic {
+    requested_name: String,
+    name: String,
+}
+
+fn invalid(source: &str, message: impl Into<String>) -> Error {
+    Error::Config {
+        source_name: source.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Defaults, then `EVKIT_CONFIG` (file), then `ACG_CONFIG` (Clowder), then `EVKIT_*` variables.
+    pub fn load() -> Result<Config, Error> {
+        let mut config = match std::env::var_os("EVKIT_CONFIG") {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(path) = std::env::var_os("ACG_CONFIG") {
+            let path = PathBuf::from(path);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| invalid(&path.display().to_string(), e.to_string()))?;
+            config.apply_clowder(&text)?;
+        }
+        config.apply_env(std::env::vars())?;
+        Ok(config)
+    }
+
+    /// Reads a YAML (or JSON) file; fields left out keep their defaults.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Config, Error> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| invalid(&name, e.to_string()))?;
+        serde_norway::from_str(&text).map_err(|e| invalid(&name, e.to_string()))
+    }
+
+    /// Applies a Clowder app config (the JSON `ACG_CONFIG` points to): every broker, the SASL
+    /// credentials and CA of the first broker that has them, and the topic-name mapping.
+    pub fn apply_clowder(&mut self, json: &str) -> Result<(), Error> {
+        let app: ClowderApp =
+            serde_json::from_str(json).map_err(|e| invalid("ACG_CONFIG", e.to_string()))?;
+        if let Some(port) = app.metrics_port {
+            self.metrics_listen = Some(SocketAddr::from(([0, 0, 0, 0], port)));
+        }
+        let Some(kafka) = app.kafka else {
+            return Ok(());
+        };
+        if kafka.brokers.is_empty() {
+            return Err(invalid("ACG_CONFIG", "kafka.brokers is empty"));
+        }
+        self.bootstrap_servers = kafka
+            .brokers
+            .iter()
+            .map(|b| format!("{}:{}", b.hostname, b.port.unwrap_or(9092)))
+            .collect::<Vec<_>>()
+            .join(",");
+        let first = &kafka.brokers[0];
+        let mut protocol = first
+            .security_protocol
+            .as_deref()
+            .or(first
+                .sasl
+                .as_ref()
+                .and_then(|s| s.security_protocol.as_deref()))
+            .map(|p| {
+                Protocol::parse(p).ok_or_else(|| {
+                    invalid(
+                        "ACG_CONFIG",
+                        format!("unknown securityProtocol `{p}` in kafka.brokers[0]"),
+                    )
+                })
+            })
+            .transpose()?;
+        if let Some(sasl) = &first.sasl
+            && let (Some(username), Some(password)) = (&sasl.username, &sasl.password)
+        {
+            let mechanism = match sasl.sasl_mechanism.as_deref() {
+                Some(m) => Mechanism::parse(m).ok_or_else(|| {
+                    invalid(
+                        "ACG_CONFIG",
+                        format!("unknown saslMechanism `{m}` in kafka.brokers[0].sasl"),
+                    )
+                })?,
+                None => Mechanism::Plain,
+            };
+            self.security.sasl = Some(Sasl {
+                mechanism,
+                username: username.clone(),
+                password: password.clone(),
+            });
+            if protocol.is_none() {
+                protocol = Some(Protocol::SaslSsl);
+            }
+        }
+        if let Some(ca) = &first.cacert
+            && !ca.trim().is_empty()
+        {
+            self.security.ca_pem = Some(ca.clone());
+            if protocol.is_none() {
+                protocol = Some(Protocol::Ssl);
+            }
+        }
+        if let Some(p) = protocol {
+            self.security.protocol = p;
+        }
+        for t in kafka.topics {
+            self.topics.insert(t.requested_name, t.name);
+        }
+        Ok(())
+    }
+
+    /// Applies `EVKIT_*` variables from `vars`:
+    /// `EVKIT_BOOTSTRAP_SERVERS`, `EVKIT_GROUP_ID`, `EVKIT_CLIENT_ID`, `EVKIT_SECURITY_PROTOCOL`,
+    /// `EVKIT_SASL_MECHANISM`, `EVKIT_SASL_USERNAME`, `EVKIT_SASL_PASSWORD`,
+    /// `EVKIT_SSL_CA_LOCATION`, `EVKIT_TOPICS` (`catalog-name=actual-name,...`) and
+    /// `EVKIT_METRICS_LISTEN` (`host:port`). Other variables are ignored.
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), Error> {
+        let vars: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("EVKIT_"))
+            .collect();
+        let get = |k: &str| vars.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        if let Some(v) = get("EVKIT_BOOTSTRAP_SERVERS") {
+            v.clone_into(&mut self.bootstrap_servers);
+        }
+        if let Some(v) = get("EVKIT_GROUP_ID") {
+            v.clone_into(&mut self.group_id);
+        }
+        if let Some(v) = get("EVKIT_CLIENT_ID") {
+            v.clone_into(&mut self.client_id);
+        }
+        if let Some(v) = get("EVKIT_SECURITY_PROTOCOL") {
+            self.security.protocol = Protocol::parse(v).ok_or_else(|| {
+                invalid(
+                    "EVKIT_SECURITY_PROTOCOL",
+                    format!("`{v}` is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+                )
+            })?;
+        }
+        let user = get("EVKIT_SASL_USERNAME");
+        let password = get("EVKIT_SASL_PASSWORD");
+        let mechanism = get("EVKIT_SASL_MECHANISM")
+            .map(|m| {
+                Mechanism::parse(m).ok_or_else(|| {
+                    invalid(
+                        "EVKIT_SASL_MECHANISM",
+                        format!("`{m}` is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+                    )
+                })
+            })
+            .transpose()?;
+        match (user, password) {
+            (Some(u), Some(p)) => {
+                self.security.sasl = Some(Sasl {
+                    mechanism: mechanism
+                        .or(self.security.sasl.as_ref().map(|s| s.mechanism))
+                        .unwrap_or(Mechanism::Plain),
+                    username: u.to_owned(),
+                    password: Secret::new(p),
+                });
+            }
+            (None, None) => {
+                if let (Some(m), Some(s)) = (mechanism, self.security.sasl.as_mut()) {
+                    s.mechanism = m;
+                }
+            }
+            _ => {
+                return Err(invalid(
+                    "EVKIT_SASL_USERNAME",
+                    "EVKIT_SASL_USERNAME and EVKIT_SASL_PASSWORD go together",
+                ));
+            }
+        }
+        if let Some(v) = get("EVKIT_SSL_CA_LOCATION") {
+            self.security.ca_location = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("EVKIT_TOPICS") {
+            for pair in v.split(',').filter(|p| !p.trim().is_empty()) {
+                let (from, to) = pair.split_once('=').ok_or_else(|| {
+                    invalid("EVKIT_TOPICS", format!("`{pair}` is not catalog-name=actual-name"))
+                })?;
+                self.topics
+                    .insert(from.trim().to_owned(), to.trim().to_owned());
+            }
+        }
+        if let Some(v) = get("EVKIT_METRICS_LISTEN") {
+            self.metrics_listen = Some(v.parse().map_err(|e| {
+                invalid("EVKIT_METRICS_LISTEN", format!("`{v}` is not host:port: {e}"))
+            })?);
+        }
+        Ok(())
+    }
+
+    /// The topic's name on this cluster (the mapping, or the catalog name itself).
+    pub fn actual_topic<'a>(&'a self, catalog_name: &'a str) -> &'a str {
+        self.topics.get(catalog_name).map_or(catalog_name, String::as_str)
+    }
+
+    /// The catalog name of a topic as named on this cluster.
+    pub fn catalog_topic<'a>(&'a self, actual: &'a str) -> &'a str {
+        self.topics
+            .iter()
+            .find(|(_, a)| a.as_str() == actual)
+            .map_or(actual, |(c, _)| c.as_str())
+    }
+
+    /// The librdkafka properties shared by producers and consumers: brokers, client id, TLS,
+    /// SASL, then the extra properties. Never log the result: it holds the password.
+    pub fn client_config(&self) -> Result<ClientConfig, Error> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap_servers)
+            .set("client.id", &self.client_id);
+        let mut protocol = self.security.protocol;
+        if self.security.sasl.is_some() {
+            protocol = match protocol {
+                Protocol::Plaintext => Protocol::SaslPlaintext,
+                Protocol::Ssl => Protocol::SaslSsl,
+                p => p,
+            };
+        } else if matches!(protocol, Protocol::SaslPlaintext | Protocol::SaslSsl) {
+            return Err(invalid(
+                "security",
+                format!(
+                    "protocol {} needs SASL credentials (security.sasl)",
+                    protocol.as_librdkafka()
+                ),
+            ));
+        }
+        c.set("security.protocol", protocol.as_librdkafka());
+        if let Some(sasl) = &self.security.sasl {
+            c.set("sasl.mechanism", sasl.mechanism.as_str())
+                .set("sasl.username", &sasl.username)
+                .set("sasl.password", sasl.password.expose());
+        }
+        if let Some(ca) = &self.security.ca_location {
+            c.set("ssl.ca.location", ca.display().to_string());
+        }
+        if let Some(pem) = &self.security.ca_pem {
+            c.set("ssl.ca.pem", pem);
+        }
+        for (k, v) in &self.librdkafka {
+            if k.contains("password") || k.starts_with("sasl.") {
+                return Err(invalid(
+                    "librdkafka",
+                    format!("`{k}` belongs in `security`, where it is redacted"),
+                ));
+            }
+            c.set(k, v);
+        }
+        Ok(c)
+    }
+}

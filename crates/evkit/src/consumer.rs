@@ -1,0 +1,513 @@
+//! The consumer loop: validate, dispatch per partition, commit at least once, drain on shutdown.
+//!
+//! One task reads from Kafka and hands each record to its partition's worker through a bounded
+//! queue (`max_in_flight_per_partition`); a full queue stops reading (backpressure) while commits
+//! keep flowing. Each worker runs its partition's messages one at a time through the topic's chain
+//! ([`crate::middleware`]), so order holds within a partition while partitions run concurrently.
+//! Offsets are committed only up to the last contiguous finished message of each partition
+//! ([`OffsetTracker`]): on a timer, when partitions are revoked, and once more at shutdown.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::KafkaResult;
+use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::metrics::{Metrics, TopicMetrics};
+use crate::middleware::dead_letter::{DeadLetter, Target};
+use crate::middleware::measure::Measure;
+use crate::middleware::panic::CatchPanic;
+use crate::middleware::retry::Retry;
+use crate::middleware::timeout::Timeout;
+use crate::middleware::validate::Validate;
+use crate::producer::producer_config;
+use crate::router::Routes;
+use crate::{Config, Envelope, Error, Handler, Incoming, OffsetTracker, Outcome, Position};
+
+type Key = (String, i32);
+
+struct Worker {
+    tx: Option<mpsc::Sender<Envelope>>,
+    epoch: u64,
+    revoked: Arc<AtomicBool>,
+    task: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct State {
+    tracker: OffsetTracker,
+    workers: HashMap<Key, Worker>,
+    next_epoch: u64,
+    committed: BTreeMap<Key, i64>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    metrics: Metrics,
+    /// Cluster topic name → catalog topic name.
+    catalog_names: HashMap<String, String>,
+    revoke_wait: Duration,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn finish(&self, key: &Key, offset: i64, epoch: u64) {
+        let mut st = self.lock();
+        if st.workers.get(key).is_some_and(|w| w.epoch == epoch) {
+            // The worker is current, so the offset was begun: finish cannot fail.
+            let _ = st.tracker.finish(&key.0, key.1, offset);
+        }
+    }
+
+    /// Partitions are being taken away: let their current message finish (briefly), then
+    /// commit how far each got, and forget them.
+    fn revoke(&self, consumer: &BaseConsumer<Ctx>, tpl: &TopicPartitionList) {
+        let keys: Vec<Key> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        {
+            let mut st = self.lock();
+            for k in &keys {
+                if let Some(w) = st.workers.get_mut(k) {
+                    w.revoked.store(true, Ordering::Release);
+                    w.tx = None;
+                }
+            }
+        }
+        let can_block = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        });
+        if can_block {
+            let deadline = Instant::now() + self.revoke_wait;
+            tokio::task::block_in_place(|| {
+                while Instant::now() < deadline {
+                    let busy = {
+                        let st = self.lock();
+                        keys.iter().any(|k| {
+                            st.workers
+                                .get(k)
+                                .and_then(|w| w.task.as_ref())
+                                .is_some_and(|t| !t.is_finished())
+                        })
+                    };
+                    if !busy {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            });
+        }
+        let mut positions = Vec::new();
+        {
+            let mut st = self.lock();
+            for k in &keys {
+                if let Some(w) = st.workers.remove(k)
+                    && let Some(t) = w.task
+                {
+                    t.abort();
+                }
+                if let Some(p) = st.tracker.revoke(&k.0, k.1) {
+                    st.committed.insert(k.clone(), p.offset);
+                    positions.push(p);
+                }
+            }
+        }
+        if !positions.is_empty() {
+            tracing::info!(partitions = positions.len(), "committing revoked partitions");
+            if let Err(e) = commit(consumer, &positions, CommitMode::Sync) {
+                tracing::warn!(error = %e, "commit on revocation failed; those messages will be redelivered");
+            } else {
+                self.count_commits(&positions);
+            }
+        }
+    }
+
+    fn count_commits(&self, positions: &[Position]) {
+        for p in positions {
+            let name = self
+                .catalog_names
+                .get(&p.topic)
+                .map_or(p.topic.as_str(), String::as_str);
+            self.metrics.topic(name).committed.inc();
+        }
+    }
+}
+
+fn commit<C: rdkafka::consumer::Consumer<Ctx>>(
+    consumer: &C,
+    positions: &[Position],
+    mode: CommitMode,
+) -> KafkaResult<()> {
+    let mut tpl = TopicPartitionList::with_capacity(positions.len());
+    for p in positions {
+        tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.offset))?;
+    }
+    consumer.commit(&tpl, mode)
+}
+
+/// librdkafka callbacks: rebalances, commit results, statistics (consumer lag).
+struct Ctx {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for Ctx {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            let name = self
+                .shared
+                .catalog_names
+                .get(topic)
+                .map_or(topic.as_str(), String::as_str);
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    self.shared.metrics.set_lag(name, *partition, p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => self.shared.revoke(consumer, tpl),
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = tpl.count(), "partitions assigned");
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "offset commit failed; uncommitted messages may be redelivered");
+        }
+    }
+}
+
+struct Chain {
+    catalog_topic: Arc<str>,
+    handler: Arc<dyn Handler>,
+    metrics: TopicMetrics,
+}
+
+/// What a consumer did before it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Records read from Kafka.
+    pub consumed: u64,
+    /// The last position committed per (cluster topic, partition).
+    pub committed: BTreeMap<(String, i32), i64>,
+}
+
+/// A consumer-group member that runs a router's handlers at least once.
+pub struct Consumer {
+    consumer: StreamConsumer<Ctx>,
+    shared: Arc<Shared>,
+    chains: HashMap<String, Chain>,
+    subscriptions: Vec<String>,
+    capacity: usize,
+    commit_interval: Duration,
+    shutdown_deadline: Duration,
+    /// Cancelled by the user: stop fetching and drain.
+    stop: CancellationToken,
+    /// Cancelled when the shutdown deadline passes: dead-letter retries give up.
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("subscriptions", &self.subscriptions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer {
+    /// Creates the group member and, for every route, the chain
+    /// dead letter → validate → retry → timeout → panic guard → metrics → handler.
+    pub fn new(config: &Config, routes: Routes, metrics: Metrics) -> Result<Consumer, Error> {
+        let cc = &config.consumer;
+        let mut catalog_names = HashMap::new();
+        for t in routes.topics() {
+            catalog_names.insert(config.actual_topic(t).to_owned(), t.to_owned());
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            metrics: metrics.clone(),
+            catalog_names,
+            revoke_wait: cc.shutdown_deadline().min(Duration::from_secs(5)),
+        });
+        let mut client = config.client_config()?;
+        client
+            .set("group.id", &config.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("auto.offset.reset", &cc.auto_offset_reset)
+            .set("statistics.interval.ms", cc.lag_interval_ms.to_string());
+        let consumer: StreamConsumer<Ctx> = client
+            .create_with_context(Ctx {
+                shared: Arc::clone(&shared),
+            })
+            .map_err(Error::kafka("creating the consumer"))?;
+        let dlq_timeout = Duration::from_millis(cc.dead_letter_timeout_ms.max(1));
+        // A dead letter carries whatever was consumed, however large the broker let it be.
+        let dlq_producer: rdkafka::producer::FutureProducer = producer_config(config, dlq_timeout)?
+            .set("message.max.bytes", "100000000")
+            .create()
+            .map_err(Error::kafka("creating the dead-letter producer"))?;
+        let shutdown = CancellationToken::new();
+        let mut chains = HashMap::new();
+        let mut subscriptions = Vec::new();
+        for (topic, route) in routes.iter() {
+            let tm = metrics.topic(topic);
+            let mut h: Arc<dyn Handler> = Arc::new(Measure::new(Arc::clone(&route.handler), tm.clone()));
+            h = Arc::new(CatchPanic::new(h));
+            h = Arc::new(Timeout::new(h, cc.handler_timeout()));
+            h = Arc::new(Retry::new(h, &cc.retry, Some(tm.clone())));
+            h = Arc::new(Validate::new(h, Arc::clone(&route.contract), Some(tm.clone())));
+            let dlq = config
+                .actual_topic(&route.contract.spec().dead_letter_topic())
+                .to_owned();
+            h = Arc::new(DeadLetter::new(
+                h,
+                Target {
+                    topic: dlq,
+                    producer: dlq_producer.clone(),
+                    timeout: dlq_timeout,
+                },
+                metrics.clone(),
+                topic,
+                shutdown.clone(),
+            ));
+            let actual = config.actual_topic(topic).to_owned();
+            subscriptions.push(actual.clone());
+            chains.insert(
+                actual,
+                Chain {
+                    catalog_topic: Arc::from(topic.as_str()),
+                    handler: h,
+                    metrics: tm,
+                },
+            );
+        }
+        Ok(Consumer {
+            consumer,
+            shared,
+            chains,
+            subscriptions,
+            capacity: cc.max_in_flight_per_partition.max(1),
+            commit_interval: cc.commit_interval(),
+            shutdown_deadline: cc.shutdown_deadline(),
+            stop: CancellationToken::new(),
+            shutdown,
+        })
+    }
+
+    /// A token that stops [`Consumer::run`] when cancelled (like the `signal` future).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Consumes until `signal` completes (or the shutdown token is cancelled), then stops
+    /// fetching, lets in-flight messages finish within `shutdown_deadline_ms`, commits, and leaves
+    /// the group.
+    pub async fn run(self, signal: impl Future<Output = ()>) -> Result<Summary, Error> {
+        let topics: Vec<&str> = self.subscriptions.iter().map(String::as_str).collect();
+        self.consumer
+            .subscribe(&topics)
+            .map_err(Error::kafka(format!("subscribing to {}", topics.join(", "))))?;
+        tracing::info!(topics = ?topics, "consumer started");
+        let mut tick = tokio::time::interval(self.commit_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(signal);
+        let mut consumed = 0u64;
+        'run: loop {
+            let env = tokio::select! {
+                biased;
+                () = &mut signal => break 'run,
+                () = self.stop.cancelled() => break 'run,
+                _ = tick.tick() => {
+                    self.commit_finished(CommitMode::Async);
+                    continue;
+                }
+                m = self.consumer.recv() => match m {
+                    Ok(m) => Envelope::from_kafka(&m),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consume error (librdkafka retries)");
+                        continue;
+                    }
+                },
+            };
+            consumed += 1;
+            let Some(chain) = self.chains.get(&env.topic) else {
+                tracing::error!(topic = %env.topic, "record from a topic with no route; not committed");
+                continue;
+            };
+            chain.metrics.consumed.inc();
+            let Some(tx) = self.worker_for(&env, chain) else {
+                continue;
+            };
+            // Wait for room in the partition's queue, committing meanwhile.
+            let permit = loop {
+                tokio::select! {
+                    biased;
+                    () = &mut signal => break 'run,
+                    () = self.stop.cancelled() => break 'run,
+                    p = tx.reserve() => break p,
+                    _ = tick.tick() => self.commit_finished(CommitMode::Async),
+                }
+            };
+            if let Ok(permit) = permit {
+                permit.send(env);
+            }
+        }
+        Ok(self.drain(consumed).await)
+    }
+
+    /// Begins the offset and returns the sender of the partition's worker, starting one if needed.
+    fn worker_for(&self, env: &Envelope, chain: &Chain) -> Option<mpsc::Sender<Envelope>> {
+        let mut st = self.shared.lock();
+        if let Err(e) = st.tracker.begin(&env.topic, env.partition, env.offset) {
+            tracing::warn!(error = %e, "duplicate delivery skipped");
+            return None;
+        }
+        let key = (env.topic.clone(), env.partition);
+        if let Some(w) = st.workers.get(&key)
+            && let Some(tx) = &w.tx
+        {
+            return Some(tx.clone());
+        }
+        let epoch = st.next_epoch;
+        st.next_epoch += 1;
+        let (tx, rx) = mpsc::channel(self.capacity);
+        let revoked = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(work(
+            rx,
+            Arc::clone(&chain.handler),
+            Arc::clone(&self.shared),
+            Arc::clone(&chain.catalog_topic),
+            key.clone(),
+            epoch,
+            Arc::clone(&revoked),
+        ));
+        st.workers.insert(
+            key,
+            Worker {
+                tx: Some(tx.clone()),
+                epoch,
+                revoked,
+                task: Some(task),
+            },
+        );
+        Some(tx)
+    }
+
+    fn commit_finished(&self, mode: CommitMode) {
+        let positions = {
+            let mut st = self.shared.lock();
+            let positions = st.tracker.take_commits();
+            for p in &positions {
+                st.committed.insert((p.topic.clone(), p.partition), p.offset);
+            }
+            positions
+        };
+        if positions.is_empty() {
+            return;
+        }
+        match commit(&self.consumer, &positions, mode) {
+            Ok(()) => self.shared.count_commits(&positions),
+            Err(e) => tracing::warn!(error = %e, "offset commit failed; will retry with later positions"),
+        }
+    }
+
+    async fn drain(self, consumed: u64) -> Summary {
+        let deadline = tokio::time::Instant::now() + self.shutdown_deadline;
+        let tasks: Vec<JoinHandle<()>> = {
+            let mut st = self.shared.lock();
+            st.workers
+                .values_mut()
+                .filter_map(|w| {
+                    w.tx = None;
+                    w.task.take()
+                })
+                .collect()
+        };
+        let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
+        let in_flight = tasks.len();
+        if tokio::time::timeout_at(deadline, futures::future::join_all(tasks))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                deadline = ?self.shutdown_deadline,
+                "shutdown deadline passed; unfinished messages stay uncommitted"
+            );
+            self.shutdown.cancel();
+            for a in aborts {
+                a.abort();
+            }
+        }
+        self.commit_finished(CommitMode::Sync);
+        let committed = self.shared.lock().committed.clone();
+        tracing::info!(consumed, partitions = in_flight, "consumer stopped");
+        Summary {
+            consumed,
+            committed,
+        }
+    }
+}
+
+async fn work(
+    mut rx: mpsc::Receiver<Envelope>,
+    chain: Arc<dyn Handler>,
+    shared: Arc<Shared>,
+    catalog_topic: Arc<str>,
+    key: Key,
+    epoch: u64,
+    revoked: Arc<AtomicBool>,
+) {
+    while let Some(env) = rx.recv().await {
+        if revoked.load(Ordering::Acquire) {
+            break;
+        }
+        let offset = env.offset;
+        let span = tracing::info_span!(
+            "evkit.message",
+            topic = %catalog_topic,
+            partition = key.1,
+            offset,
+            request_id = tracing::field::Empty,
+        );
+        if !span.is_disabled()
+            && let Some(id) = env.header(evkit_schema::REQUEST_ID_HEADER)
+        {
+            span.record("request_id", String::from_utf8_lossy(id).as_ref());
+        }
+        let outcome = chain
+            .handle(Incoming::new(Arc::clone(&catalog_topic), env))
+            .instrument(span)
+            .await;
+        if outcome != Outcome::Ack {
+            // Only at shutdown (the dead-letter layer gave up): leave it uncommitted.
+            break;
+        }
+        shared.finish(&key, offset, epoch);
+    }
+}

@@ -1,0 +1,77 @@
+//! A deadline per handler attempt.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{Failure, Handler, Incoming, Outcome, Reason};
+
+/// An attempt that takes longer than `after` is dropped and counts as a transient failure
+/// ([`Reason::Timeout`]), so a hung handler cannot stall its partition forever.
+pub struct Timeout {
+    inner: Arc<dyn Handler>,
+    after: Duration,
+}
+
+impl Timeout {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Handler>, after: Duration) -> Self {
+        Timeout { inner, after }
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for Timeout {
+    async fn handle(&self, msg: Incoming) -> Outcome {
+        match tokio::time::timeout(self.after, self.inner.handle(msg)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Retry(Failure::new(
+                Reason::Timeout,
+                format!("handler took longer than {:?}", self.after),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use crate::{Envelope, handler_fn};
+
+    fn msg() -> Incoming {
+        Incoming::new(
+            "t",
+            Envelope {
+                topic: "t".to_owned(),
+                partition: 0,
+                offset: 0,
+                key: None,
+                headers: Vec::new(),
+                payload: None,
+                timestamp_ms: None,
+            },
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_handler_times_out_as_a_transient_failure() {
+        let hung = handler_fn(|_| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Outcome::Ack
+        });
+        let t = Timeout::new(Arc::new(hung), Duration::from_secs(2));
+        let Outcome::Retry(f) = t.handle(msg()).await else {
+            panic!("no timeout")
+        };
+        assert_eq!(f.reason, Reason::Timeout);
+        assert!(f.message.contains("2s"), "{}", f.message);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quick_handler_is_untouched() {
+        let quick = handler_fn(|_| async { Outcome::reject("nope") });
+        let t = Timeout::new(Arc::new(quick), Duration::from_secs(2));
+        assert_eq!(t.handle(msg()).await, Outcome::reject("nope"));
+    }
+}
