@@ -485,7 +485,10 @@ impl Config {
         if let Some(v) = get("EVKIT_TOPICS") {
             for pair in v.split(',').filter(|p| !p.trim().is_empty()) {
                 let (from, to) = pair.split_once('=').ok_or_else(|| {
-                    invalid("EVKIT_TOPICS", format!("`{pair}` is not catalog-name=actual-name"))
+                    invalid(
+                        "EVKIT_TOPICS",
+                        format!("`{pair}` is not catalog-name=actual-name"),
+                    )
                 })?;
                 self.topics
                     .insert(from.trim().to_owned(), to.trim().to_owned());
@@ -493,7 +496,10 @@ impl Config {
         }
         if let Some(v) = get("EVKIT_METRICS_LISTEN") {
             self.metrics_listen = Some(v.parse().map_err(|e| {
-                invalid("EVKIT_METRICS_LISTEN", format!("`{v}` is not host:port: {e}"))
+                invalid(
+                    "EVKIT_METRICS_LISTEN",
+                    format!("`{v}` is not host:port: {e}"),
+                )
             })?);
         }
         Ok(())
@@ -501,7 +507,9 @@ impl Config {
 
     /// The topic's name on this cluster (the mapping, or the catalog name itself).
     pub fn actual_topic<'a>(&'a self, catalog_name: &'a str) -> &'a str {
-        self.topics.get(catalog_name).map_or(catalog_name, String::as_str)
+        self.topics
+            .get(catalog_name)
+            .map_or(catalog_name, String::as_str)
     }
 
     /// The catalog name of a topic as named on this cluster.

@@ -89,9 +89,8 @@ impl Shared {
                 }
             }
         }
-        let can_block = tokio::runtime::Handle::try_current().is_ok_and(|h| {
-            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-        });
+        let can_block = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if can_block {
             let deadline = Instant::now() + self.revoke_wait;
             tokio::task::block_in_place(|| {
@@ -128,7 +127,10 @@ impl Shared {
             }
         }
         if !positions.is_empty() {
-            tracing::info!(partitions = positions.len(), "committing revoked partitions");
+            tracing::info!(
+                partitions = positions.len(),
+                "committing revoked partitions"
+            );
             if let Err(e) = commit(consumer, &positions, CommitMode::Sync) {
                 tracing::warn!(error = %e, "commit on revocation failed; those messages will be redelivered");
             } else {
@@ -175,7 +177,9 @@ impl ClientContext for Ctx {
                 .map_or(topic.as_str(), String::as_str);
             for (partition, p) in &t.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {
-                    self.shared.metrics.set_lag(name, *partition, p.consumer_lag);
+                    self.shared
+                        .metrics
+                        .set_lag(name, *partition, p.consumer_lag);
                 }
             }
         }
@@ -217,7 +221,7 @@ pub struct Summary {
 
 /// A consumer-group member that runs a router's handlers at least once.
 pub struct Consumer {
-    consumer: StreamConsumer<Ctx>,
+    kafka: StreamConsumer<Ctx>,
     shared: Arc<Shared>,
     chains: HashMap<String, Chain>,
     subscriptions: Vec<String>,
@@ -241,6 +245,10 @@ impl std::fmt::Debug for Consumer {
 impl Consumer {
     /// Creates the group member and, for every route, the chain
     /// dead letter → validate → retry → timeout → panic guard → metrics → handler.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "the consumer takes over the router and metrics"
+    )]
     pub fn new(config: &Config, routes: Routes, metrics: Metrics) -> Result<Consumer, Error> {
         let cc = &config.consumer;
         let mut catalog_names = HashMap::new();
@@ -277,11 +285,16 @@ impl Consumer {
         let mut subscriptions = Vec::new();
         for (topic, route) in routes.iter() {
             let tm = metrics.topic(topic);
-            let mut h: Arc<dyn Handler> = Arc::new(Measure::new(Arc::clone(&route.handler), tm.clone()));
+            let mut h: Arc<dyn Handler> =
+                Arc::new(Measure::new(Arc::clone(&route.handler), tm.clone()));
             h = Arc::new(CatchPanic::new(h));
             h = Arc::new(Timeout::new(h, cc.handler_timeout()));
             h = Arc::new(Retry::new(h, &cc.retry, Some(tm.clone())));
-            h = Arc::new(Validate::new(h, Arc::clone(&route.contract), Some(tm.clone())));
+            h = Arc::new(Validate::new(
+                h,
+                Arc::clone(&route.contract),
+                Some(tm.clone()),
+            ));
             let dlq = config
                 .actual_topic(&route.contract.spec().dead_letter_topic())
                 .to_owned();
@@ -308,7 +321,7 @@ impl Consumer {
             );
         }
         Ok(Consumer {
-            consumer,
+            kafka: consumer,
             shared,
             chains,
             subscriptions,
@@ -330,9 +343,10 @@ impl Consumer {
     /// the group.
     pub async fn run(self, signal: impl Future<Output = ()>) -> Result<Summary, Error> {
         let topics: Vec<&str> = self.subscriptions.iter().map(String::as_str).collect();
-        self.consumer
-            .subscribe(&topics)
-            .map_err(Error::kafka(format!("subscribing to {}", topics.join(", "))))?;
+        self.kafka.subscribe(&topics).map_err(Error::kafka(format!(
+            "subscribing to {}",
+            topics.join(", ")
+        )))?;
         tracing::info!(topics = ?topics, "consumer started");
         let mut tick = tokio::time::interval(self.commit_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -347,7 +361,7 @@ impl Consumer {
                     self.commit_finished(CommitMode::Async);
                     continue;
                 }
-                m = self.consumer.recv() => match m {
+                m = self.kafka.recv() => match m {
                     Ok(m) => Envelope::from_kafka(&m),
                     Err(e) => {
                         tracing::warn!(error = %e, "consume error (librdkafka retries)");
@@ -424,16 +438,19 @@ impl Consumer {
             let mut st = self.shared.lock();
             let positions = st.tracker.take_commits();
             for p in &positions {
-                st.committed.insert((p.topic.clone(), p.partition), p.offset);
+                st.committed
+                    .insert((p.topic.clone(), p.partition), p.offset);
             }
             positions
         };
         if positions.is_empty() {
             return;
         }
-        match commit(&self.consumer, &positions, mode) {
+        match commit(&self.kafka, &positions, mode) {
             Ok(()) => self.shared.count_commits(&positions),
-            Err(e) => tracing::warn!(error = %e, "offset commit failed; will retry with later positions"),
+            Err(e) => {
+                tracing::warn!(error = %e, "offset commit failed; will retry with later positions");
+            }
         }
     }
 

@@ -44,6 +44,7 @@ impl Incoming {
     }
 
     /// The same message with the contract's findings attached.
+    #[must_use]
     pub fn validated(&self, checked: Checked) -> Self {
         Incoming {
             envelope: Arc::clone(&self.envelope),

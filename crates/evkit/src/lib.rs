@@ -124,7 +124,9 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn kafka(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
+    pub(crate) fn kafka(
+        context: impl Into<String>,
+    ) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
         let context = context.into();
         move |source| Error::Kafka { context, source }
     }

@@ -108,7 +108,10 @@ impl Metrics {
         let invalid = counter("evkit_invalid", "Records that broke their contract");
         let dispatched = counter("evkit_dispatched", "Handler attempts started");
         let handled = counter("evkit_handled", "Handler attempts by outcome");
-        let retried = counter("evkit_retried", "Retries scheduled after a transient failure");
+        let retried = counter(
+            "evkit_retried",
+            "Retries scheduled after a transient failure",
+        );
         let dead_lettered = counter(
             "evkit_dead_lettered",
             "Messages written to the dead-letter topic",
@@ -165,8 +168,10 @@ impl Metrics {
         let l: Labels = vec![("topic", topic.to_owned())];
         let i = &self.0;
         let outcome = |o: &str| {
-            i.handled
-                .get_or_create_owned(&vec![("topic", topic.to_owned()), ("outcome", o.to_owned())])
+            i.handled.get_or_create_owned(&vec![
+                ("topic", topic.to_owned()),
+                ("outcome", o.to_owned()),
+            ])
         };
         let t = TopicMetrics {
             consumed: i.consumed.get_or_create_owned(&l),
@@ -189,7 +194,10 @@ impl Metrics {
     pub fn dead_lettered(&self, topic: &str, reason: &str) {
         self.0
             .dead_lettered
-            .get_or_create(&vec![("topic", topic.to_owned()), ("reason", reason.to_owned())])
+            .get_or_create(&vec![
+                ("topic", topic.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
             .inc();
     }
 

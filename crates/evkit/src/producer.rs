@@ -186,10 +186,13 @@ impl Producer {
             EnvelopeMode::CloudeventsBinary | EnvelopeMode::CloudeventsStructured => {
                 let mut ce = CloudEvent::new(
                     uuid::Uuid::new_v4().to_string(),
-                    spec.source.clone().unwrap_or_else(|| "urn:evkit".to_owned()),
+                    spec.source
+                        .clone()
+                        .unwrap_or_else(|| "urn:evkit".to_owned()),
                     spec.event_type.clone().unwrap_or_else(|| topic.to_owned()),
                 );
-                ce.time = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+                ce.time =
+                    Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
                 if spec.mode == EnvelopeMode::CloudeventsBinary {
                     headers.extend(
                         ce.binary_headers()
@@ -210,9 +213,14 @@ impl Producer {
             topic: topic.to_owned(),
             source,
         })?;
-        self.add_context_headers(&mut headers, ctx);
-        self.check_and_send(contract, key.as_deref().map(str::as_bytes), &headers, &payload)
-            .await
+        Self::add_context_headers(&mut headers, ctx);
+        self.check_and_send(
+            contract,
+            key.as_deref().map(str::as_bytes),
+            &headers,
+            &payload,
+        )
+        .await
     }
 
     /// Sends bytes as they are, for foreign topics or pre-serialized events. Adds identity and
@@ -231,7 +239,7 @@ impl Producer {
             .iter()
             .map(|(n, v)| ((*n).to_owned(), v.to_vec()))
             .collect();
-        self.add_context_headers(&mut h, ctx);
+        Self::add_context_headers(&mut h, ctx);
         let result = match &contract {
             Some(c) => self.check_and_send(c, key, &h, payload).await,
             None => self.send(topic, key, &h, payload).await,
@@ -242,7 +250,7 @@ impl Producer {
         result
     }
 
-    fn add_context_headers(&self, headers: &mut Vec<(String, Vec<u8>)>, ctx: &Context) {
+    fn add_context_headers(headers: &mut Vec<(String, Vec<u8>)>, ctx: &Context) {
         let has = |headers: &[(String, Vec<u8>)], name: &str| {
             headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
         };

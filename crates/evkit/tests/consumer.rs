@@ -2,6 +2,12 @@
 //! topic with headers naming the failure, nothing is committed that was not handled or
 //! dead-lettered, and no message is lost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::too_many_lines,
+    clippy::type_complexity,
+    clippy::many_single_char_names,
+    clippy::cast_possible_truncation
+)]
 
 mod common;
 
@@ -57,9 +63,15 @@ async fn bad_input_and_failing_handlers_are_dead_lettered_and_nothing_is_lost() 
     for id in 1..=20u64 {
         let org = format!("org-{}", id % 5);
         let h = headers(&org);
-        send(&p, &s.topic, Some(org.as_bytes()), &header_refs(&h), &todo(id, &org))
-            .await
-            .unwrap();
+        send(
+            &p,
+            &s.topic,
+            Some(org.as_bytes()),
+            &header_refs(&h),
+            &todo(id, &org),
+        )
+        .await
+        .unwrap();
     }
     let bad_identity: Vec<(&str, &[u8])> = vec![
         ("x-rh-identity", b"!!not base64!!"),
@@ -107,16 +119,36 @@ async fn bad_input_and_failing_handlers_are_dead_lettered_and_nothing_is_lost() 
     assert_eq!(seen.set().len(), 20);
 
     for d in &dead {
-        let partition: i32 = header(d, dead_letter::ORIGINAL_PARTITION).unwrap().parse().unwrap();
-        let offset: i64 = header(d, dead_letter::ORIGINAL_OFFSET).unwrap().parse().unwrap();
+        let partition: i32 = header(d, dead_letter::ORIGINAL_PARTITION)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let offset: i64 = header(d, dead_letter::ORIGINAL_OFFSET)
+            .unwrap()
+            .parse()
+            .unwrap();
         let what = sent[&(partition, offset)];
         let (_, key, _, payload, reason, path) = bad.iter().find(|b| b.0 == what).unwrap();
         assert_eq!(header(d, dead_letter::REASON), Some(*reason), "{what}");
-        assert_eq!(header(d, dead_letter::ORIGINAL_TOPIC), Some(s.topic.as_str()));
+        assert_eq!(
+            header(d, dead_letter::ORIGINAL_TOPIC),
+            Some(s.topic.as_str())
+        );
         let paths = header(d, dead_letter::FAILED_PATHS).unwrap();
-        assert!(paths.split(',').any(|p| p == *path) || path.is_empty(), "{what}: paths {paths}");
-        assert_eq!(d.payload.as_deref(), Some(payload.as_slice()), "{what}: payload changed");
-        assert_eq!(d.key.as_deref().unwrap_or_default(), *key, "{what}: key changed");
+        assert!(
+            paths.split(',').any(|p| p == *path) || path.is_empty(),
+            "{what}: paths {paths}"
+        );
+        assert_eq!(
+            d.payload.as_deref(),
+            Some(payload.as_slice()),
+            "{what}: payload changed"
+        );
+        assert_eq!(
+            d.key.as_deref().unwrap_or_default(),
+            *key,
+            "{what}: key changed"
+        );
         let attempts: u32 = header(d, dead_letter::ATTEMPTS).unwrap().parse().unwrap();
         let expected = match *reason {
             "validation" => 0,
@@ -124,13 +156,22 @@ async fn bad_input_and_failing_handlers_are_dead_lettered_and_nothing_is_lost() 
             _ => 4,
         };
         assert_eq!(attempts, expected, "{what}");
-        assert!(header(d, dead_letter::TIME).unwrap().parse::<i64>().unwrap() > 1_700_000_000_000);
+        assert!(
+            header(d, dead_letter::TIME)
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+                > 1_700_000_000_000
+        );
         // The original headers travel along.
         if *path != "header:x-rh-identity" {
             assert!(header(d, "x-rh-identity").is_some(), "{what}");
         }
         // Masked: no payload values in the error text.
-        assert!(!header(d, dead_letter::ERROR).unwrap().contains("1.5"), "{what}");
+        assert!(
+            !header(d, dead_letter::ERROR).unwrap().contains("1.5"),
+            "{what}"
+        );
     }
 
     // Everything is committed, up to the end of each partition.
@@ -144,7 +185,11 @@ async fn bad_input_and_failing_handlers_are_dead_lettered_and_nothing_is_lost() 
     assert_eq!(summary.consumed, 30);
     let committed = committed(&s.broker, &s.config.group_id, &s.topic, s.partitions);
     for (p, end) in &ends {
-        assert_eq!(committed[p], Some(*end), "partition {p}: committed {committed:?}");
+        assert_eq!(
+            committed[p],
+            Some(*end),
+            "partition {p}: committed {committed:?}"
+        );
     }
     let text = metrics.encode();
     for needle in [
@@ -167,9 +212,15 @@ async fn order_holds_within_a_partition_while_partitions_run_concurrently() {
     for id in 1..=n {
         let org = format!("org-{}", id % 8);
         let h = headers(&org);
-        send(&p, &s.topic, Some(org.as_bytes()), &header_refs(&h), &todo(id, &org))
-            .await
-            .unwrap();
+        send(
+            &p,
+            &s.topic,
+            Some(org.as_bytes()),
+            &header_refs(&h),
+            &todo(id, &org),
+        )
+        .await
+        .unwrap();
     }
     let seen = Seen::default();
     let active = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -211,30 +262,55 @@ async fn order_holds_within_a_partition_while_partitions_run_concurrently() {
 async fn a_dead_letter_outage_never_commits_the_source_offset() {
     let s = setup("dlq-down", 1).await;
     let Some(cluster) = s.broker.embedded_cluster() else {
-        assert!(!s.broker.supports(Capability::FaultInjection, "dead-letter outage"));
+        assert!(
+            !s.broker
+                .supports(Capability::FaultInjection, "dead-letter outage")
+        );
         return;
     };
     let p = evkit_testkit::clients::producer(&s.broker).unwrap();
     let ok = headers("12345");
-    send(&p, &s.topic, Some(b"12345"), &header_refs(&ok), b"{not json").await.unwrap();
-    send(&p, &s.topic, Some(b"12345"), &header_refs(&ok), &todo(1, "12345")).await.unwrap();
+    send(
+        &p,
+        &s.topic,
+        Some(b"12345"),
+        &header_refs(&ok),
+        b"{not json",
+    )
+    .await
+    .unwrap();
+    send(
+        &p,
+        &s.topic,
+        Some(b"12345"),
+        &header_refs(&ok),
+        &todo(1, "12345"),
+    )
+    .await
+    .unwrap();
 
     // The dead-letter topic is unavailable: its metadata answers with an error.
     cluster
-        .topic_error(&s.dlq, evkit_testkit::RespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+        .topic_error(
+            &s.dlq,
+            evkit_testkit::RespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+        )
         .unwrap();
     let mut config = s.config.clone();
     config.consumer.dead_letter_timeout_ms = 500;
     let seen = Seen::default();
     let seen2 = seen.clone();
     let router = Router::new(catalog())
-        .route(TODO, handler_fn(move |msg: Incoming| {
-            let seen = seen2.clone();
-            async move {
-                seen.push(msg.envelope().partition, msg.envelope().offset);
-                Outcome::Ack
-            }
-        }))
+        .route(
+            TODO,
+            handler_fn(move |msg: Incoming| {
+                let seen = seen2.clone();
+                async move {
+                    seen.push(msg.envelope().partition, msg.envelope().offset);
+                    Outcome::Ack
+                }
+            }),
+        )
         .build()
         .unwrap();
     let metrics = Metrics::new();
@@ -242,9 +318,9 @@ async fn a_dead_letter_outage_never_commits_the_source_offset() {
     let stop = consumer.shutdown_token();
     let run = tokio::spawn(consumer.run(std::future::pending()));
     assert!(
-        eventually(Duration::from_secs(20), || metrics
-            .encode()
-            .contains(r#"evkit_dead_letter_errors_total{topic="platform.evkit.todo-created"} 2"#))
+        eventually(Duration::from_secs(20), || metrics.encode().contains(
+            r#"evkit_dead_letter_errors_total{topic="platform.evkit.todo-created"} 2"#
+        ))
         .await,
         "{}",
         metrics.encode()
@@ -252,7 +328,10 @@ async fn a_dead_letter_outage_never_commits_the_source_offset() {
     // Order holds: the valid message behind the poison one waits, and nothing is committed.
     assert_eq!(seen.len(), 0);
     let before = committed(&s.broker, &config.group_id, &s.topic, 1)[&0];
-    assert!(matches!(before, None | Some(0)), "committed past the failing message: {before:?}");
+    assert!(
+        matches!(before, None | Some(0)),
+        "committed past the failing message: {before:?}"
+    );
 
     cluster
         .topic_error(&s.dlq, evkit_testkit::RespErr::RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -262,5 +341,8 @@ async fn a_dead_letter_outage_never_commits_the_source_offset() {
     assert!(eventually(Duration::from_secs(20), || seen.len() == 1).await);
     stop.cancel();
     run.await.unwrap().unwrap();
-    assert_eq!(committed(&s.broker, &config.group_id, &s.topic, 1)[&0], Some(2));
+    assert_eq!(
+        committed(&s.broker, &config.group_id, &s.topic, 1)[&0],
+        Some(2)
+    );
 }

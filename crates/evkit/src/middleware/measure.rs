@@ -68,9 +68,21 @@ mod tests {
             let _ = m.handle(Incoming::new("t", env)).await;
         }
         let text = metrics.encode();
-        assert!(text.contains(r#"evkit_dispatched_total{topic="t"} 5"#), "{text}");
-        assert!(text.contains(r#"evkit_handled_total{topic="t",outcome="ack"} 3"#), "{text}");
-        assert!(text.contains(r#"evkit_handled_total{topic="t",outcome="retry"} 2"#), "{text}");
-        assert!(text.contains(r#"evkit_handler_duration_seconds_count{topic="t"} 5"#), "{text}");
+        assert!(
+            text.contains(r#"evkit_dispatched_total{topic="t"} 5"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"evkit_handled_total{topic="t",outcome="ack"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"evkit_handled_total{topic="t",outcome="retry"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"evkit_handler_duration_seconds_count{topic="t"} 5"#),
+            "{text}"
+        );
     }
 }

@@ -37,7 +37,10 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[async_trait::async_trait]
 impl Handler for CatchPanic {
     async fn handle(&self, msg: Incoming) -> Outcome {
-        match AssertUnwindSafe(self.inner.handle(msg)).catch_unwind().await {
+        match AssertUnwindSafe(self.inner.handle(msg))
+            .catch_unwind()
+            .await
+        {
             Ok(outcome) => outcome,
             Err(payload) => {
                 tracing::error!("handler panicked");
@@ -49,7 +52,7 @@ impl Handler for CatchPanic {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic)]
+    #![allow(clippy::unwrap_used, clippy::panic, clippy::manual_assert)]
 
     use super::*;
     use crate::{Envelope, handler_fn};

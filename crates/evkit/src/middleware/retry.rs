@@ -24,10 +24,16 @@ pub struct Retry {
 
 impl Retry {
     /// Wraps `inner` with `policy`.
-    pub fn new(inner: Arc<dyn Handler>, policy: &RetryConfig, metrics: Option<TopicMetrics>) -> Self {
+    pub fn new(
+        inner: Arc<dyn Handler>,
+        policy: &RetryConfig,
+        metrics: Option<TopicMetrics>,
+    ) -> Self {
         let mut builder = ExponentialBuilder::new()
             .with_min_delay(Duration::from_millis(policy.min_delay_ms))
-            .with_max_delay(Duration::from_millis(policy.max_delay_ms.max(policy.min_delay_ms)))
+            .with_max_delay(Duration::from_millis(
+                policy.max_delay_ms.max(policy.min_delay_ms),
+            ))
             .with_factor(policy.factor.max(1.0))
             .with_max_times(policy.max_retries as usize);
         if policy.jitter {
@@ -143,8 +149,16 @@ mod tests {
         assert_eq!(r.handle(msg()).await, Outcome::Ack);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
         // Two backoffs: at least the minimum delay each (jitter only adds).
-        assert!(start.elapsed() >= Duration::from_millis(100 + 200), "{:?}", start.elapsed());
-        assert!(metrics.encode().contains(r#"evkit_retried_total{topic="t"} 2"#));
+        assert!(
+            start.elapsed() >= Duration::from_millis(100 + 200),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(
+            metrics
+                .encode()
+                .contains(r#"evkit_retried_total{topic="t"} 2"#)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -157,7 +171,11 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 4);
         assert_eq!(f.attempts, 4);
         assert_eq!(f.reason, Reason::Error);
-        assert!(f.message.starts_with("gave up after 4 attempts: db down"), "{}", f.message);
+        assert!(
+            f.message.starts_with("gave up after 4 attempts: db down"),
+            "{}",
+            f.message
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -182,8 +200,11 @@ mod tests {
         assert_eq!(d.len(), 6);
         for (i, delay) in d.iter().enumerate() {
             // Jitter adds up to one more base delay.
-            assert!(*delay >= Duration::from_millis((100u64 << i).min(1_000)), "{d:?}");
-            assert!(*delay <= Duration::from_millis(2_000), "{d:?}");
+            assert!(
+                *delay >= Duration::from_millis((100u64 << i).min(1_000)),
+                "{d:?}"
+            );
+            assert!(*delay <= Duration::from_secs(2), "{d:?}");
         }
     }
 }

@@ -130,7 +130,10 @@ mod tests {
             .map(|v| format!("{}{}", v.part, v.instance_path))
             .collect();
         assert!(paths.contains(&"payload/id".to_owned()), "{paths:?}");
-        assert!(paths.iter().any(|p| p.contains("x-rh-identity")), "{paths:?}");
+        assert!(
+            paths.iter().any(|p| p.contains("x-rh-identity")),
+            "{paths:?}"
+        );
         assert!(!f.message.contains("1.5"), "value leaked: {}", f.message);
     }
 }

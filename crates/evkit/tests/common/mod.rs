@@ -122,7 +122,12 @@ pub async fn read_all(broker: &Broker, topic: &str, n: usize, timeout: Duration)
 }
 
 /// The committed offset of `group` per partition of `topic` (`None`: nothing committed).
-pub fn committed(broker: &Broker, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, Option<i64>> {
+pub fn committed(
+    broker: &Broker,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> BTreeMap<i32, Option<i64>> {
     let c: BaseConsumer = broker
         .client_config()
         .set("group.id", group)

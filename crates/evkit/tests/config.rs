@@ -1,0 +1,155 @@
+//! Configuration from a file, the environment and a Clowder app config; secrets redacted; the
+//! properties that reach librdkafka, accepted by a real client.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use evkit::Config;
+use evkit::config::{Mechanism, Protocol};
+use rdkafka::consumer::BaseConsumer;
+
+const CLOWDER: &str = r#"{
+  "metricsPort": 9000,
+  "kafka": {
+    "brokers": [
+      {"hostname": "kafka-1.example", "port": 9096, "authtype": "sasl",
+       "cacert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+       "sasl": {"username": "svc-user", "password": "hunter2-secret",
+                "securityProtocol": "SASL_SSL", "saslMechanism": "SCRAM-SHA-512"}},
+      {"hostname": "kafka-2.example", "port": null}
+    ],
+    "topics": [
+      {"requestedName": "platform.evkit.todo-created", "name": "platform.evkit.todo-created-ephemeral-42"}
+    ]
+  }
+}"#;
+
+#[test]
+fn clowder_config_sets_brokers_sasl_ca_and_topic_names() {
+    let mut c = Config::default();
+    c.apply_clowder(CLOWDER).unwrap();
+    assert_eq!(
+        c.bootstrap_servers,
+        "kafka-1.example:9096,kafka-2.example:9092"
+    );
+    assert_eq!(c.security.protocol, Protocol::SaslSsl);
+    let sasl = c.security.sasl.as_ref().unwrap();
+    assert_eq!(
+        (sasl.mechanism, sasl.username.as_str()),
+        (Mechanism::ScramSha512, "svc-user")
+    );
+    assert_eq!(
+        c.actual_topic("platform.evkit.todo-created"),
+        "platform.evkit.todo-created-ephemeral-42"
+    );
+    assert_eq!(
+        c.catalog_topic("platform.evkit.todo-created-ephemeral-42"),
+        "platform.evkit.todo-created"
+    );
+    assert_eq!(c.metrics_listen.unwrap().port(), 9000);
+
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("hunter2"), "password in Debug: {debug}");
+
+    let client = c.client_config().unwrap();
+    assert_eq!(client.get("security.protocol"), Some("sasl_ssl"));
+    assert_eq!(client.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+    assert_eq!(client.get("sasl.username"), Some("svc-user"));
+    assert_eq!(client.get("sasl.password"), Some("hunter2-secret"));
+    assert!(
+        client
+            .get("ssl.ca.pem")
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+}
+
+#[test]
+fn environment_overrides_and_errors_name_the_variable() {
+    let mut c = Config::default();
+    let vars = [
+        ("EVKIT_BOOTSTRAP_SERVERS", "b1:9092,b2:9092"),
+        ("EVKIT_GROUP_ID", "todo-service"),
+        ("EVKIT_SASL_MECHANISM", "scram-sha-256"),
+        ("EVKIT_SASL_USERNAME", "u"),
+        ("EVKIT_SASL_PASSWORD", "p4ss-w0rd"),
+        ("EVKIT_SSL_CA_LOCATION", "/etc/ca.pem"),
+        ("EVKIT_TOPICS", "a=b, c=d"),
+        ("EVKIT_METRICS_LISTEN", "127.0.0.1:9100"),
+        ("PATH", "/usr/bin"),
+    ];
+    c.apply_env(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+        .unwrap();
+    assert_eq!(c.bootstrap_servers, "b1:9092,b2:9092");
+    assert_eq!(c.group_id, "todo-service");
+    assert_eq!(c.actual_topic("c"), "d");
+    let client = c.client_config().unwrap();
+    // SASL without TLS settings means SASL_PLAINTEXT; with a CA file librdkafka gets it.
+    assert_eq!(client.get("security.protocol"), Some("sasl_plaintext"));
+    assert_eq!(client.get("sasl.mechanism"), Some("SCRAM-SHA-256"));
+    assert_eq!(client.get("ssl.ca.location"), Some("/etc/ca.pem"));
+    assert!(!format!("{c:?}").contains("p4ss-w0rd"));
+
+    let mut c = Config::default();
+    let err = c
+        .apply_env([("EVKIT_SASL_MECHANISM".to_owned(), "KERBEROS".to_owned())])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("EVKIT_SASL_MECHANISM"), "{err}");
+    let err = c
+        .apply_env([("EVKIT_SASL_USERNAME".to_owned(), "only-user".to_owned())])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("go together"), "{err}");
+    assert!(c.apply_clowder("{not json").is_err());
+}
+
+#[test]
+fn a_yaml_file_keeps_defaults_for_what_it_leaves_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evkit.yaml");
+    std::fs::write(
+        &path,
+        "bootstrap_servers: kafka:9092\nsecurity:\n  protocol: SASL_SSL\n  sasl:\n    mechanism: PLAIN\n    username: me\n    password: s3cret-value\nconsumer:\n  max_in_flight_per_partition: 8\n",
+    )
+    .unwrap();
+    let c = Config::from_file(&path).unwrap();
+    assert_eq!(c.consumer.max_in_flight_per_partition, 8);
+    assert_eq!(c.consumer.retry.max_retries, 3);
+    assert_eq!(c.group_id, "evkit");
+    assert!(!format!("{c:?}").contains("s3cret-value"));
+
+    std::fs::write(&path, "bootstrap_servers: [oops\n").unwrap();
+    let err = Config::from_file(&path).unwrap_err().to_string();
+    assert!(err.contains("evkit.yaml"), "{err}");
+}
+
+#[test]
+fn librdkafka_accepts_the_sasl_and_tls_settings() {
+    // Creating a client validates every property; SCRAM and SSL need the `ssl` feature.
+    for (mechanism, protocol) in [
+        ("PLAIN", "SASL_PLAINTEXT"),
+        ("SCRAM-SHA-256", "SASL_SSL"),
+        ("SCRAM-SHA-512", "SASL_SSL"),
+    ] {
+        let mut c = Config::default();
+        c.apply_env(
+            [
+                ("EVKIT_SASL_MECHANISM", mechanism),
+                ("EVKIT_SECURITY_PROTOCOL", protocol),
+                ("EVKIT_SASL_USERNAME", "u"),
+                ("EVKIT_SASL_PASSWORD", "p"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .unwrap();
+        let _consumer: BaseConsumer = c
+            .client_config()
+            .unwrap()
+            .set("group.id", "g")
+            .create()
+            .unwrap_or_else(|e| panic!("{mechanism} over {protocol}: {e}"));
+    }
+    // SASL protocol without credentials is refused before librdkafka sees it.
+    let mut c = Config::default();
+    c.security.protocol = Protocol::SaslSsl;
+    assert!(c.client_config().is_err());
+}
