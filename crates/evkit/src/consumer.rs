@@ -139,6 +139,13 @@ impl Shared {
         }
     }
 
+    fn commit_failed(&self, offsets: &TopicPartitionList) {
+        let mut st = self.lock();
+        for e in offsets.elements() {
+            st.tracker.commit_failed(e.topic(), e.partition());
+        }
+    }
+
     fn count_commits(&self, positions: &[Position]) {
         for p in positions {
             let name = self
@@ -197,9 +204,10 @@ impl ConsumerContext for Ctx {
         }
     }
 
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         if let Err(e) = result {
-            tracing::warn!(error = %e, "offset commit failed; uncommitted messages may be redelivered");
+            tracing::warn!(error = %e, "offset commit failed; retrying on the next tick");
+            self.shared.commit_failed(offsets);
         }
     }
 }
@@ -449,7 +457,11 @@ impl Consumer {
         match commit(&self.kafka, &positions, mode) {
             Ok(()) => self.shared.count_commits(&positions),
             Err(e) => {
-                tracing::warn!(error = %e, "offset commit failed; will retry with later positions");
+                tracing::warn!(error = %e, "offset commit failed; retrying on the next tick");
+                let mut st = self.shared.lock();
+                for p in &positions {
+                    st.tracker.commit_failed(&p.topic, p.partition);
+                }
             }
         }
     }
@@ -481,7 +493,14 @@ impl Consumer {
                 a.abort();
             }
         }
-        self.commit_finished(CommitMode::Sync);
+        // The final commit, retried briefly when the coordinator is moving (e.g. after a restart).
+        for _ in 0..20 {
+            self.commit_finished(CommitMode::Sync);
+            if !self.shared.lock().tracker.pending() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         let committed = self.shared.lock().committed.clone();
         tracing::info!(consumed, partitions = in_flight, "consumer stopped");
         Summary {

@@ -119,6 +119,22 @@ impl OffsetTracker {
         out
     }
 
+    /// `true` when some partition has a position not yet committed.
+    pub fn pending(&self) -> bool {
+        self.partitions.values().any(|p| {
+            p.safe()
+                .is_some_and(|safe| p.committed.is_none_or(|c| c < safe))
+        })
+    }
+
+    /// A commit of this partition failed: the next [`OffsetTracker::take_commits`] offers its
+    /// position again.
+    pub fn commit_failed(&mut self, topic: &str, partition: i32) {
+        if let Some(p) = self.partitions.get_mut(&(topic.to_owned(), partition)) {
+            p.committed = None;
+        }
+    }
+
     /// The partition was revoked: returns its final position (if it moved) and forgets it.
     pub fn revoke(&mut self, topic: &str, partition: i32) -> Option<Position> {
         let p = self.partitions.remove(&(topic.to_owned(), partition))?;

@@ -152,3 +152,44 @@ async fn a_second_member_joining_rebalances_without_losing_messages() {
         assert_eq!(committed[p], Some(*end), "partition {p}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broker_restart_during_consumption_loses_nothing() {
+    let s = setup("restart", 3).await;
+    let Some(cluster) = s.broker.embedded_cluster() else {
+        assert!(
+            !s.broker
+                .supports(evkit_testkit::Capability::FaultInjection, "broker restart")
+        );
+        return;
+    };
+    let ends = produce(&s, 90).await;
+    let seen = Seen::default();
+    let router = Router::new(catalog())
+        .route(TODO, slow(seen.clone(), Duration::from_millis(10)))
+        .build()
+        .unwrap();
+    let consumer = Consumer::new(&s.config, router, Metrics::new()).unwrap();
+    let stop = consumer.shutdown_token();
+    let run = tokio::spawn(consumer.run(std::future::pending()));
+    assert!(eventually(Duration::from_secs(30), || seen.len() >= 10).await);
+    for id in 1..=cluster.broker_count() {
+        cluster.broker_down(id).unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for id in 1..=cluster.broker_count() {
+        cluster.broker_up(id).unwrap();
+    }
+    let all: usize = ends.values().map(|e| usize::try_from(*e).unwrap()).sum();
+    assert!(
+        eventually(Duration::from_secs(60), || seen.set().len() == all).await,
+        "lost messages: {} of {all}",
+        seen.set().len()
+    );
+    stop.cancel();
+    run.await.unwrap().unwrap();
+    let committed = committed(&s.broker, &s.config.group_id, &s.topic, s.partitions);
+    for (p, end) in &ends {
+        assert_eq!(committed[p], Some(*end), "partition {p}");
+    }
+}

@@ -93,3 +93,16 @@ proptest! {
         prop_assert_eq!(last_commit, offsets.last().unwrap() + 1);
     }
 }
+
+#[test]
+fn a_failed_commit_is_offered_again() {
+    let mut t = evkit::OffsetTracker::new();
+    t.begin("t", 0, 0).unwrap();
+    t.finish("t", 0, 0).unwrap();
+    assert_eq!(t.take_commits().len(), 1);
+    assert!(!t.pending());
+    t.commit_failed("t", 0);
+    assert!(t.pending());
+    let again = t.take_commits();
+    assert_eq!((again.len(), again[0].offset), (1, 1));
+}
