@@ -113,12 +113,12 @@ async fn shutdown_mid_flight_commits_only_what_was_handled_and_a_restart_loses_n
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_second_member_joining_rebalances_without_losing_messages() {
     let s = setup("rebalance", 4).await;
-    let ends = produce(&s, 120).await;
+    let ends = produce(&s, 240).await;
     let a_seen = Seen::default();
     let b_seen = Seen::default();
     let make = |seen: &Seen| {
         let router = Router::new(catalog())
-            .route(TODO, slow(seen.clone(), Duration::from_millis(20)))
+            .route(TODO, slow(seen.clone(), Duration::from_millis(40)))
             .build()
             .unwrap();
         Consumer::new(&s.config, router, Metrics::new()).unwrap()
