@@ -296,3 +296,20 @@ where
         }
     }
 }
+
+/// An empty message on topic `t`, partition 0, offset 0, for the middleware unit tests.
+#[cfg(test)]
+pub(crate) fn test_message() -> Incoming {
+    Incoming::new(
+        "t",
+        Envelope {
+            topic: "t".to_owned(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            headers: Vec::new(),
+            payload: None,
+            timestamp_ms: None,
+        },
+    )
+}

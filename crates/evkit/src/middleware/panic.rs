@@ -55,22 +55,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic, clippy::manual_assert)]
 
     use super::*;
-    use crate::{Envelope, handler_fn};
-
-    fn msg() -> Incoming {
-        Incoming::new(
-            "t",
-            Envelope {
-                topic: "t".to_owned(),
-                partition: 0,
-                offset: 0,
-                key: None,
-                headers: Vec::new(),
-                payload: None,
-                timestamp_ms: None,
-            },
-        )
-    }
+    use crate::handler::test_message as msg;
+    use crate::handler_fn;
 
     #[tokio::test]
     async fn a_panic_becomes_a_transient_failure() {

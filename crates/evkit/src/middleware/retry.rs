@@ -96,22 +96,8 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
-    use crate::{Envelope, Metrics, Reason, handler_fn};
-
-    fn msg() -> Incoming {
-        Incoming::new(
-            "t",
-            Envelope {
-                topic: "t".to_owned(),
-                partition: 0,
-                offset: 0,
-                key: None,
-                headers: Vec::new(),
-                payload: None,
-                timestamp_ms: None,
-            },
-        )
-    }
+    use crate::handler::test_message as msg;
+    use crate::{Metrics, Reason, handler_fn};
 
     fn policy(max_retries: u32) -> RetryConfig {
         RetryConfig {

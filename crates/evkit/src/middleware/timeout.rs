@@ -37,22 +37,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
     use super::*;
-    use crate::{Envelope, handler_fn};
-
-    fn msg() -> Incoming {
-        Incoming::new(
-            "t",
-            Envelope {
-                topic: "t".to_owned(),
-                partition: 0,
-                offset: 0,
-                key: None,
-                headers: Vec::new(),
-                payload: None,
-                timestamp_ms: None,
-            },
-        )
-    }
+    use crate::handler::test_message as msg;
+    use crate::handler_fn;
 
     #[tokio::test(start_paused = true)]
     async fn a_hung_handler_times_out_as_a_transient_failure() {
