@@ -6,6 +6,9 @@
 //! ([`crate::middleware`]), so order holds within a partition while partitions run concurrently.
 //! Offsets are committed only up to the last contiguous finished message of each partition
 //! ([`OffsetTracker`]): on a timer, when partitions are revoked, and once more at shutdown.
+//! At most one timer commit is in flight (a synchronous commit on a blocking thread): librdkafka
+//! retries a commit that met a broken connection, and two commits in flight could then land out
+//! of order, leaving an older position as the group's last word.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -57,6 +60,8 @@ struct Shared {
     /// Cluster topic name → catalog topic name.
     catalog_names: HashMap<String, String>,
     revoke_wait: Duration,
+    /// A timer commit is in flight.
+    committing: AtomicBool,
 }
 
 impl Shared {
@@ -146,6 +151,20 @@ impl Shared {
         }
     }
 
+    /// Records the outcome of committing `positions`.
+    fn committed(&self, positions: &[Position], result: KafkaResult<()>) {
+        match result {
+            Ok(()) => self.count_commits(positions),
+            Err(e) => {
+                tracing::warn!(error = %e, "offset commit failed; retrying on the next tick");
+                let mut st = self.lock();
+                for p in positions {
+                    st.tracker.commit_failed(&p.topic, p.partition);
+                }
+            }
+        }
+    }
+
     fn count_commits(&self, positions: &[Position]) {
         for p in positions {
             let name = self
@@ -229,7 +248,7 @@ pub struct Summary {
 
 /// A consumer-group member that runs a router's handlers at least once.
 pub struct Consumer {
-    kafka: StreamConsumer<Ctx>,
+    kafka: Arc<StreamConsumer<Ctx>>,
     shared: Arc<Shared>,
     chains: HashMap<String, Chain>,
     subscriptions: Vec<String>,
@@ -268,6 +287,7 @@ impl Consumer {
             metrics: metrics.clone(),
             catalog_names,
             revoke_wait: cc.shutdown_deadline().min(Duration::from_secs(5)),
+            committing: AtomicBool::new(false),
         });
         let mut client = config.client_config()?;
         client
@@ -329,7 +349,7 @@ impl Consumer {
             );
         }
         Ok(Consumer {
-            kafka: consumer,
+            kafka: Arc::new(consumer),
             shared,
             chains,
             subscriptions,
@@ -366,7 +386,7 @@ impl Consumer {
                 () = &mut signal => break 'run,
                 () = self.stop.cancelled() => break 'run,
                 _ = tick.tick() => {
-                    self.commit_finished(CommitMode::Async);
+                    self.commit_in_background();
                     continue;
                 }
                 m = self.kafka.recv() => match m {
@@ -393,7 +413,7 @@ impl Consumer {
                     () = &mut signal => break 'run,
                     () = self.stop.cancelled() => break 'run,
                     p = tx.reserve() => break p,
-                    _ = tick.tick() => self.commit_finished(CommitMode::Async),
+                    _ = tick.tick() => self.commit_in_background(),
                 }
             };
             if let Ok(permit) = permit {
@@ -441,28 +461,52 @@ impl Consumer {
         Some(tx)
     }
 
-    fn commit_finished(&self, mode: CommitMode) {
-        let positions = {
-            let mut st = self.shared.lock();
-            let positions = st.tracker.take_commits();
-            for p in &positions {
-                st.committed
-                    .insert((p.topic.clone(), p.partition), p.offset);
-            }
-            positions
-        };
+    /// Positions that moved since the last commit, marked as committed.
+    fn take_commits(&self) -> Vec<Position> {
+        let mut st = self.shared.lock();
+        let positions = st.tracker.take_commits();
+        for p in &positions {
+            st.committed
+                .insert((p.topic.clone(), p.partition), p.offset);
+        }
+        positions
+    }
+
+    /// Commits what moved on a blocking thread, unless a commit is still in flight (then the next
+    /// tick picks the positions up).
+    fn commit_in_background(&self) {
+        if self.shared.committing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let positions = self.take_commits();
+        if positions.is_empty() {
+            self.shared.committing.store(false, Ordering::Release);
+            return;
+        }
+        let kafka = Arc::clone(&self.kafka);
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || {
+            let result = commit(&*kafka, &positions, CommitMode::Sync);
+            shared.committed(&positions, result);
+            shared.committing.store(false, Ordering::Release);
+        });
+    }
+
+    /// Commits what moved and waits for the answer.
+    async fn commit_now(&self) {
+        let positions = self.take_commits();
         if positions.is_empty() {
             return;
         }
-        match commit(&self.kafka, &positions, mode) {
-            Ok(()) => self.shared.count_commits(&positions),
-            Err(e) => {
-                tracing::warn!(error = %e, "offset commit failed; retrying on the next tick");
-                let mut st = self.shared.lock();
-                for p in &positions {
-                    st.tracker.commit_failed(&p.topic, p.partition);
-                }
-            }
+        let kafka = Arc::clone(&self.kafka);
+        let shared = Arc::clone(&self.shared);
+        let done = tokio::task::spawn_blocking(move || {
+            let result = commit(&*kafka, &positions, CommitMode::Sync);
+            shared.committed(&positions, result);
+        })
+        .await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "final commit task failed");
         }
     }
 
@@ -493,9 +537,17 @@ impl Consumer {
                 a.abort();
             }
         }
-        // The final commit, retried briefly when the coordinator is moving (e.g. after a restart).
+        // Let a timer commit in flight finish first, so the final commit is the last word; it
+        // restates every position and is retried briefly when the coordinator is moving.
+        let wait_until = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.shared.committing.load(Ordering::Acquire)
+            && tokio::time::Instant::now() < wait_until
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.shared.lock().tracker.restate();
         for _ in 0..20 {
-            self.commit_finished(CommitMode::Sync);
+            self.commit_now().await;
             if !self.shared.lock().tracker.pending() {
                 break;
             }

@@ -135,6 +135,16 @@ impl OffsetTracker {
         }
     }
 
+    /// Forget what was committed, so the next [`OffsetTracker::take_commits`] offers every
+    /// partition's position again. The consumer does this before its final commit: an earlier
+    /// commit that failed locally may still reach the broker late (librdkafka retries it) and
+    /// overwrite a newer position, so the last word restates them all.
+    pub fn restate(&mut self) {
+        for p in self.partitions.values_mut() {
+            p.committed = None;
+        }
+    }
+
     /// The partition was revoked: returns its final position (if it moved) and forgets it.
     pub fn revoke(&mut self, topic: &str, partition: i32) -> Option<Position> {
         let p = self.partitions.remove(&(topic.to_owned(), partition))?;

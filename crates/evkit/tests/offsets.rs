@@ -106,3 +106,17 @@ fn a_failed_commit_is_offered_again() {
     let again = t.take_commits();
     assert_eq!((again.len(), again[0].offset), (1, 1));
 }
+
+#[test]
+fn restate_offers_every_position_once_more() {
+    let mut t = OffsetTracker::new();
+    t.begin("t", 0, 0).unwrap();
+    t.begin("t", 1, 4).unwrap();
+    t.finish("t", 0, 0).unwrap();
+    t.finish("t", 1, 4).unwrap();
+    assert_eq!(t.take_commits(), vec![pos(0, 1), pos(1, 5)]);
+    assert!(t.take_commits().is_empty());
+    t.restate();
+    assert_eq!(t.take_commits(), vec![pos(0, 1), pos(1, 5)]);
+    assert!(!t.pending());
+}

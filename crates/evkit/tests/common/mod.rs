@@ -152,6 +152,30 @@ pub fn committed(
         .collect()
 }
 
+/// Polls the group's committed offsets until they reach `ends` (partition → end offset) (or `timeout` passes) and returns
+/// the last answer. Redelivery after a failed commit (a restart, a rebalance) can still be running
+/// when every message has been seen once, so tests wait for the commits, not only the handling.
+pub async fn committed_to(
+    broker: &Broker,
+    group: &str,
+    topic: &str,
+    ends: &BTreeMap<i32, i64>,
+    timeout: Duration,
+) -> BTreeMap<i32, Option<i64>> {
+    let partitions = ends.keys().max().map_or(0, |p| p + 1);
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut got = tokio::task::block_in_place(|| committed(broker, group, topic, partitions));
+        got.retain(|p, _| ends.contains_key(p));
+        if ends.iter().all(|(p, e)| got.get(p) == Some(&Some(*e)))
+            || tokio::time::Instant::now() >= deadline
+        {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// What the handlers saw: (partition, offset) in handling order, shared across tasks.
 #[derive(Clone, Default)]
 pub struct Seen(pub Arc<Mutex<Vec<(i32, i64)>>>);
