@@ -218,7 +218,7 @@ fn topics_lists_the_catalog() {
         .stdout
         .clone();
     let list: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 3);
+    assert_eq!(list.as_array().unwrap().len(), 4);
     assert_eq!(list[0]["dead_letter"], "platform.evkit.todo-created.dlq");
 }
 

@@ -5,6 +5,8 @@
 
 /// Topic `platform.evkit.todo-created`.
 pub mod platform_evkit_todo_created;
+/// Topic `platform.evkit.todo-indexed`.
+pub mod platform_evkit_todo_indexed;
 /// Topic `platform.evkit.domain-registered`.
 pub mod platform_evkit_domain_registered;
 /// Topic `platform.notifications.ingress`.
@@ -13,6 +15,7 @@ pub mod platform_notifications_ingress;
 /// Every topic with generated types.
 pub const TOPICS: &[&str] = &[
     platform_evkit_todo_created::TOPIC,
+    platform_evkit_todo_indexed::TOPIC,
     platform_evkit_domain_registered::TOPIC,
     platform_notifications_ingress::TOPIC,
 ];
@@ -26,6 +29,9 @@ pub fn roundtrip(
     match topic {
         platform_evkit_todo_created::TOPIC => Some(
             serde_json::from_value::<platform_evkit_todo_created::Event>(payload).and_then(|e| serde_json::to_value(e)),
+        ),
+        platform_evkit_todo_indexed::TOPIC => Some(
+            serde_json::from_value::<platform_evkit_todo_indexed::Event>(payload).and_then(|e| serde_json::to_value(e)),
         ),
         platform_evkit_domain_registered::TOPIC => Some(
             serde_json::from_value::<platform_evkit_domain_registered::Event>(payload).and_then(|e| serde_json::to_value(e)),
