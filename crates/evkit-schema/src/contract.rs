@@ -291,6 +291,21 @@ impl Contract {
         }
     }
 
+    /// [`Contract::check`] for a producer that already holds the payload as JSON: `parsed` must
+    /// be what `message.payload` parses to (the producer serialized it from `parsed`), so the
+    /// bytes are not parsed a second time. The size limit still applies to the bytes.
+    pub fn check_parsed(&self, message: &Message<'_>, parsed: Value) -> Result<Checked, Error> {
+        let mut out = Vec::new();
+        let checked = self.check_payload(message, Some(parsed), &mut out);
+        match checked {
+            Some(c) if out.is_empty() => Ok(c),
+            _ => Err(Error::Invalid {
+                topic: self.topic.clone(),
+                violations: out,
+            }),
+        }
+    }
+
     /// `true` when the message satisfies every rule.
     pub fn is_valid(&self, message: &Message<'_>) -> bool {
         let mut out = Vec::new();
@@ -323,10 +338,23 @@ impl Contract {
     }
 
     fn check_into(&self, message: &Message<'_>, out: &mut Vec<Violation>) -> Option<Checked> {
+        self.check_payload(message, None, out)
+    }
+
+    fn check_payload(
+        &self,
+        message: &Message<'_>,
+        parsed: Option<Value>,
+        out: &mut Vec<Violation>,
+    ) -> Option<Checked> {
         let facts = self
             .headers
             .check(message.headers.iter().map(|(n, v)| (*n, *v)), out);
-        let payload = self.parse_payload(message.payload, out);
+        let payload = match parsed {
+            Some(v) if self.within_size(message.payload, out) => Some(v),
+            Some(_) => None,
+            None => self.parse_payload(message.payload, out),
+        };
 
         let (data, cloudevent, prefix) = match self.spec.envelope.mode {
             EnvelopeMode::Plain => (payload, None, ""),
@@ -373,7 +401,8 @@ impl Contract {
         })
     }
 
-    fn parse_payload(&self, payload: Option<&[u8]>, out: &mut Vec<Violation>) -> Option<Value> {
+    /// `false` (with a violation) for a tombstone or a payload above the size limit.
+    fn within_size(&self, payload: Option<&[u8]>, out: &mut Vec<Violation>) -> bool {
         let Some(bytes) = payload else {
             out.push(Violation::new(
                 Part::Payload,
@@ -381,7 +410,7 @@ impl Contract {
                 "required",
                 "the message has no payload (a tombstone)".to_owned(),
             ));
-            return None;
+            return false;
         };
         if bytes.len() > self.max_payload_bytes {
             out.push(Violation::new(
@@ -394,8 +423,16 @@ impl Contract {
                     self.max_payload_bytes
                 ),
             ));
+            return false;
+        }
+        true
+    }
+
+    fn parse_payload(&self, payload: Option<&[u8]>, out: &mut Vec<Violation>) -> Option<Value> {
+        if !self.within_size(payload, out) {
             return None;
         }
+        let bytes = payload.unwrap_or_default();
         match serde_json::from_slice(bytes) {
             Ok(v) => Some(v),
             Err(e) => {

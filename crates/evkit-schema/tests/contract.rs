@@ -369,3 +369,31 @@ fn identity_cache_keeps_results_per_header_value() {
         assert_eq!(c.check(&m).unwrap().identity.unwrap().org_id(), org);
     }
 }
+
+#[test]
+fn check_parsed_agrees_with_check_and_keeps_the_size_limit() {
+    let c = todo();
+    let id = encode_identity("12345", "User");
+    let good =
+        br#"{"id": 3, "org_id": "12345", "title": "t", "created_at": "2026-11-01T09:30:00Z"}"#;
+    let parsed: serde_json::Value = serde_json::from_slice(good).unwrap();
+    let m = with_headers(Message::new(good).key(b"12345"), &id);
+    assert!(c.check(&m).is_ok());
+    assert!(c.check_parsed(&m, parsed.clone()).is_ok());
+
+    // The same violations as the parsing path: the schema and the key pointer.
+    let bad =
+        br#"{"id": 1.5, "org_id": "other", "title": "t", "created_at": "2026-11-01T09:30:00Z"}"#;
+    let bad_parsed: serde_json::Value = serde_json::from_slice(bad).unwrap();
+    let m = with_headers(Message::new(bad).key(b"12345"), &id);
+    let from_bytes = c.check(&m).unwrap_err().to_string();
+    let from_value = c.check_parsed(&m, bad_parsed).unwrap_err().to_string();
+    assert_eq!(from_bytes, from_value);
+    assert!(from_value.contains("/id"), "{from_value}");
+
+    // Bytes above the limit are refused even though the parsed value is small.
+    let huge = vec![b' '; c.max_payload_bytes() + 1];
+    let m = with_headers(Message::new(&huge).key(b"12345"), &id);
+    let err = c.check_parsed(&m, parsed).unwrap_err().to_string();
+    assert!(err.contains("above the limit"), "{err}");
+}

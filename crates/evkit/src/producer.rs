@@ -107,6 +107,21 @@ impl fmt::Debug for Producer {
     }
 }
 
+fn message<'a>(
+    key: Option<&'a [u8]>,
+    headers: &'a [(String, Vec<u8>)],
+    payload: &'a [u8],
+) -> Message<'a> {
+    Message {
+        key,
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), Some(v.as_slice())))
+            .collect(),
+        payload: Some(payload),
+    }
+}
+
 /// The producer settings evkit insists on: durable, ordered, Java-compatible partitioning.
 pub(crate) fn producer_config(config: &Config, timeout: Duration) -> Result<ClientConfig, Error> {
     let mut c = config.client_config()?;
@@ -181,6 +196,9 @@ impl Producer {
         }
         let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(8);
         let spec = &contract.spec().envelope;
+        // The payload is `value` itself unless the envelope is structured: then the check
+        // reuses `value` instead of parsing the bytes again.
+        let payload_is_value = spec.mode != EnvelopeMode::CloudeventsStructured;
         let payload = match spec.mode {
             EnvelopeMode::Plain => serde_json::to_vec(&value),
             EnvelopeMode::CloudeventsBinary | EnvelopeMode::CloudeventsStructured => {
@@ -205,7 +223,7 @@ impl Producer {
                         CONTENT_TYPE_HEADER.to_owned(),
                         STRUCTURED_CONTENT_TYPE.as_bytes().to_vec(),
                     ));
-                    serde_json::to_vec(&ce.structured(value))
+                    serde_json::to_vec(&ce.structured(value.clone()))
                 }
             }
         }
@@ -214,13 +232,12 @@ impl Producer {
             source,
         })?;
         Self::add_context_headers(&mut headers, ctx);
-        self.check_and_send(
-            contract,
-            key.as_deref().map(str::as_bytes),
-            &headers,
-            &payload,
-        )
-        .await
+        let key = key.as_deref().map(str::as_bytes);
+        if !payload_is_value {
+            return self.check_and_send(contract, key, &headers, &payload).await;
+        }
+        contract.check_parsed(&message(key, &headers, &payload), value)?;
+        self.send(contract.topic(), key, &headers, &payload).await
     }
 
     /// Sends bytes as they are, for foreign topics or pre-serialized events. Adds identity and
@@ -275,15 +292,7 @@ impl Producer {
         headers: &[(String, Vec<u8>)],
         payload: &[u8],
     ) -> Result<Delivery, Error> {
-        let message = Message {
-            key,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), Some(v.as_slice())))
-                .collect(),
-            payload: Some(payload),
-        };
-        contract.check(&message)?;
+        contract.check(&message(key, headers, payload))?;
         self.send(contract.topic(), key, headers, payload).await
     }
 
