@@ -1,0 +1,375 @@
+//! Partition throughput of the evkit runtime against bare rdkafka on the same broker.
+//!
+//! - consumer: evkit's pipeline (validate + dispatch to a no-op handler + commit) reading N
+//!   pre-produced `todo-created` messages, against a bare `StreamConsumer` reading the same
+//!   messages (each run a fresh group from the beginning);
+//! - producer: `evkit::Producer::produce` (serialize, key policy, identity and request id
+//!   headers, full contract check, send, wait for the acknowledgement) against a bare
+//!   `FutureProducer` sending the same pre-serialized messages with the same settings (acks=all,
+//!   idempotence); both keep the same number of sends in flight.
+//!
+//! Runs alternate (bare, evkit, bare, evkit, ...) and the ratio is the median of the per-pair
+//! ratios evkit/bare of messages per second, so a slow moment of a shared machine hits both
+//! sides alike. Target: ≥ 0.85 for each.
+//!
+//! ```text
+//! cargo bench -p evkit-benches --bench throughput
+//! EVKIT_BENCH_MESSAGES=50000 EVKIT_BENCH_ROUNDS=7 cargo bench -p evkit-benches --bench throughput
+//! EVKIT_BOOTSTRAP=127.0.0.1:9092 cargo bench -p evkit-benches --bench throughput   # another broker
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use evkit::{Config, Consumer, Context, Metrics, Outcome, Producer, Router, handler_fn};
+use evkit_schema::{Catalog, encode_identity};
+use evkit_testkit::Broker;
+use futures::StreamExt as _;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{Value, json};
+
+const TOPIC: &str = "platform.evkit.todo-created";
+/// Tenants (the key): enough of them to spread messages evenly over the partitions.
+const TENANTS: usize = 64;
+/// Partitions of the bench topics. librdkafka's mock broker keeps at most 5 MB per partition
+/// (older messages are dropped, like retention), so the messages are spread over six.
+const PARTITIONS: i32 = 6;
+/// Sends outstanding at once, over all producing tasks.
+const IN_FLIGHT: usize = 1_000;
+/// Producing tasks: a service produces from many handlers at once.
+const TASKS: usize = 4;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A valid todo of about 500 bytes.
+fn todo(i: usize) -> Value {
+    let org = format!("org-{}", i % TENANTS);
+    json!({
+        "id": i + 1,
+        "org_id": org,
+        "title": format!("Todo number {i} for the throughput bench"),
+        "description": "x".repeat(330),
+        "created_at": "2026-11-01T09:30:00Z",
+        "tags": ["bench", "throughput"],
+        "priority": "normal",
+    })
+}
+
+fn base_config(broker: &Broker, topic: &str) -> Config {
+    let mut config = Config {
+        bootstrap_servers: broker.bootstrap_servers().to_owned(),
+        group_id: broker.unique_group(),
+        client_id: "evkit-bench".to_owned(),
+        ..Config::default()
+    };
+    config.topics.insert(TOPIC.to_owned(), topic.to_owned());
+    config
+        .topics
+        .insert(format!("{TOPIC}.dlq"), format!("{topic}.dlq"));
+    config
+}
+
+/// The librdkafka settings evkit's producer uses, for the bare producer.
+fn bare_producer(broker: &Broker) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap_servers())
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("partitioner", "murmur2_random")
+        .create()
+        .unwrap()
+}
+
+struct Wire {
+    key: Vec<u8>,
+    identity: String,
+    payload: Vec<u8>,
+}
+
+fn wire(n: usize) -> Vec<Wire> {
+    (0..n)
+        .map(|i| {
+            let v = todo(i);
+            Wire {
+                key: v["org_id"].as_str().unwrap().as_bytes().to_vec(),
+                identity: encode_identity(v["org_id"].as_str().unwrap(), "User"),
+                payload: serde_json::to_vec(&v).unwrap(),
+            }
+        })
+        .collect()
+}
+
+/// Bare producer: pre-serialized messages from `TASKS` tasks, `IN_FLIGHT` sends outstanding in
+/// all. Returns msgs/s.
+async fn produce_bare(p: &FutureProducer, topic: &str, msgs: &Arc<Vec<Wire>>, n: usize) -> f64 {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let (p, msgs, topic) = (p.clone(), Arc::clone(msgs), topic.to_owned());
+            tokio::spawn(async move {
+                futures::stream::iter((t..n).step_by(TASKS))
+                    .map(|i| {
+                        let (p, m, topic) = (&p, &msgs[i], &topic);
+                        async move {
+                            let request_id = format!("bench-{i}");
+                            let headers = OwnedHeaders::new()
+                                .insert(Header {
+                                    key: "x-rh-identity",
+                                    value: Some(m.identity.as_bytes()),
+                                })
+                                .insert(Header {
+                                    key: "x-rh-insights-request-id",
+                                    value: Some(request_id.as_bytes()),
+                                });
+                            p.send(
+                                FutureRecord::to(topic)
+                                    .key(&m.key)
+                                    .payload(&m.payload)
+                                    .headers(headers),
+                                Duration::from_secs(30),
+                            )
+                            .await
+                            .is_ok()
+                        }
+                    })
+                    .buffer_unordered(IN_FLIGHT / TASKS)
+                    .filter(|ok| futures::future::ready(*ok))
+                    .count()
+                    .await
+            })
+        })
+        .collect();
+    let sent: usize = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .sum();
+    assert_eq!(sent, n, "bare producer lost messages");
+    rate(n, start.elapsed())
+}
+
+/// evkit's producer: typed events in, everything else done per message, from `TASKS` tasks
+/// like the bare one. Returns msgs/s.
+async fn produce_evkit(p: &Arc<Producer>, events: &Arc<Vec<(Value, Context)>>, n: usize) -> f64 {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let (p, events) = (Arc::clone(p), Arc::clone(events));
+            tokio::spawn(async move {
+                futures::stream::iter((t..n).step_by(TASKS))
+                    .map(|i| {
+                        let (p, (e, ctx)) = (&p, &events[i]);
+                        async move { p.produce(TOPIC, e, ctx).await.is_ok() }
+                    })
+                    .buffer_unordered(IN_FLIGHT / TASKS)
+                    .filter(|ok| futures::future::ready(*ok))
+                    .count()
+                    .await
+            })
+        })
+        .collect();
+    let sent: usize = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .sum();
+    assert_eq!(sent, n, "evkit producer lost messages");
+    rate(n, start.elapsed())
+}
+
+/// Bare consumer: a fresh group reads `n` records; timed from the first record to the last.
+async fn consume_bare(broker: &Broker, topic: &str, n: usize) -> f64 {
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap_servers())
+        .set("group.id", broker.unique_group())
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    let mut first = None;
+    let mut got = 0;
+    while got < n {
+        let Ok(m) = tokio::time::timeout(Duration::from_secs(60), c.recv()).await else {
+            panic!("bare consumer stalled after {got} of {n} records");
+        };
+        if m.is_ok() {
+            first.get_or_insert_with(Instant::now);
+            got += 1;
+        }
+    }
+    rate(n - 1, first.unwrap().elapsed())
+}
+
+/// evkit's consumer: validate + dispatch to a no-op handler + commit, timed like the bare one.
+async fn consume_evkit(broker: &Broker, topic: &str, catalog: &Arc<Catalog>, n: usize) -> f64 {
+    let config = base_config(broker, topic);
+    let count = Arc::new(AtomicU64::new(0));
+    let first: Arc<std::sync::OnceLock<Instant>> = Arc::default();
+    let last: Arc<std::sync::OnceLock<Instant>> = Arc::default();
+    let want = u64::try_from(n).unwrap();
+    let handler = {
+        let (count, first, last) = (Arc::clone(&count), Arc::clone(&first), Arc::clone(&last));
+        handler_fn(move |_msg| {
+            let seen = count.fetch_add(1, Ordering::Relaxed) + 1;
+            if seen == 1 {
+                let _ = first.set(Instant::now());
+            }
+            if seen == want {
+                let _ = last.set(Instant::now());
+            }
+            async { Outcome::Ack }
+        })
+    };
+    let routes = Router::new(Arc::clone(catalog))
+        .route(TOPIC, handler)
+        .build()
+        .unwrap();
+    let consumer = Consumer::new(&config, routes, Metrics::new()).unwrap();
+    let stop = consumer.shutdown_token();
+    let run = tokio::spawn(consumer.run(std::future::pending()));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while last.get().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "evkit consumer stalled at {count:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.cancel();
+    let summary = run.await.unwrap().unwrap();
+    let committed: i64 = summary.committed.values().sum();
+    assert_eq!(committed, i64::try_from(n).unwrap(), "not all committed");
+    rate(n - 1, *last.get().unwrap() - *first.get().unwrap())
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn rate(n: usize, took: Duration) -> f64 {
+    n as f64 / took.as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    // `cargo test --benches` runs bench binaries with `--bench` absent: keep that quick.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let n = env_usize("EVKIT_BENCH_MESSAGES", if quick { 2_000 } else { 20_000 });
+    let rounds = env_usize("EVKIT_BENCH_ROUNDS", if quick { 1 } else { 5 });
+    let broker = Broker::start().await.unwrap();
+    let catalog = Arc::new(evkit_benches::catalog().unwrap());
+    let msgs = Arc::new(wire(n));
+    println!(
+        "throughput: {n} messages of ~{} bytes, {rounds} rounds, {} broker, {} in flight",
+        msgs[0].payload.len(),
+        broker.name(),
+        IN_FLIGHT
+    );
+
+    let only = std::env::var("EVKIT_BENCH_ONLY").unwrap_or_default();
+    let bare = bare_producer(&broker);
+    if only != "consumer" {
+        bench_producer(&broker, &catalog, &bare, &msgs, rounds).await;
+    }
+    if only != "producer" {
+        bench_consumer(&broker, &catalog, &bare, &msgs, rounds).await;
+    }
+}
+
+async fn bench_producer(
+    broker: &Broker,
+    catalog: &Arc<Catalog>,
+    bare: &FutureProducer,
+    msgs: &Arc<Vec<Wire>>,
+    rounds: usize,
+) {
+    let n = msgs.len();
+    let events: Arc<Vec<(Value, Context)>> = Arc::new(
+        (0..n)
+            .map(|i| {
+                let v = todo(i);
+                let ctx = Context::new().for_org(v["org_id"].as_str().unwrap());
+                (v, ctx)
+            })
+            .collect(),
+    );
+    let mut produce_ratios = Vec::new();
+    let (mut bare_rates, mut evkit_rates) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let t_bare = broker.unique_topic("bench-produce-bare");
+        let t_evkit = broker.unique_topic("bench-produce-evkit");
+        broker.create_topic(&t_bare, PARTITIONS).await.unwrap();
+        broker.create_topic(&t_evkit, PARTITIONS).await.unwrap();
+        let producer = Arc::new(
+            Producer::new(
+                &base_config(broker, &t_evkit),
+                Arc::clone(catalog),
+                Metrics::new(),
+            )
+            .unwrap(),
+        );
+        // Warm both clients' connections and metadata.
+        produce_bare(bare, &t_bare, msgs, 10).await;
+        produce_evkit(&producer, &events, 10).await;
+        let b = produce_bare(bare, &t_bare, msgs, n).await;
+        let e = produce_evkit(&producer, &events, n).await;
+        println!(
+            "  produce round {round}: bare {b:>9.0} msg/s  evkit {e:>9.0} msg/s  ratio {:.3}",
+            e / b
+        );
+        produce_ratios.push(e / b);
+        bare_rates.push(b);
+        evkit_rates.push(e);
+    }
+    let produce_ratio = median(produce_ratios);
+    println!(
+        "producer: bare {:.0} msg/s, evkit {:.0} msg/s, ratio evkit/bare {produce_ratio:.3} (target >= 0.85)",
+        median(bare_rates),
+        median(evkit_rates)
+    );
+}
+
+async fn bench_consumer(
+    broker: &Broker,
+    catalog: &Arc<Catalog>,
+    bare: &FutureProducer,
+    msgs: &Arc<Vec<Wire>>,
+    rounds: usize,
+) {
+    let n = msgs.len();
+    // One pre-produced topic, read by a fresh group each run.
+    let topic = broker.unique_topic("bench-consume");
+    broker.create_topic(&topic, PARTITIONS).await.unwrap();
+    produce_bare(bare, &topic, msgs, n).await;
+    let mut consume_ratios = Vec::new();
+    let (mut bare_rates, mut evkit_rates) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let b = consume_bare(broker, &topic, n).await;
+        let e = consume_evkit(broker, &topic, catalog, n).await;
+        println!(
+            "  consume round {round}: bare {b:>9.0} msg/s  evkit {e:>9.0} msg/s  ratio {:.3}",
+            e / b
+        );
+        consume_ratios.push(e / b);
+        bare_rates.push(b);
+        evkit_rates.push(e);
+    }
+    let consume_ratio = median(consume_ratios);
+    println!(
+        "consumer: bare {:.0} msg/s, evkit {:.0} msg/s, ratio evkit/bare {consume_ratio:.3} (target >= 0.85)",
+        median(bare_rates),
+        median(evkit_rates)
+    );
+}
