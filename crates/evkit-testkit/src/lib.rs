@@ -28,6 +28,8 @@
 mod broker;
 pub mod clients;
 mod embedded;
+pub mod generate;
+pub mod messages;
 
 pub use broker::{Broker, BrokerKind, Capabilities, Capability};
 pub use embedded::{EmbeddedBroker, ForwardedBroker};
@@ -78,6 +80,14 @@ pub enum Error {
     Container {
         /// Why.
         reason: String,
+    },
+    /// A schema uses a keyword (or value) the message generators cannot honour.
+    #[error("generator: unsupported `{keyword}` at {at}")]
+    Unsupported {
+        /// The keyword, e.g. `patternProperties` or `format: idn-email`.
+        keyword: String,
+        /// JSON pointer of the schema object that uses it.
+        at: String,
     },
 }
 
