@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 the input broke a rule (invalid message, lint error, drift),
 //! 2 the command could not run (bad arguments, unreadable catalog or file).
 
+mod examples;
 mod kafka;
 
 use std::io::Read as _;
@@ -115,6 +116,25 @@ enum Command {
         #[command(flatten)]
         read: ReadArgs,
     },
+    /// Write generated messages as JSON lines: valid ones and, with `--invalid-ratio`, ones that
+    /// break one named rule (`broken` says which). Deterministic for a seed.
+    GenerateExamples {
+        /// A catalog topic: whole messages (key, headers, payload).
+        #[arg(long, required_unless_present = "schema", conflicts_with = "schema")]
+        topic: Option<String>,
+        /// Any JSON Schema file instead of a topic: payloads only (no catalog needed).
+        #[arg(long)]
+        schema: Option<PathBuf>,
+        /// How many messages.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Share of messages that break a rule, 0 to 1.
+        #[arg(long, default_value_t = 0.0)]
+        invalid_ratio: f64,
+        /// Seed: the same seed gives the same messages.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// List the topics of the catalog.
     Topics {
         /// Output format.
@@ -171,7 +191,30 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<ExitCode> {
-    let catalog = Catalog::load(&cli.catalog)?;
+    if let Command::GenerateExamples {
+        topic,
+        schema,
+        count,
+        invalid_ratio,
+        seed,
+    } = &cli.command
+    {
+        // Needs the catalog only for `--topic`.
+        return examples::run(
+            &cli.catalog,
+            &examples::Args {
+                topic: topic.as_deref(),
+                schema: schema.as_deref(),
+                count: *count,
+                invalid_ratio: *invalid_ratio,
+                seed: *seed,
+            },
+        );
+    }
+    run_with_catalog(cli, &Catalog::load(&cli.catalog)?)
+}
+
+fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
     match &cli.command {
         Command::Validate {
             topic,
@@ -180,7 +223,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             format,
             file,
         } => validate(
-            &catalog,
+            catalog,
             topic,
             key.as_deref(),
             headers,
@@ -190,10 +233,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Lint {
             deny_warnings,
             format,
-        } => Ok(lint(&catalog, *deny_warnings, *format)),
-        Command::Generate { out, check } => generate(&catalog, out, *check),
+        } => Ok(lint(catalog, *deny_warnings, *format)),
+        Command::Generate { out, check } => generate(catalog, out, *check),
         Command::Dev { listen, brokers } => {
-            runtime()?.block_on(kafka::dev(&catalog, *listen, *brokers))
+            runtime()?.block_on(kafka::dev(catalog, *listen, *brokers))
         }
         Command::Produce {
             topic,
@@ -214,10 +257,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 validate: !no_validate,
                 payload: &payload,
             };
-            runtime()?.block_on(kafka::produce(&catalog, &p))
+            runtime()?.block_on(kafka::produce(catalog, &p))
         }
         Command::Consume { topic, read } => {
-            runtime()?.block_on(kafka::consume(&catalog, &read.consume(vec![topic.clone()])))
+            runtime()?.block_on(kafka::consume(catalog, &read.consume(vec![topic.clone()])))
         }
         Command::Tail { read } => {
             let topics = catalog
@@ -225,12 +268,14 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 .iter()
                 .map(|t| t.name().to_owned())
                 .collect();
-            runtime()?.block_on(kafka::consume(&catalog, &read.consume(topics)))
+            runtime()?.block_on(kafka::consume(catalog, &read.consume(topics)))
         }
         Command::Topics { format } => {
-            topics(&catalog, *format);
+            topics(catalog, *format);
             Ok(ExitCode::SUCCESS)
         }
+        // Handled in `run`, before a catalog is needed.
+        Command::GenerateExamples { .. } => Ok(ExitCode::SUCCESS),
     }
 }
 

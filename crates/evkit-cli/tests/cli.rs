@@ -279,3 +279,148 @@ fn generate_check_detects_drift() {
         .assert()
         .success();
 }
+
+fn examples(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = evkit()
+        .arg("generate-examples")
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn generate_examples_writes_valid_and_named_invalid_messages_deterministically() {
+    let catalog =
+        evkit_schema::Catalog::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas")).unwrap();
+    let contract = catalog.contract(TODO).unwrap();
+    let args = [
+        "--topic",
+        TODO,
+        "--count",
+        "20",
+        "--invalid-ratio",
+        "0.25",
+        "--seed",
+        "7",
+    ];
+    let lines = examples(&args);
+    assert_eq!(lines.len(), 20);
+    let mut invalid = 0;
+    for l in &lines {
+        let payload = serde_json::to_vec(&l["payload"]).unwrap();
+        let headers: Vec<(String, Vec<u8>)> = l["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_str().unwrap().as_bytes().to_vec()))
+            .collect();
+        let key = l["key"].as_str().map(str::as_bytes);
+        let m = evkit_schema::Message {
+            key,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), Some(v.as_slice())))
+                .collect(),
+            payload: Some(&payload),
+        };
+        if l["broken"].is_null() {
+            assert!(contract.check(&m).is_ok(), "{l}");
+        } else {
+            invalid += 1;
+            assert!(contract.check(&m).is_err(), "{l}");
+        }
+    }
+    assert_eq!(invalid, 5, "a quarter of 20");
+    assert_eq!(examples(&args), lines, "same seed, same messages");
+    let other = examples(&[
+        "--topic",
+        TODO,
+        "--count",
+        "20",
+        "--invalid-ratio",
+        "0.25",
+        "--seed",
+        "8",
+    ]);
+    assert_ne!(other, lines, "another seed, other messages");
+    // CloudEvents ids come from the seed too.
+    let ce = [
+        "--topic",
+        "platform.evkit.domain-registered",
+        "--count",
+        "5",
+        "--seed",
+        "3",
+    ];
+    assert_eq!(examples(&ce), examples(&ce));
+}
+
+#[test]
+fn generate_examples_takes_any_schema_without_a_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("s.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "object", "required": ["n"], "additionalProperties": false,
+            "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 3}}}"#,
+    )
+    .unwrap();
+    let out = evkit()
+        .current_dir(dir.path())
+        .args([
+            "generate-examples",
+            "--schema",
+            schema.to_str().unwrap(),
+            "--count",
+            "8",
+            "--invalid-ratio",
+            "0.5",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 8);
+    for l in &lines {
+        let n = &l["payload"]["n"];
+        let ok = n.as_i64().is_some_and(|n| (1..=3).contains(&n))
+            && l["payload"].as_object().unwrap().len() == 1;
+        assert_eq!(ok, l["broken"].is_null(), "{l}");
+    }
+    // A bad ratio and an unsupported keyword are errors, not panics.
+    evkit()
+        .args([
+            "generate-examples",
+            "--schema",
+            schema.to_str().unwrap(),
+            "--invalid-ratio",
+            "2",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--invalid-ratio"));
+    std::fs::write(
+        &schema,
+        r#"{"type": "object", "patternProperties": {"^x": {}}}"#,
+    )
+    .unwrap();
+    evkit()
+        .args(["generate-examples", "--schema", schema.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("patternProperties"));
+}

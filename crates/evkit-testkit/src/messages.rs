@@ -200,12 +200,21 @@ fn payload_schemas(topic: &Topic) -> Vec<(Option<String>, Value)> {
         .collect()
 }
 
-fn request_id() -> impl Strategy<Value = String> {
-    "[A-Za-z0-9][A-Za-z0-9._-]{0,40}"
+/// A request id and a CloudEvents id, both from the strategy (so a seed fixes them).
+fn ids() -> impl Strategy<Value = (String, String)> {
+    (
+        "[A-Za-z0-9][A-Za-z0-9._-]{0,40}",
+        proptest::arbitrary::any::<u128>().prop_map(|n| uuid::Uuid::from_u128(n).to_string()),
+    )
 }
 
 /// Wraps generated event data into a message for `topic`: key, identity, request id, envelope.
-fn assemble(topic: &Topic, dataschema: Option<&str>, data: Value, req: String) -> Generated {
+fn assemble(
+    topic: &Topic,
+    dataschema: Option<&str>,
+    data: Value,
+    (req, id): (String, String),
+) -> Generated {
     let policy = &topic.spec.key;
     let at_pointer = policy
         .pointer
@@ -234,7 +243,6 @@ fn assemble(topic: &Topic, dataschema: Option<&str>, data: Value, req: String) -
         ("x-rh-insights-request-id".to_owned(), req.into_bytes()),
     ];
     let env = &topic.spec.envelope;
-    let id = uuid::Uuid::new_v4().to_string();
     let source = env
         .source
         .clone()
@@ -284,7 +292,7 @@ pub fn valid_message(topic: &Topic) -> Result<BoxedStrategy<Generated>, Error> {
         let data = values(&schema)?;
         let topic = topic.clone();
         options.push(
-            (data, request_id())
+            (data, ids())
                 .prop_map(move |(d, req)| assemble(&topic, uri.as_deref(), d, req))
                 .boxed(),
         );
@@ -514,7 +522,7 @@ pub fn invalid_message(topic: &Topic) -> Result<BoxedStrategy<Generated>, Error>
         });
     }
     let topic = topic.clone();
-    Ok((data, request_id(), 0..rules.len())
+    Ok((data, ids(), 0..rules.len())
         .prop_filter_map("this value cannot carry the rule", move |(d, req, i)| {
             let rule = &rules[i];
             if i < payload_count {

@@ -1,0 +1,137 @@
+//! `evkit generate-examples`: generated messages as JSON lines, deterministic for a seed.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, anyhow, ensure};
+use evkit_schema::Catalog;
+use evkit_testkit::generate::values;
+use evkit_testkit::messages::{Generated, invalid_message, invalid_payload, valid_message};
+use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde_json::{Value, json};
+
+/// What to generate.
+pub struct Args<'a> {
+    /// A catalog topic: whole messages.
+    pub topic: Option<&'a str>,
+    /// Any JSON Schema file: payloads only.
+    pub schema: Option<&'a Path>,
+    /// How many.
+    pub count: usize,
+    /// Share of messages that break one rule (0..=1), spread evenly.
+    pub invalid_ratio: f64,
+    /// The seed.
+    pub seed: u64,
+}
+
+/// Message `i` of `count` is invalid when the running share of invalid ones steps up there:
+/// exactly `round(count * ratio)` invalid messages, spread evenly, no randomness needed.
+fn is_invalid(i: usize, ratio: f64) -> bool {
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let at = |n: usize| (n as f64 * ratio + 0.5).floor() as u64;
+    at(i + 1) > at(i)
+}
+
+fn runner(seed: u64) -> TestRunner {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+    )
+}
+
+fn draw<T: std::fmt::Debug>(s: &BoxedStrategy<T>, r: &mut TestRunner) -> Result<T> {
+    Ok(s.new_tree(r)
+        .map_err(|e| anyhow!("generating a message: {e}"))?
+        .current())
+}
+
+fn message_line(topic: &str, m: &Generated) -> Value {
+    let headers: serde_json::Map<String, Value> = m
+        .headers
+        .iter()
+        .map(|(n, v)| (n.clone(), json!(String::from_utf8_lossy(v))))
+        .collect();
+    let payload = serde_json::from_slice::<Value>(&m.payload)
+        .unwrap_or_else(|_| json!(String::from_utf8_lossy(&m.payload)));
+    json!({
+        "topic": topic,
+        "key": m.key.as_deref().map(String::from_utf8_lossy),
+        "headers": headers,
+        "payload": payload,
+        "broken": m.broken.as_ref().map(ToString::to_string),
+    })
+}
+
+/// Writes `count` JSON lines to standard output.
+pub fn run(catalog_dir: &Path, a: &Args<'_>) -> Result<ExitCode> {
+    ensure!(
+        (0.0..=1.0).contains(&a.invalid_ratio),
+        "--invalid-ratio must be between 0 and 1, not {}",
+        a.invalid_ratio
+    );
+    let mut r = runner(a.seed);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if let Some(name) = a.topic {
+        let catalog = Catalog::load(catalog_dir)?;
+        let topic = catalog.topic(name)?;
+        let valid = valid_message(topic)?;
+        let invalid = if a.invalid_ratio > 0.0 {
+            Some(invalid_message(topic)?)
+        } else {
+            None
+        };
+        for i in 0..a.count {
+            let s = match &invalid {
+                Some(inv) if is_invalid(i, a.invalid_ratio) => inv,
+                _ => &valid,
+            };
+            writeln!(out, "{}", message_line(name, &draw(s, &mut r)?))?;
+        }
+    } else if let Some(path) = a.schema {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let schema: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let valid = values(&schema)?;
+        let invalid = if a.invalid_ratio > 0.0 {
+            Some(invalid_payload(&schema)?)
+        } else {
+            None
+        };
+        for i in 0..a.count {
+            let line = match &invalid {
+                Some(inv) if is_invalid(i, a.invalid_ratio) => {
+                    let (rule, v) = draw(inv, &mut r)?;
+                    json!({"payload": v, "broken": rule.to_string()})
+                }
+                _ => json!({"payload": draw(&valid, &mut r)?, "broken": null}),
+            };
+            writeln!(out, "{line}")?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_invalid;
+
+    #[test]
+    fn invalid_messages_are_spread_evenly_and_counted_exactly() {
+        let count = |n: usize, ratio: f64| (0..n).filter(|i| is_invalid(*i, ratio)).count();
+        assert_eq!(count(20, 0.25), 5);
+        assert_eq!(count(100, 0.2), 20);
+        assert_eq!(count(10, 0.0), 0);
+        assert_eq!(count(10, 1.0), 10);
+        assert!(!is_invalid(0, 0.2), "the first message is valid at 0.2");
+    }
+}
