@@ -109,39 +109,19 @@ fn wire(n: usize) -> Vec<Wire> {
         .collect()
 }
 
-/// Bare producer: pre-serialized messages from `TASKS` tasks, `IN_FLIGHT` sends outstanding in
-/// all. Returns msgs/s.
-async fn produce_bare(p: &FutureProducer, topic: &str, msgs: &Arc<Vec<Wire>>, n: usize) -> f64 {
-    let start = Instant::now();
+/// Runs `send(i)` for every `i < n` from `TASKS` tasks with `IN_FLIGHT` sends outstanding in
+/// all (the same shape for the bare and the evkit producer); returns how many succeeded.
+async fn fan_out<F, Fut>(n: usize, send: F) -> usize
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let tasks: Vec<_> = (0..TASKS)
         .map(|t| {
-            let (p, msgs, topic) = (p.clone(), Arc::clone(msgs), topic.to_owned());
+            let send = send.clone();
             tokio::spawn(async move {
                 futures::stream::iter((t..n).step_by(TASKS))
-                    .map(|i| {
-                        let (p, m, topic) = (&p, &msgs[i], &topic);
-                        async move {
-                            let request_id = format!("bench-{i}");
-                            let headers = OwnedHeaders::new()
-                                .insert(Header {
-                                    key: "x-rh-identity",
-                                    value: Some(m.identity.as_bytes()),
-                                })
-                                .insert(Header {
-                                    key: "x-rh-insights-request-id",
-                                    value: Some(request_id.as_bytes()),
-                                });
-                            p.send(
-                                FutureRecord::to(topic)
-                                    .key(&m.key)
-                                    .payload(&m.payload)
-                                    .headers(headers),
-                                Duration::from_secs(30),
-                            )
-                            .await
-                            .is_ok()
-                        }
-                    })
+                    .map(send)
                     .buffer_unordered(IN_FLIGHT / TASKS)
                     .filter(|ok| futures::future::ready(*ok))
                     .count()
@@ -149,40 +129,59 @@ async fn produce_bare(p: &FutureProducer, topic: &str, msgs: &Arc<Vec<Wire>>, n:
             })
         })
         .collect();
-    let sent: usize = futures::future::join_all(tasks)
+    futures::future::join_all(tasks)
         .await
         .into_iter()
         .map(Result::unwrap)
-        .sum();
+        .sum()
+}
+
+/// Bare producer: pre-serialized messages with the two headers. Returns msgs/s.
+async fn produce_bare(p: &FutureProducer, topic: &str, msgs: &Arc<Vec<Wire>>, n: usize) -> f64 {
+    let start = Instant::now();
+    let (p, msgs, topic) = (p.clone(), Arc::clone(msgs), Arc::<str>::from(topic));
+    let sent = fan_out(n, move |i| {
+        let (p, msgs, topic) = (p.clone(), Arc::clone(&msgs), Arc::clone(&topic));
+        async move {
+            let m = &msgs[i];
+            let request_id = format!("bench-{i}");
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "x-rh-identity",
+                    value: Some(m.identity.as_bytes()),
+                })
+                .insert(Header {
+                    key: "x-rh-insights-request-id",
+                    value: Some(request_id.as_bytes()),
+                });
+            p.send(
+                FutureRecord::to(&topic)
+                    .key(&m.key)
+                    .payload(&m.payload)
+                    .headers(headers),
+                Duration::from_secs(30),
+            )
+            .await
+            .is_ok()
+        }
+    })
+    .await;
     assert_eq!(sent, n, "bare producer lost messages");
     rate(n, start.elapsed())
 }
 
-/// evkit's producer: typed events in, everything else done per message, from `TASKS` tasks
-/// like the bare one. Returns msgs/s.
+/// evkit's producer: typed events in, everything else done per message. Returns msgs/s.
 async fn produce_evkit(p: &Arc<Producer>, events: &Arc<Vec<(Value, Context)>>, n: usize) -> f64 {
     let start = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|t| {
-            let (p, events) = (Arc::clone(p), Arc::clone(events));
-            tokio::spawn(async move {
-                futures::stream::iter((t..n).step_by(TASKS))
-                    .map(|i| {
-                        let (p, (e, ctx)) = (&p, &events[i]);
-                        async move { p.produce(TOPIC, e, ctx).await.is_ok() }
-                    })
-                    .buffer_unordered(IN_FLIGHT / TASKS)
-                    .filter(|ok| futures::future::ready(*ok))
-                    .count()
-                    .await
-            })
-        })
-        .collect();
-    let sent: usize = futures::future::join_all(tasks)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .sum();
+    let (p, events) = (Arc::clone(p), Arc::clone(events));
+    let sent = fan_out(n, move |i| {
+        let (p, events) = (Arc::clone(&p), Arc::clone(&events));
+        async move {
+            let (e, ctx) = &events[i];
+            p.produce(TOPIC, e, ctx).await.is_ok()
+        }
+    })
+    .await;
     assert_eq!(sent, n, "evkit producer lost messages");
     rate(n, start.elapsed())
 }

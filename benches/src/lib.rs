@@ -21,15 +21,7 @@ pub struct Sample {
 impl Sample {
     /// Borrows the sample as a [`Message`].
     pub fn message(&self) -> Message<'_> {
-        Message {
-            key: self.key.as_deref(),
-            headers: self
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), Some(v.as_slice())))
-                .collect(),
-            payload: Some(&self.payload),
-        }
+        Message::from_parts(self.key.as_deref(), &self.headers, &self.payload)
     }
 }
 

@@ -125,12 +125,7 @@ pub async fn produce(catalog: &Catalog, p: &Produce<'_>) -> Result<ExitCode> {
         let contract = catalog
             .contract(p.topic)
             .context("use --no-validate to send to a topic the catalog does not describe")?;
-        let mut message = Message::new(p.payload);
-        message.key = p.key.map(str::as_bytes);
-        message.headers = headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), Some(v.as_slice())))
-            .collect();
+        let message = Message::from_parts(p.key.map(str::as_bytes), &headers, p.payload);
         if let Err(e) = contract.check(&message) {
             println!("not sent: {e}");
             return Ok(ExitCode::from(1));

@@ -323,14 +323,7 @@ fn generate_examples_writes_valid_and_named_invalid_messages_deterministically()
             .map(|(n, v)| (n.clone(), v.as_str().unwrap().as_bytes().to_vec()))
             .collect();
         let key = l["key"].as_str().map(str::as_bytes);
-        let m = evkit_schema::Message {
-            key,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), Some(v.as_slice())))
-                .collect(),
-            payload: Some(&payload),
-        };
+        let m = evkit_schema::Message::from_parts(key, &headers, &payload);
         if l["broken"].is_null() {
             assert!(contract.check(&m).is_ok(), "{l}");
         } else {

@@ -33,6 +33,23 @@ impl<'a> Message<'a> {
         }
     }
 
+    /// A message borrowed from owned parts: the shape a consumer or producer holds
+    /// (`(name, value)` headers as `String`/`Vec<u8>`).
+    pub fn from_parts(
+        key: Option<&'a [u8]>,
+        headers: &'a [(String, Vec<u8>)],
+        payload: &'a [u8],
+    ) -> Self {
+        Message {
+            key,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), Some(v.as_slice())))
+                .collect(),
+            payload: Some(payload),
+        }
+    }
+
     /// A message without payload (a tombstone).
     pub fn tombstone() -> Self {
         Message::default()

@@ -44,15 +44,7 @@ impl fmt::Debug for Generated {
 impl Generated {
     /// Borrows the message for [`evkit_schema::Contract::check`].
     pub fn message(&self) -> Message<'_> {
-        Message {
-            key: self.key.as_deref(),
-            headers: self
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), Some(v.as_slice())))
-                .collect(),
-            payload: Some(&self.payload),
-        }
+        Message::from_parts(self.key.as_deref(), &self.headers, &self.payload)
     }
 }
 

@@ -107,21 +107,6 @@ impl fmt::Debug for Producer {
     }
 }
 
-fn message<'a>(
-    key: Option<&'a [u8]>,
-    headers: &'a [(String, Vec<u8>)],
-    payload: &'a [u8],
-) -> Message<'a> {
-    Message {
-        key,
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), Some(v.as_slice())))
-            .collect(),
-        payload: Some(payload),
-    }
-}
-
 /// The producer settings evkit insists on: durable, ordered, Java-compatible partitioning.
 pub(crate) fn producer_config(config: &Config, timeout: Duration) -> Result<ClientConfig, Error> {
     let mut c = config.client_config()?;
@@ -236,7 +221,7 @@ impl Producer {
         if !payload_is_value {
             return self.check_and_send(contract, key, &headers, &payload).await;
         }
-        contract.check_parsed(&message(key, &headers, &payload), value)?;
+        contract.check_parsed(&Message::from_parts(key, &headers, &payload), value)?;
         self.send(contract.topic(), key, &headers, &payload).await
     }
 
@@ -292,7 +277,7 @@ impl Producer {
         headers: &[(String, Vec<u8>)],
         payload: &[u8],
     ) -> Result<Delivery, Error> {
-        contract.check(&message(key, headers, payload))?;
+        contract.check(&Message::from_parts(key, headers, payload))?;
         self.send(contract.topic(), key, headers, payload).await
     }
 
