@@ -27,9 +27,11 @@
 
 mod broker;
 pub mod clients;
+pub mod contracts;
 mod embedded;
 pub mod generate;
 pub mod messages;
+pub mod verify;
 
 pub use broker::{Broker, BrokerKind, Capabilities, Capability};
 pub use embedded::{EmbeddedBroker, ForwardedBroker};
@@ -80,6 +82,27 @@ pub enum Error {
     Container {
         /// Why.
         reason: String,
+    },
+    /// Service contracts (`contracts/`) that do not hold, every problem listed.
+    #[error("contracts:\n  - {}", problems.join("\n  - "))]
+    Contracts {
+        /// One line per problem: file, JSON pointer, what is wrong.
+        problems: Vec<String>,
+    },
+    /// The catalog refused an operation.
+    #[error(transparent)]
+    Schema(#[from] evkit_schema::Error),
+    /// The runtime refused an operation.
+    #[error(transparent)]
+    Runtime(#[from] evkit::Error),
+    /// A report could not be written.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
     },
     /// A schema uses a keyword (or value) the message generators cannot honour.
     #[error("generator: unsupported `{keyword}` at {at}")]

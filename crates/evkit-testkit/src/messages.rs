@@ -276,6 +276,36 @@ fn assemble(
     }
 }
 
+/// An example message of a contract, built the way a producer sends it (key from the key policy
+/// unless given, identity for `org_id` or the payload's `org_id`, a request id from the name).
+pub fn example_message(
+    topic: &Topic,
+    data: Value,
+    dataschema: Option<&str>,
+    key: Option<&str>,
+    org_id: Option<&str>,
+    name: &str,
+) -> Generated {
+    let slug: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(48)
+        .collect();
+    let ids = (format!("example-{slug}"), format!("example-{slug}"));
+    let mut m = assemble(topic, dataschema, data, ids);
+    if let Some(k) = key {
+        m.key = Some(k.as_bytes().to_vec());
+    }
+    if let Some(org) = org_id {
+        for (n, v) in &mut m.headers {
+            if n == "x-rh-identity" {
+                *v = encode_identity(org, "User").into_bytes();
+            }
+        }
+    }
+    m
+}
+
 /// Messages `topic`'s contract accepts: payload from the schema, key from the key policy,
 /// identity and request id headers, CloudEvents attributes per the envelope.
 pub fn valid_message(topic: &Topic) -> Result<BoxedStrategy<Generated>, Error> {

@@ -1,0 +1,460 @@
+//! Contract verification through a real broker.
+//!
+//! For every catalog topic a contract mentions: the producers' examples, `valid` generated valid
+//! messages and `invalid` generated invalid ones are published to a fresh topic; then each
+//! consuming service's contract runs as an evkit consumer (its own group and dead-letter topic)
+//! whose handler checks the fields the service relies on. A case passes when an example or a
+//! valid message reaches the handler with every relied-on field, and when an invalid message
+//! lands on the dead-letter topic with reason `validation` instead.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use evkit::{Config, Consumer, Incoming, Metrics, Outcome, Router, handler_fn};
+use evkit_schema::{Catalog, Topic};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner};
+use serde_json::Value;
+
+use crate::Broker;
+use crate::Error;
+use crate::clients::{consumer, producer, receive, send, subscribe};
+use crate::contracts::{Consumed, Contracts};
+use crate::messages::{Generated, invalid_message, valid_message};
+
+/// The header that carries a case's number through the broker (and onto the dead-letter topic).
+pub const CASE_HEADER: &str = "evkit-verify-case";
+
+/// How much to generate.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Generated valid messages per topic.
+    pub valid: usize,
+    /// Generated invalid messages per topic.
+    pub invalid: usize,
+    /// Seed of the generators.
+    pub seed: u64,
+    /// How long a consumer may take to handle or dead-letter everything.
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            valid: 20,
+            invalid: 10,
+            seed: 0,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One checked expectation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// The service whose contract is checked.
+    pub service: String,
+    /// The topic.
+    pub topic: String,
+    /// What was checked (`example "…" of todo-api`, `generated valid #3`, `breaks: …`).
+    pub name: String,
+    /// Why it failed; `None` when it passed.
+    pub failure: Option<String>,
+}
+
+/// Every case, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The cases.
+    pub cases: Vec<Case>,
+}
+
+impl Report {
+    /// No case failed.
+    pub fn passed(&self) -> bool {
+        self.cases.iter().all(|c| c.failure.is_none())
+    }
+
+    /// `(passed, failed)`.
+    pub fn counts(&self) -> (usize, usize) {
+        let failed = self.cases.iter().filter(|c| c.failure.is_some()).count();
+        (self.cases.len() - failed, failed)
+    }
+
+    /// Cases grouped by `(service, topic)`.
+    pub fn groups(&self) -> BTreeMap<(String, String), Vec<&Case>> {
+        let mut g: BTreeMap<(String, String), Vec<&Case>> = BTreeMap::new();
+        for c in &self.cases {
+            g.entry((c.service.clone(), c.topic.clone()))
+                .or_default()
+                .push(c);
+        }
+        g
+    }
+
+    /// The report as `JUnit` XML: one test suite per service and topic.
+    pub fn junit(&self) -> String {
+        let mut report = quick_junit::Report::new("evkit verify");
+        for ((service, topic), cases) in self.groups() {
+            let mut suite = quick_junit::TestSuite::new(format!("{service} / {topic}"));
+            for c in cases {
+                let status = match &c.failure {
+                    None => quick_junit::TestCaseStatus::success(),
+                    Some(why) => {
+                        let mut s = quick_junit::TestCaseStatus::non_success(
+                            quick_junit::NonSuccessKind::Failure,
+                        );
+                        s.set_message(why.clone());
+                        s
+                    }
+                };
+                let mut tc = quick_junit::TestCase::new(c.name.clone(), status);
+                tc.set_classname(format!("{service}.{topic}"));
+                suite.add_test_case(tc);
+            }
+            report.add_test_suite(suite);
+        }
+        report
+            .to_string()
+            .unwrap_or_else(|e| format!("<!-- junit serialization failed: {e} -->"))
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for ((service, topic), cases) in self.groups() {
+            let failed: Vec<&&Case> = cases.iter().filter(|c| c.failure.is_some()).collect();
+            let mark = if failed.is_empty() { "ok  " } else { "FAIL" };
+            writeln!(
+                f,
+                "{mark} {service} / {topic}: {} of {} passed",
+                cases.len() - failed.len(),
+                cases.len()
+            )?;
+            for c in failed {
+                writeln!(
+                    f,
+                    "       {}: {}",
+                    c.name,
+                    c.failure.as_deref().unwrap_or_default()
+                )?;
+            }
+        }
+        let (ok, failed) = self.counts();
+        write!(f, "{ok} passed, {failed} failed")
+    }
+}
+
+/// A message to publish, what it is, and what a consumer must do with it.
+struct Planned {
+    name: String,
+    message: Generated,
+    valid: bool,
+}
+
+fn draw<T: std::fmt::Debug>(
+    s: &proptest::strategy::BoxedStrategy<T>,
+    r: &mut TestRunner,
+) -> Result<T, Error> {
+    s.new_tree(r)
+        .map(|t| t.current())
+        .map_err(|e| Error::Unsupported {
+            keyword: format!("generation gave up: {e}"),
+            at: "/".to_owned(),
+        })
+}
+
+fn plan(
+    topic: &Topic,
+    contracts: &Contracts,
+    opts: &Options,
+    r: &mut TestRunner,
+) -> Result<Vec<Planned>, Error> {
+    let mut out = Vec::new();
+    for (service, produced) in contracts.producers(topic.name()) {
+        for ex in &produced.examples {
+            out.push(Planned {
+                name: format!("example \"{}\" of {}", ex.name, service.service),
+                message: ex.message(topic),
+                valid: true,
+            });
+        }
+    }
+    let valid = valid_message(topic)?;
+    for i in 0..opts.valid {
+        out.push(Planned {
+            name: format!("generated valid #{i}"),
+            message: draw(&valid, r)?,
+            valid: true,
+        });
+    }
+    if opts.invalid > 0 {
+        let invalid = invalid_message(topic)?;
+        for i in 0..opts.invalid {
+            let m = draw(&invalid, r)?;
+            let rule = m
+                .broken
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            out.push(Planned {
+                name: format!("generated invalid #{i} ({rule})"),
+                message: m,
+                valid: false,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The relied-on fields `event` lacks (for CloudEvents topics the event is the `data`).
+fn missing_fields(consumed: &Consumed, event: Option<&Value>) -> Vec<String> {
+    consumed
+        .relies_on
+        .iter()
+        .filter(|p| !has_field(event, p))
+        .cloned()
+        .collect()
+}
+
+/// `true` when the pointer resolves; `*` matches every element of an array (all must have it;
+/// an empty array has nothing to lack).
+fn has_field(v: Option<&Value>, pointer: &str) -> bool {
+    fn walk(v: &Value, tokens: &[&str]) -> bool {
+        let Some((first, rest)) = tokens.split_first() else {
+            return true;
+        };
+        if *first == "*" {
+            return v
+                .as_array()
+                .is_some_and(|a| a.iter().all(|x| walk(x, rest)));
+        }
+        let token = first.replace("~1", "/").replace("~0", "~");
+        match v {
+            Value::Object(m) => m.get(&token).is_some_and(|x| walk(x, rest)),
+            Value::Array(a) => token
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| a.get(i))
+                .is_some_and(|x| walk(x, rest)),
+            _ => false,
+        }
+    }
+    let tokens: Vec<&str> = pointer.split('/').skip(1).collect();
+    v.is_some_and(|v| walk(v, &tokens))
+}
+
+/// Verifies every contract of `contracts` on `broker`.
+pub async fn verify(
+    broker: &Broker,
+    catalog: &Arc<Catalog>,
+    contracts: &Contracts,
+    opts: &Options,
+) -> Result<Report, Error> {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&opts.seed.to_le_bytes());
+    let mut runner = TestRunner::new_with_rng(
+        RunnerConfig::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
+    );
+    let mut report = Report::default();
+    let p = producer(broker)?;
+    for name in contracts.topics() {
+        let topic = catalog.topic(&name)?;
+        // Producer verification: what each producing service sends passes the topic's contract.
+        for (service, produced) in contracts.producers(&name) {
+            for ex in &produced.examples {
+                report.cases.push(Case {
+                    service: service.service.clone(),
+                    topic: name.clone(),
+                    name: format!("produces example \"{}\"", ex.name),
+                    failure: topic
+                        .contract()
+                        .check(&ex.message(topic).message())
+                        .err()
+                        .map(|e| e.to_string()),
+                });
+            }
+        }
+        let consumers: Vec<_> = contracts.consumers(&name).collect();
+        if consumers.is_empty() {
+            continue;
+        }
+        // Consumer verification: publish once; every consuming service reads the same records.
+        let planned = plan(topic, contracts, opts, &mut runner)?;
+        let actual = broker.unique_topic("verify");
+        let partitions = i32::try_from(topic.spec.partitions.max(1)).unwrap_or(1);
+        broker.create_topic(&actual, partitions).await?;
+        for (i, pl) in planned.iter().enumerate() {
+            let case = i.to_string();
+            let mut headers: Vec<(&str, &[u8])> = pl
+                .message
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_slice()))
+                .collect();
+            headers.push((CASE_HEADER, case.as_bytes()));
+            let key = pl.message.key.as_deref();
+            send(&p, &actual, key, &headers, &pl.message.payload).await?;
+        }
+        for (service, consumed) in consumers {
+            let target = Target {
+                topic,
+                consumed,
+                actual: &actual,
+                total: planned.len(),
+            };
+            let outcome = run_consumer(broker, catalog, &target, opts).await?;
+            for (i, pl) in planned.iter().enumerate() {
+                report.cases.push(Case {
+                    service: service.service.clone(),
+                    topic: name.clone(),
+                    name: format!("consumes {}", pl.name),
+                    failure: judge(
+                        pl.valid,
+                        outcome.handled.get(&i),
+                        outcome.dead.get(&i),
+                        opts.timeout,
+                    ),
+                });
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// One consuming service's run: the catalog topic, what the service relies on, the broker topic
+/// holding the published cases, and how many there are.
+struct Target<'a> {
+    topic: &'a Topic,
+    consumed: &'a Consumed,
+    actual: &'a str,
+    total: usize,
+}
+
+/// Why a case failed, from what the consumer did with it; `None` when it did the right thing.
+fn judge(
+    valid: bool,
+    handled: Option<&Vec<String>>,
+    dead: Option<&String>,
+    timeout: Duration,
+) -> Option<String> {
+    match (valid, handled, dead) {
+        (true, Some(missing), None) if missing.is_empty() => None,
+        (true, Some(missing), None) => Some(format!(
+            "dispatched, but the event lacks fields the service relies on: {}",
+            missing.join(", ")
+        )),
+        (true, _, Some(reason)) => Some(format!("dead-lettered ({reason}) although valid")),
+        (false, None, Some(reason)) if reason == "validation" => None,
+        (false, Some(_), _) => {
+            Some("dispatched to the handler although it breaks the contract".to_owned())
+        }
+        (false, None, Some(reason)) => Some(format!(
+            "dead-lettered with reason `{reason}`, not `validation`"
+        )),
+        (_, None, None) => Some(format!(
+            "neither handled nor dead-lettered within {timeout:?}"
+        )),
+    }
+}
+
+/// What one consuming service did with each case.
+struct Outcomes {
+    /// Case → relied-on fields missing from the dispatched event.
+    handled: BTreeMap<usize, Vec<String>>,
+    /// Case → dead-letter reason.
+    dead: BTreeMap<usize, String>,
+}
+
+fn case_of(headers: &[(String, Option<Vec<u8>>)]) -> Option<usize> {
+    headers
+        .iter()
+        .find(|(n, _)| n == CASE_HEADER)
+        .and_then(|(_, v)| v.as_deref())
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn run_consumer(
+    broker: &Broker,
+    catalog: &Arc<Catalog>,
+    target: &Target<'_>,
+    opts: &Options,
+) -> Result<Outcomes, Error> {
+    let Target {
+        topic,
+        consumed,
+        actual,
+        total,
+    } = *target;
+    let dlq = format!("{actual}.{}.dlq", broker.unique_group());
+    broker.create_topic(&dlq, 1).await?;
+    let mut config = Config {
+        bootstrap_servers: broker.bootstrap_servers().to_owned(),
+        group_id: broker.unique_group(),
+        client_id: "evkit-verify".to_owned(),
+        ..Config::default()
+    };
+    config.consumer.commit_interval_ms = 200;
+    config
+        .topics
+        .insert(topic.name().to_owned(), actual.to_owned());
+    config
+        .topics
+        .insert(topic.spec.dead_letter_topic(), dlq.clone());
+    let handled: Arc<Mutex<BTreeMap<usize, Vec<String>>>> = Arc::default();
+    let check = {
+        let handled = Arc::clone(&handled);
+        let consumed = consumed.clone();
+        handler_fn(move |msg: Incoming| {
+            let case = case_of(
+                &msg.envelope()
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.clone()))
+                    .collect::<Vec<_>>(),
+            );
+            let missing = missing_fields(&consumed, msg.event());
+            if let Some(c) = case {
+                handled
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(c, missing);
+            }
+            async { Outcome::Ack }
+        })
+    };
+    let routes = Router::new(Arc::clone(catalog))
+        .route(topic.name(), check)
+        .build()?;
+    let service = Consumer::new(&config, routes, Metrics::new())?;
+    let stop = service.shutdown_token();
+    let running = tokio::spawn(service.run(std::future::pending()));
+    let reader = consumer(broker, &broker.unique_group())?;
+    subscribe(&reader, &[dlq.as_str()])?;
+    let mut dead = BTreeMap::new();
+    let deadline = Instant::now() + opts.timeout;
+    loop {
+        let got = handled.lock().unwrap_or_else(PoisonError::into_inner).len() + dead.len();
+        if got >= total || Instant::now() >= deadline {
+            break;
+        }
+        for r in receive(&reader, total, Duration::from_millis(200)).await {
+            if let Some(c) = case_of(&r.headers) {
+                let reason = r
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n == evkit::dead_letter::REASON)
+                    .and_then(|(_, v)| v.as_deref())
+                    .map_or_else(String::new, |v| String::from_utf8_lossy(v).into_owned());
+                dead.insert(c, reason);
+            }
+        }
+    }
+    stop.cancel();
+    let _ = running.await;
+    let handled = std::mem::take(&mut *handled.lock().unwrap_or_else(PoisonError::into_inner));
+    Ok(Outcomes { handled, dead })
+}
