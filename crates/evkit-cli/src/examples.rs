@@ -70,6 +70,33 @@ fn message_line(topic: &str, m: &Generated) -> Value {
     })
 }
 
+/// `count` messages for `topic`, `round(count * ratio)` of them breaking one rule, from `seed`.
+pub fn topic_messages(
+    topic: &evkit_schema::Topic,
+    count: usize,
+    invalid_ratio: f64,
+    seed: u64,
+) -> Result<impl Iterator<Item = Result<Generated>>> {
+    ensure!(
+        (0.0..=1.0).contains(&invalid_ratio),
+        "--invalid-ratio must be between 0 and 1, not {invalid_ratio}"
+    );
+    let mut r = runner(seed);
+    let valid = valid_message(topic)?;
+    let invalid = if invalid_ratio > 0.0 {
+        Some(invalid_message(topic)?)
+    } else {
+        None
+    };
+    Ok((0..count).map(move |i| {
+        let s = match &invalid {
+            Some(inv) if is_invalid(i, invalid_ratio) => inv,
+            _ => &valid,
+        };
+        draw(s, &mut r)
+    }))
+}
+
 /// Writes `count` JSON lines to standard output.
 pub fn run(catalog_dir: &Path, a: &Args<'_>) -> Result<ExitCode> {
     ensure!(
@@ -77,29 +104,19 @@ pub fn run(catalog_dir: &Path, a: &Args<'_>) -> Result<ExitCode> {
         "--invalid-ratio must be between 0 and 1, not {}",
         a.invalid_ratio
     );
-    let mut r = runner(a.seed);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if let Some(name) = a.topic {
         let catalog = Catalog::load(catalog_dir)?;
         let topic = catalog.topic(name)?;
-        let valid = valid_message(topic)?;
-        let invalid = if a.invalid_ratio > 0.0 {
-            Some(invalid_message(topic)?)
-        } else {
-            None
-        };
-        for i in 0..a.count {
-            let s = match &invalid {
-                Some(inv) if is_invalid(i, a.invalid_ratio) => inv,
-                _ => &valid,
-            };
-            writeln!(out, "{}", message_line(name, &draw(s, &mut r)?))?;
+        for m in topic_messages(topic, a.count, a.invalid_ratio, a.seed)? {
+            writeln!(out, "{}", message_line(name, &m?))?;
         }
     } else if let Some(path) = a.schema {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let schema: Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not JSON", path.display()))?;
+        let mut r = runner(a.seed);
         let valid = values(&schema)?;
         let invalid = if a.invalid_ratio > 0.0 {
             Some(invalid_payload(&schema)?)

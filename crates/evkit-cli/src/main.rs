@@ -4,6 +4,7 @@
 //! 2 the command could not run (bad arguments, unreadable catalog or file).
 
 mod examples;
+mod harness;
 mod kafka;
 
 use std::io::Read as _;
@@ -134,6 +135,51 @@ enum Command {
         /// Seed: the same seed gives the same messages.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+    /// Publish generated messages (valid and one-rule-broken) to a running broker, to fuzz the
+    /// service that consumes the topic; prints how many were sent per rule.
+    Fuzz {
+        /// The catalog topic whose contract drives the generator.
+        #[arg(long)]
+        topic: String,
+        /// Send to this Kafka topic instead (e.g. a mapped or test topic).
+        #[arg(long)]
+        to: Option<String>,
+        /// How many messages.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// Share of messages that break a rule, 0 to 1.
+        #[arg(long, default_value_t = 0.2)]
+        invalid_ratio: f64,
+        /// Seed: the same seed sends the same messages.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Bootstrap servers.
+        #[arg(long, env = "EVKIT_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+    },
+    /// Verify every service contract in `contracts/` through a real broker (embedded unless
+    /// `--bootstrap` or `EVKIT_BOOTSTRAP`): producers' examples against the catalog, then
+    /// examples and generated messages through each consuming service's checks.
+    Verify {
+        /// The contracts folder.
+        #[arg(long, default_value = "contracts")]
+        contracts: PathBuf,
+        /// A running broker instead of the embedded one.
+        #[arg(long)]
+        bootstrap: Option<String>,
+        /// Generated valid messages per topic.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// Generated invalid messages per topic.
+        #[arg(long, default_value_t = 10)]
+        invalid: usize,
+        /// Seed of the generators.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Also write the report as `JUnit` XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// List the topics of the catalog.
     Topics {
@@ -274,6 +320,42 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
             topics(catalog, *format);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Fuzz {
+            topic,
+            to,
+            count,
+            invalid_ratio,
+            seed,
+            bootstrap,
+        } => runtime()?.block_on(harness::fuzz(
+            catalog,
+            &harness::Fuzz {
+                topic,
+                to: to.as_deref(),
+                count: *count,
+                invalid_ratio: *invalid_ratio,
+                seed: *seed,
+                bootstrap,
+            },
+        )),
+        Command::Verify {
+            contracts,
+            bootstrap,
+            count,
+            invalid,
+            seed,
+            junit,
+        } => runtime()?.block_on(harness::run_verify(
+            catalog.clone(),
+            &harness::Verify {
+                contracts,
+                bootstrap: bootstrap.as_deref(),
+                valid: *count,
+                invalid: *invalid,
+                seed: *seed,
+                junit: junit.as_deref(),
+            },
+        )),
         // Handled in `run`, before a catalog is needed.
         Command::GenerateExamples { .. } => Ok(ExitCode::SUCCESS),
     }

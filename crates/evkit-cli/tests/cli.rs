@@ -417,3 +417,56 @@ fn generate_examples_takes_any_schema_without_a_catalog() {
         .code(2)
         .stderr(predicate::str::contains("patternProperties"));
 }
+
+#[test]
+fn verify_passes_the_repository_contracts_and_writes_junit() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("verify.xml");
+    let contracts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts");
+    evkit()
+        .args(["verify", "--count", "5", "--invalid", "3", "--contracts"])
+        .arg(&contracts)
+        .arg("--junit")
+        .arg(&junit)
+        .timeout(std::time::Duration::from_secs(300))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains(", 0 failed").and(predicate::str::contains(
+                "ok   todo-service / platform.evkit.todo-created",
+            )),
+        );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"failures="0""#), "{xml}");
+}
+
+#[test]
+fn verify_fails_when_a_consumer_relies_on_what_producers_may_omit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("needy.yaml"),
+        "service: needy\nconsumes:\n  - topic: platform.evkit.todo-created\n    relies_on: [/priority]\n",
+    )
+    .unwrap();
+    evkit()
+        .args(["verify", "--count", "12", "--invalid", "1", "--contracts"])
+        .arg(dir.path())
+        .timeout(std::time::Duration::from_secs(300))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "FAIL needy / platform.evkit.todo-created",
+        ));
+    // A contract that does not load is an error naming the problem.
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "service: bad\nconsumes:\n  - topic: platform.nope\n",
+    )
+    .unwrap();
+    evkit()
+        .args(["verify", "--contracts"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("`platform.nope` is not a topic"));
+}

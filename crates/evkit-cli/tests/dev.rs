@@ -393,3 +393,35 @@ fn tail_reads_every_catalog_topic() {
         .unwrap();
     assert_eq!(notification["valid"], false, "{notification}");
 }
+
+#[test]
+fn fuzz_publishes_generated_messages_and_consume_sees_the_same_verdicts() {
+    let dev = start_dev();
+    let out = evkit(&dev)
+        .args([
+            "fuzz",
+            "--topic",
+            TODO,
+            "--count",
+            "20",
+            "--invalid-ratio",
+            "0.25",
+            "--seed",
+            "11",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("sent 20 messages to platform.evkit.todo-created"),
+        "{out}"
+    );
+    assert!(out.contains("    15  valid"), "{out}");
+    let messages = consume_json(&dev, 20);
+    assert_eq!(messages.len(), 20);
+    let invalid = messages.iter().filter(|m| m["valid"] == false).count();
+    assert_eq!(invalid, 5, "a quarter of the fuzz messages break a rule");
+}
