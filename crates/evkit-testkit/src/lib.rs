@@ -31,6 +31,7 @@ pub mod contracts;
 mod embedded;
 pub mod generate;
 pub mod messages;
+pub mod steps;
 pub mod verify;
 
 pub use broker::{Broker, BrokerKind, Capabilities, Capability};

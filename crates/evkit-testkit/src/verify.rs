@@ -245,6 +245,23 @@ fn has_field(v: Option<&Value>, pointer: &str) -> bool {
     v.is_some_and(|v| walk(v, &tokens))
 }
 
+/// Sends a message to the broker topic `actual`, tagged with its case number.
+pub async fn publish(
+    p: &rdkafka::producer::FutureProducer,
+    actual: &str,
+    case: usize,
+    m: &Generated,
+) -> Result<(i32, i64), Error> {
+    let case = case.to_string();
+    let mut headers: Vec<(&str, &[u8])> = m
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
+        .collect();
+    headers.push((CASE_HEADER, case.as_bytes()));
+    send(p, actual, m.key.as_deref(), &headers, &m.payload).await
+}
+
 /// Verifies every contract of `contracts` on `broker`.
 pub async fn verify(
     broker: &Broker,
@@ -287,25 +304,20 @@ pub async fn verify(
         let partitions = i32::try_from(topic.spec.partitions.max(1)).unwrap_or(1);
         broker.create_topic(&actual, partitions).await?;
         for (i, pl) in planned.iter().enumerate() {
-            let case = i.to_string();
-            let mut headers: Vec<(&str, &[u8])> = pl
-                .message
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_slice()))
-                .collect();
-            headers.push((CASE_HEADER, case.as_bytes()));
-            let key = pl.message.key.as_deref();
-            send(&p, &actual, key, &headers, &pl.message.payload).await?;
+            publish(&p, &actual, i, &pl.message).await?;
         }
         for (service, consumed) in consumers {
-            let target = Target {
+            let outcome: Outcomes = observe(
+                broker,
+                catalog,
                 topic,
                 consumed,
-                actual: &actual,
-                total: planned.len(),
-            };
-            let outcome = run_consumer(broker, catalog, &target, opts).await?;
+                &actual,
+                planned.len(),
+                opts.timeout,
+            )
+            .await?
+            .into();
             for (i, pl) in planned.iter().enumerate() {
                 report.cases.push(Case {
                     service: service.service.clone(),
@@ -322,15 +334,6 @@ pub async fn verify(
         }
     }
     Ok(report)
-}
-
-/// One consuming service's run: the catalog topic, what the service relies on, the broker topic
-/// holding the published cases, and how many there are.
-struct Target<'a> {
-    topic: &'a Topic,
-    consumed: &'a Consumed,
-    actual: &'a str,
-    total: usize,
 }
 
 /// Why a case failed, from what the consumer did with it; `None` when it did the right thing.
@@ -360,12 +363,56 @@ fn judge(
     }
 }
 
+/// A case the consumer's handler saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// The case number (from [`CASE_HEADER`]).
+    pub case: usize,
+    /// Relied-on fields the event lacked.
+    pub missing: Vec<String>,
+    /// The validated event (a CloudEvent's `data`).
+    pub event: Option<Value>,
+    /// The record key.
+    pub key: Option<Vec<u8>>,
+    /// Where it was read.
+    pub partition: i32,
+}
+
+/// A case the consumer dead-lettered.
+#[derive(Debug, Clone)]
+pub struct Dead {
+    /// The case number.
+    pub case: usize,
+    /// `evkit-dlq-reason`.
+    pub reason: String,
+    /// `evkit-dlq-failed-paths`.
+    pub failed_paths: String,
+}
+
+/// What one consuming service did, in handling order (handled may repeat on redelivery).
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Handler invocations.
+    pub handled: Vec<Seen>,
+    /// Dead letters.
+    pub dead: Vec<Dead>,
+}
+
 /// What one consuming service did with each case.
 struct Outcomes {
     /// Case → relied-on fields missing from the dispatched event.
     handled: BTreeMap<usize, Vec<String>>,
     /// Case → dead-letter reason.
     dead: BTreeMap<usize, String>,
+}
+
+impl From<Observed> for Outcomes {
+    fn from(o: Observed) -> Self {
+        Outcomes {
+            handled: o.handled.into_iter().map(|s| (s.case, s.missing)).collect(),
+            dead: o.dead.into_iter().map(|d| (d.case, d.reason)).collect(),
+        }
+    }
 }
 
 fn case_of(headers: &[(String, Option<Vec<u8>>)]) -> Option<usize> {
@@ -377,18 +424,25 @@ fn case_of(headers: &[(String, Option<Vec<u8>>)]) -> Option<usize> {
         .and_then(|v| v.parse().ok())
 }
 
-async fn run_consumer(
+fn header(headers: &[(String, Option<Vec<u8>>)], name: &str) -> String {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| v.as_deref())
+        .map_or_else(String::new, |v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Runs `consumed`'s service as an evkit consumer (fresh group, its own dead-letter topic) on
+/// the broker topic `actual` until `total` cases were handled or dead-lettered, or the timeout.
+pub async fn observe(
     broker: &Broker,
     catalog: &Arc<Catalog>,
-    target: &Target<'_>,
-    opts: &Options,
-) -> Result<Outcomes, Error> {
-    let Target {
-        topic,
-        consumed,
-        actual,
-        total,
-    } = *target;
+    topic: &Topic,
+    consumed: &Consumed,
+    actual: &str,
+    total: usize,
+    timeout: Duration,
+) -> Result<Observed, Error> {
     let dlq = format!("{actual}.{}.dlq", broker.unique_group());
     broker.create_topic(&dlq, 1).await?;
     let mut config = Config {
@@ -404,57 +458,57 @@ async fn run_consumer(
     config
         .topics
         .insert(topic.spec.dead_letter_topic(), dlq.clone());
-    let handled: Arc<Mutex<BTreeMap<usize, Vec<String>>>> = Arc::default();
-    let check = {
-        let handled = Arc::clone(&handled);
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let record = {
+        let seen = Arc::clone(&seen);
         let consumed = consumed.clone();
         handler_fn(move |msg: Incoming| {
-            let case = case_of(
-                &msg.envelope()
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (n.clone(), v.clone()))
-                    .collect::<Vec<_>>(),
-            );
-            let missing = missing_fields(&consumed, msg.event());
-            if let Some(c) = case {
-                handled
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(c, missing);
+            let env = msg.envelope();
+            if let Some(case) = case_of(&env.headers) {
+                let s = Seen {
+                    case,
+                    missing: missing_fields(&consumed, msg.event()),
+                    event: msg.event().cloned(),
+                    key: env.key.clone(),
+                    partition: env.partition,
+                };
+                seen.lock().unwrap_or_else(PoisonError::into_inner).push(s);
             }
             async { Outcome::Ack }
         })
     };
     let routes = Router::new(Arc::clone(catalog))
-        .route(topic.name(), check)
+        .route(topic.name(), record)
         .build()?;
     let service = Consumer::new(&config, routes, Metrics::new())?;
     let stop = service.shutdown_token();
     let running = tokio::spawn(service.run(std::future::pending()));
     let reader = consumer(broker, &broker.unique_group())?;
     subscribe(&reader, &[dlq.as_str()])?;
-    let mut dead = BTreeMap::new();
-    let deadline = Instant::now() + opts.timeout;
+    let mut dead = Vec::new();
+    let deadline = Instant::now() + timeout;
     loop {
-        let got = handled.lock().unwrap_or_else(PoisonError::into_inner).len() + dead.len();
-        if got >= total || Instant::now() >= deadline {
+        let handled: std::collections::BTreeSet<usize> = seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|s| s.case)
+            .collect();
+        if handled.len() + dead.len() >= total || Instant::now() >= deadline {
             break;
         }
         for r in receive(&reader, total, Duration::from_millis(200)).await {
-            if let Some(c) = case_of(&r.headers) {
-                let reason = r
-                    .headers
-                    .iter()
-                    .find(|(n, _)| n == evkit::dead_letter::REASON)
-                    .and_then(|(_, v)| v.as_deref())
-                    .map_or_else(String::new, |v| String::from_utf8_lossy(v).into_owned());
-                dead.insert(c, reason);
+            if let Some(case) = case_of(&r.headers) {
+                dead.push(Dead {
+                    case,
+                    reason: header(&r.headers, evkit::dead_letter::REASON),
+                    failed_paths: header(&r.headers, evkit::dead_letter::FAILED_PATHS),
+                });
             }
         }
     }
     stop.cancel();
     let _ = running.await;
-    let handled = std::mem::take(&mut *handled.lock().unwrap_or_else(PoisonError::into_inner));
-    Ok(Outcomes { handled, dead })
+    let handled = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
+    Ok(Observed { handled, dead })
 }
