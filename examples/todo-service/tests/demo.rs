@@ -1,4 +1,4 @@
-//! The README's main job: the service against a real broker (embedded, or `EVKIT_BOOTSTRAP`).
+//! The example service end to end against a real broker (embedded, or `EVKIT_BOOTSTRAP`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use assert_cmd::Command;
