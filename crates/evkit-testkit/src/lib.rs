@@ -29,6 +29,7 @@ mod broker;
 pub mod clients;
 pub mod contracts;
 mod embedded;
+pub mod fuzz;
 pub mod generate;
 pub mod messages;
 pub mod steps;
