@@ -293,6 +293,12 @@ impl Catalog {
             })
     }
 
+    /// A topic of the catalog, or `None` (no error built: for callers that also handle foreign
+    /// topics).
+    pub fn get(&self, name: &str) -> Option<&Topic> {
+        self.topics.iter().find(|t| t.spec.name == name)
+    }
+
     /// The compiled contract of a topic.
     pub fn contract(&self, name: &str) -> Result<&Arc<Contract>, Error> {
         self.topic(name).map(Topic::contract)

@@ -92,22 +92,25 @@ pub(crate) struct HeaderRules {
 const IDENTITY_CACHE_SIZE: usize = 1024;
 
 /// Valid identities by raw header value, with the last one found kept in front: consecutive
-/// messages usually carry the same identity, and comparing beats hashing.
+/// messages usually carry the same identity, and comparing beats hashing. Keys are shared, so
+/// moving a hit to the front costs a reference count, not a copy; the map hashes with foldhash
+/// (the values are ~200-byte base64 strings, where `SipHash` is slow).
 #[derive(Default)]
 struct IdentityCache {
-    last: Option<(String, Identity)>,
-    map: HashMap<String, Identity>,
+    last: Option<(Arc<str>, Identity)>,
+    map: HashMap<Arc<str>, Identity, foldhash::fast::RandomState>,
 }
 
 impl IdentityCache {
     fn get(&mut self, raw: &str) -> Option<Identity> {
         if let Some((last_raw, identity)) = &self.last
-            && last_raw == raw
+            && **last_raw == *raw
         {
             return Some(identity.clone());
         }
-        let hit = self.map.get(raw)?.clone();
-        self.last = Some((raw.to_owned(), hit.clone()));
+        let (key, hit) = self.map.get_key_value(raw)?;
+        let hit = hit.clone();
+        self.last = Some((Arc::clone(key), hit.clone()));
         Some(hit)
     }
 
@@ -115,8 +118,9 @@ impl IdentityCache {
         if self.map.len() >= IDENTITY_CACHE_SIZE {
             self.map.clear();
         }
-        self.map.insert(raw.to_owned(), identity.clone());
-        self.last = Some((raw.to_owned(), identity));
+        let key: Arc<str> = Arc::from(raw);
+        self.map.insert(Arc::clone(&key), identity.clone());
+        self.last = Some((key, identity));
     }
 }
 

@@ -234,7 +234,7 @@ impl ConsumerContext for Ctx {
 struct Chain {
     catalog_topic: Arc<str>,
     handler: Arc<dyn Handler>,
-    metrics: TopicMetrics,
+    metrics: Arc<TopicMetrics>,
 }
 
 /// What a consumer did before it stopped.

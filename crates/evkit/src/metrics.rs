@@ -48,7 +48,7 @@ struct Inner {
     committed: Family<Labels, Counter>,
     latency: Family<Labels, Histogram, fn() -> Histogram>,
     lag: Family<Labels, Gauge>,
-    topics: Mutex<HashMap<String, TopicMetrics>>,
+    topics: Mutex<HashMap<String, Arc<TopicMetrics>>>,
 }
 
 /// The metrics of one process. Cheap to clone; clones share the registry.
@@ -159,11 +159,12 @@ impl Metrics {
         }))
     }
 
-    /// The series of one topic (created on first use).
-    pub fn topic(&self, topic: &str) -> TopicMetrics {
+    /// The series of one topic (created on first use); shared, so a per-message lookup costs one
+    /// map probe and one reference count.
+    pub fn topic(&self, topic: &str) -> Arc<TopicMetrics> {
         let mut topics = self.0.topics.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(t) = topics.get(topic) {
-            return t.clone();
+            return Arc::clone(t);
         }
         let l: Labels = vec![("topic", topic.to_owned())];
         let i = &self.0;
@@ -173,7 +174,7 @@ impl Metrics {
                 ("outcome", o.to_owned()),
             ])
         };
-        let t = TopicMetrics {
+        let t = Arc::new(TopicMetrics {
             consumed: i.consumed.get_or_create_owned(&l),
             valid: i.valid.get_or_create_owned(&l),
             invalid: i.invalid.get_or_create_owned(&l),
@@ -185,8 +186,8 @@ impl Metrics {
             committed: i.committed.get_or_create_owned(&l),
             latency: i.latency.get_or_create_owned(&l),
             handled: [outcome("ack"), outcome("retry"), outcome("reject")],
-        };
-        topics.insert(topic.to_owned(), t.clone());
+        });
+        topics.insert(topic.to_owned(), Arc::clone(&t));
         t
     }
 

@@ -236,7 +236,7 @@ impl Producer {
         payload: &[u8],
         ctx: &Context,
     ) -> Result<Delivery, Error> {
-        let contract = self.catalog.contract(topic).ok().cloned();
+        let contract = self.catalog.get(topic).map(|t| Arc::clone(t.contract()));
         let mut h: Vec<(String, Vec<u8>)> = headers
             .iter()
             .map(|(n, v)| ((*n).to_owned(), v.to_vec()))

@@ -35,7 +35,7 @@ pub struct DeadLetter {
     inner: Arc<dyn Handler>,
     target: Target,
     metrics: Metrics,
-    topic_metrics: TopicMetrics,
+    topic_metrics: Arc<TopicMetrics>,
     shutdown: CancellationToken,
 }
 

@@ -10,12 +10,12 @@ use crate::{Handler, Incoming, Outcome};
 /// and its latency (`evkit_handler_duration_seconds`).
 pub struct Measure {
     inner: Arc<dyn Handler>,
-    metrics: TopicMetrics,
+    metrics: Arc<TopicMetrics>,
 }
 
 impl Measure {
     /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn Handler>, metrics: TopicMetrics) -> Self {
+    pub fn new(inner: Arc<dyn Handler>, metrics: Arc<TopicMetrics>) -> Self {
         Measure { inner, metrics }
     }
 }

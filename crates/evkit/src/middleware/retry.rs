@@ -19,7 +19,7 @@ use crate::{Failure, Handler, Incoming, Outcome};
 pub struct Retry {
     inner: Arc<dyn Handler>,
     policy: ExponentialBuilder,
-    metrics: Option<TopicMetrics>,
+    metrics: Option<Arc<TopicMetrics>>,
 }
 
 impl Retry {
@@ -27,7 +27,7 @@ impl Retry {
     pub fn new(
         inner: Arc<dyn Handler>,
         policy: &RetryConfig,
-        metrics: Option<TopicMetrics>,
+        metrics: Option<Arc<TopicMetrics>>,
     ) -> Self {
         let mut builder = ExponentialBuilder::new()
             .with_min_delay(Duration::from_millis(policy.min_delay_ms))

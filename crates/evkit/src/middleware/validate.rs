@@ -13,7 +13,7 @@ use crate::{Failure, Handler, Incoming, Outcome, Reason};
 pub struct Validate {
     inner: Arc<dyn Handler>,
     contract: Arc<Contract>,
-    metrics: Option<TopicMetrics>,
+    metrics: Option<Arc<TopicMetrics>>,
 }
 
 impl Validate {
@@ -21,7 +21,7 @@ impl Validate {
     pub fn new(
         inner: Arc<dyn Handler>,
         contract: Arc<Contract>,
-        metrics: Option<TopicMetrics>,
+        metrics: Option<Arc<TopicMetrics>>,
     ) -> Self {
         Validate {
             inner,
