@@ -3,10 +3,13 @@
 //! - consumer: evkit's pipeline (validate + dispatch to a no-op handler + commit) reading N
 //!   pre-produced `todo-created` messages, against a bare `StreamConsumer` reading the same
 //!   messages (each run a fresh group from the beginning);
-//! - producer: `evkit::Producer::produce` (serialize, key policy, identity and request id
-//!   headers, full contract check, send, wait for the acknowledgement) against a bare
-//!   `FutureProducer` sending the same pre-serialized messages with the same settings (acks=all,
-//!   idempotence); both keep the same number of sends in flight.
+//! - producer: `evkit::Producer::produce` of the generated `TodoCreatedEvent` (serialize, key
+//!   policy, identity and request id headers, full contract check, send, wait for the
+//!   acknowledgement) against a bare `FutureProducer` with the same settings (acks=all,
+//!   idempotence) doing what a hand-written producer for this topic does per event: serialize it
+//!   with `serde_json`, take the key from `org_id`, add the identity header and a fresh UUID
+//!   request id. Also reported, for scale: the bare producer sending pre-serialized bytes (no
+//!   per-message work at all). All keep the same number of sends in flight.
 //!
 //! Runs alternate (bare, evkit, bare, evkit, ...) and the ratio is the median of the per-pair
 //! ratios evkit/bare of messages per second, so a slow moment of a shared machine hits both
@@ -24,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use evkit::{Config, Consumer, Context, Metrics, Outcome, Producer, Router, handler_fn};
+use evkit_events::generated::platform_evkit_todo_created::TodoCreatedEvent;
 use evkit_schema::{Catalog, encode_identity};
 use evkit_testkit::Broker;
 use futures::StreamExt as _;
@@ -86,6 +90,9 @@ fn bare_producer(broker: &Broker) -> FutureProducer {
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random")
+        .set("client.id", "evkit-bench")
+        .set("security.protocol", "plaintext")
+        .set("message.timeout.ms", "30000")
         .create()
         .unwrap()
 }
@@ -170,15 +177,77 @@ async fn produce_bare(p: &FutureProducer, topic: &str, msgs: &Arc<Vec<Wire>>, n:
     rate(n, start.elapsed())
 }
 
+/// A typed event and the identity header its producer sends with it.
+struct Typed {
+    event: TodoCreatedEvent,
+    identity: String,
+    ctx: Context,
+}
+
+fn typed(n: usize) -> Vec<Typed> {
+    (0..n)
+        .map(|i| {
+            let event: TodoCreatedEvent = serde_json::from_value(todo(i)).unwrap();
+            let org = event.org_id.as_str().to_owned();
+            Typed {
+                event,
+                identity: encode_identity(&org, "User"),
+                ctx: Context::new().for_org(&org),
+            }
+        })
+        .collect()
+}
+
+/// Bare producer doing a hand-written producer's work per event: serialize, key from `org_id`,
+/// identity header, fresh UUID request id. Returns msgs/s.
+async fn produce_bare_typed(
+    p: &FutureProducer,
+    topic: &str,
+    events: &Arc<Vec<Typed>>,
+    n: usize,
+) -> f64 {
+    let start = Instant::now();
+    let (p, events, topic) = (p.clone(), Arc::clone(events), Arc::<str>::from(topic));
+    let sent = fan_out(n, move |i| {
+        let (p, events, topic) = (p.clone(), Arc::clone(&events), Arc::clone(&topic));
+        async move {
+            let t = &events[i];
+            let payload = serde_json::to_vec(&t.event).unwrap();
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "x-rh-identity",
+                    value: Some(t.identity.as_bytes()),
+                })
+                .insert(Header {
+                    key: "x-rh-insights-request-id",
+                    value: Some(request_id.as_bytes()),
+                });
+            p.send(
+                FutureRecord::to(&topic)
+                    .key(t.event.org_id.as_str())
+                    .payload(&payload)
+                    .headers(headers),
+                Duration::from_secs(30),
+            )
+            .await
+            .is_ok()
+        }
+    })
+    .await;
+    assert_eq!(sent, n, "bare producer lost messages");
+    rate(n, start.elapsed())
+}
+
 /// evkit's producer: typed events in, everything else done per message. Returns msgs/s.
-async fn produce_evkit(p: &Arc<Producer>, events: &Arc<Vec<(Value, Context)>>, n: usize) -> f64 {
+async fn produce_evkit(p: &Arc<Producer>, events: &Arc<Vec<Typed>>, n: usize) -> f64 {
     let start = Instant::now();
     let (p, events) = (Arc::clone(p), Arc::clone(events));
     let sent = fan_out(n, move |i| {
         let (p, events) = (Arc::clone(&p), Arc::clone(&events));
         async move {
-            let (e, ctx) = &events[i];
-            p.produce(TOPIC, e, ctx).await.is_ok()
+            let t = &events[i];
+            p.produce(TOPIC, &t.event, &t.ctx).await.is_ok()
         }
     })
     .await;
@@ -271,13 +340,17 @@ async fn main() {
     let catalog = Arc::new(evkit_benches::catalog().unwrap());
     let msgs = Arc::new(wire(n));
     println!(
-        "throughput: {n} messages of ~{} bytes, {rounds} rounds, {} broker, {} in flight",
+        "throughput: {n} messages of ~{} bytes, {rounds} rounds, {} broker, {} in flight, allocator {}",
         msgs[0].payload.len(),
         broker.name(),
-        IN_FLIGHT
+        IN_FLIGHT,
+        evkit_benches::ALLOCATOR
     );
 
     let only = std::env::var("EVKIT_BENCH_ONLY").unwrap_or_default();
+    if only != "consumer" {
+        producer_cpu_breakdown(&catalog);
+    }
     let bare = bare_producer(&broker);
     if only != "consumer" {
         bench_producer(&broker, &catalog, &bare, &msgs, rounds).await;
@@ -295,49 +368,133 @@ async fn bench_producer(
     rounds: usize,
 ) {
     let n = msgs.len();
-    let events: Arc<Vec<(Value, Context)>> = Arc::new(
-        (0..n)
-            .map(|i| {
-                let v = todo(i);
-                let ctx = Context::new().for_org(v["org_id"].as_str().unwrap());
-                (v, ctx)
-            })
-            .collect(),
+    let events = Arc::new(typed(n));
+    // Long-lived clients and topics on both sides, as in a service; the order of the three runs
+    // rotates every round so none of them always runs first or last.
+    let t_bare = broker.unique_topic("bench-produce-bare");
+    let t_evkit = broker.unique_topic("bench-produce-evkit");
+    broker.create_topic(&t_bare, PARTITIONS).await.unwrap();
+    broker.create_topic(&t_evkit, PARTITIONS).await.unwrap();
+    let producer = Arc::new(
+        Producer::new(
+            &base_config(broker, &t_evkit),
+            Arc::clone(catalog),
+            Metrics::new(),
+        )
+        .unwrap(),
     );
-    let mut produce_ratios = Vec::new();
-    let (mut bare_rates, mut evkit_rates) = (Vec::new(), Vec::new());
+    produce_bare(bare, &t_bare, msgs, n.min(1_000)).await;
+    produce_evkit(&producer, &events, n.min(1_000)).await;
+    let (mut produce_ratios, mut bytes_ratios) = (Vec::new(), Vec::new());
+    let (mut bare_rates, mut bytes_rates, mut evkit_rates) = (Vec::new(), Vec::new(), Vec::new());
+    let mut cpu_per_msg = [Vec::new(), Vec::new(), Vec::new()];
     for round in 0..rounds {
-        let t_bare = broker.unique_topic("bench-produce-bare");
-        let t_evkit = broker.unique_topic("bench-produce-evkit");
-        broker.create_topic(&t_bare, PARTITIONS).await.unwrap();
-        broker.create_topic(&t_evkit, PARTITIONS).await.unwrap();
-        let producer = Arc::new(
-            Producer::new(
-                &base_config(broker, &t_evkit),
-                Arc::clone(catalog),
-                Metrics::new(),
-            )
-            .unwrap(),
-        );
-        // Warm both clients' connections and metadata.
-        produce_bare(bare, &t_bare, msgs, 10).await;
-        produce_evkit(&producer, &events, 10).await;
-        let b = produce_bare(bare, &t_bare, msgs, n).await;
-        let e = produce_evkit(&producer, &events, n).await;
+        let mut rate = [0.0; 3];
+        for k in 0..3 {
+            let which = (round + k) % 3;
+            let c0 = process_cpu_seconds();
+            rate[which] = match which {
+                0 => produce_bare(bare, &t_bare, msgs, n).await,
+                1 => produce_bare_typed(bare, &t_bare, &events, n).await,
+                _ => produce_evkit(&producer, &events, n).await,
+            };
+            cpu_per_msg[which]
+                .push((process_cpu_seconds() - c0) * 1e6 / f64::from(u32::try_from(n).unwrap()));
+        }
+        let [raw, b, e] = rate;
         println!(
-            "  produce round {round}: bare {b:>9.0} msg/s  evkit {e:>9.0} msg/s  ratio {:.3}",
-            e / b
+            "  produce round {round}: bare (pre-serialized) {raw:>9.0} msg/s  bare {b:>9.0} msg/s  evkit {e:>9.0} msg/s  ratio {:.3} ({:.3} to pre-serialized)",
+            e / b,
+            e / raw
         );
         produce_ratios.push(e / b);
+        bytes_ratios.push(e / raw);
         bare_rates.push(b);
+        bytes_rates.push(raw);
         evkit_rates.push(e);
     }
-    let produce_ratio = median(produce_ratios);
+    let [cpu_raw, cpu_bare, cpu_evkit] = cpu_per_msg.map(median);
     println!(
-        "producer: bare {:.0} msg/s, evkit {:.0} msg/s, ratio evkit/bare {produce_ratio:.3} (target >= 0.85)",
+        "producer: bare {:.0} msg/s, evkit {:.0} msg/s, ratio evkit/bare {:.3} (target >= 0.85); bare pre-serialized {:.0} msg/s, ratio {:.3}",
         median(bare_rates),
-        median(evkit_rates)
+        median(evkit_rates),
+        median(produce_ratios),
+        median(bytes_rates),
+        median(bytes_ratios)
     );
+    println!(
+        "producer CPU per message of this process (the embedded broker included when it runs in-process): bare pre-serialized {cpu_raw:.1} µs, bare {cpu_bare:.1} µs, evkit {cpu_evkit:.1} µs"
+    );
+}
+
+/// Where the producer's extra CPU goes, on one thread and without Kafka: what a bare producer
+/// does before `send` (serialize the event) against the steps `Producer::produce` takes (the event
+/// as a JSON value, serialized from that value, key from the key policy, headers, full check).
+fn producer_cpu_breakdown(catalog: &Catalog) {
+    let events = typed(20_000);
+    let contract = Arc::clone(catalog.contract(TOPIC).unwrap());
+    let per_msg = |f: &mut dyn FnMut(&Typed)| {
+        let mut runs: Vec<f64> = (0..5)
+            .map(|_| {
+                let t0 = Instant::now();
+                events.iter().for_each(&mut *f);
+                t0.elapsed().as_secs_f64() * 1e6 / f64::from(u32::try_from(events.len()).unwrap())
+            })
+            .collect();
+        runs.sort_by(f64::total_cmp);
+        runs[2]
+    };
+    let serialize = per_msg(&mut |t| {
+        std::hint::black_box(serde_json::to_vec(&t.event).unwrap());
+    });
+    let to_value = per_msg(&mut |t| {
+        std::hint::black_box(serde_json::to_value(&t.event).unwrap());
+    });
+    let via_value = per_msg(&mut |t| {
+        let v = serde_json::to_value(&t.event).unwrap();
+        std::hint::black_box(serde_json::to_vec(&v).unwrap());
+    });
+    let evkit = per_msg(&mut |t| {
+        let v = serde_json::to_value(&t.event).unwrap();
+        let bytes = serde_json::to_vec(&v).unwrap();
+        let key = contract.key_for(&v).unwrap();
+        let headers = vec![
+            ("x-rh-identity".to_owned(), t.identity.as_bytes().to_vec()),
+            (
+                "x-rh-insights-request-id".to_owned(),
+                uuid::Uuid::new_v4().to_string().into_bytes(),
+            ),
+        ];
+        let message = evkit_schema::Message::from_parts(Some(key.as_bytes()), &headers, &bytes);
+        std::hint::black_box(contract.check_parsed(&message, v).unwrap());
+    });
+    println!(
+        "producer work before send, one thread, per message: serialize the event {serialize:.2} µs; \
+         event -> JSON value {to_value:.2} µs; event -> value -> bytes {via_value:.2} µs; \
+         evkit's whole preparation (value, bytes, key, headers, check) {evkit:.2} µs"
+    );
+}
+
+/// User + system CPU time of this process (all threads, the embedded broker's included), from
+/// `/proc/self/stat`; 0 where that file does not exist.
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the `(comm)`: utime and stime are the 12th and 13th, in clock ticks (100/s).
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 async fn bench_consumer(

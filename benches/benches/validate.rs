@@ -73,6 +73,7 @@ fn main() {
     let sizes = bench(&mut c);
     c.final_summary();
     let catalog = evkit_benches::catalog().expect("sample catalog");
+    println!("\nallocator: {}", evkit_benches::ALLOCATOR);
     println!(
         "\n| topic | payload bytes | (a) parse | (b) parse + check | b/a (criterion medians) | b/a (paired) |"
     );

@@ -14,6 +14,11 @@ use evkit::{Config, Consumer, Metrics, Producer};
 use evkit_schema::Catalog;
 use todo_service::{Store, demo, routes};
 
+/// mimalloc instead of glibc malloc: a service that builds and drops JSON values on several
+/// threads spends several times less CPU in the allocator (see the README's benchmarks).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An example evkit service: todo-created → SQLite → todo-indexed.
 #[derive(Debug, Parser)]
 #[command(version)]
