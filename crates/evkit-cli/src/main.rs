@@ -181,12 +181,46 @@ enum Command {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// Send dead-lettered messages back to the topic they came from, without the `evkit-dlq-*`
+    /// headers; messages that still break their topic's contract stay where they are. The job
+    /// commits under its own group, so running it again sends nothing twice. Connection settings
+    /// come from `EVKIT_CONFIG` / `ACG_CONFIG` / `EVKIT_*` like a service's.
+    Replay(ReplayArgs),
     /// List the topics of the catalog.
     Topics {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The dead-letter topic, as named on the cluster (e.g. `platform.evkit.todo-created.dlq`).
+    #[arg(long)]
+    from: String,
+    /// The replay job's consumer group.
+    #[arg(long, default_value = "evkit-replay")]
+    group: String,
+    /// Only messages dead-lettered for this reason (`validation`, `rejected`,
+    /// `retries-exhausted`, ...); repeat for more. Default: every reason.
+    #[arg(long = "reason")]
+    reasons: Vec<String>,
+    /// Stop after reading this many messages.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Stop after this many seconds without a message.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    idle_timeout: u64,
+    /// Report what would be replayed; send and commit nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Bootstrap servers (overrides the configuration).
+    #[arg(long, env = "EVKIT_BOOTSTRAP")]
+    bootstrap: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
 }
 
 #[derive(clap::Args)]
@@ -316,6 +350,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
                 .collect();
             runtime()?.block_on(kafka::consume(catalog, &read.consume(topics)))
         }
+        Command::Replay(args) => replay(catalog, args),
         Command::Topics { format } => {
             topics(catalog, *format);
             Ok(ExitCode::SUCCESS)
@@ -358,6 +393,59 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
         )),
         // Handled in `run`, before a catalog is needed.
         Command::GenerateExamples { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn replay(catalog: &Catalog, args: &ReplayArgs) -> Result<ExitCode> {
+    let mut config = evkit::Config::load()?;
+    if let Some(b) = &args.bootstrap {
+        config.bootstrap_servers.clone_from(b);
+    }
+    let options = evkit::ReplayOptions {
+        group_id: args.group.clone(),
+        reasons: args.reasons.clone(),
+        limit: args.limit,
+        idle: std::time::Duration::from_secs(args.idle_timeout),
+        dry_run: args.dry_run,
+        ..evkit::ReplayOptions::new(&args.from)
+    };
+    let report = runtime()?.block_on(evkit::replay(
+        &config,
+        std::sync::Arc::new(catalog.clone()),
+        &options,
+    ))?;
+    print_replay(&report, args.dry_run, args.format);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_replay(report: &evkit::ReplayReport, dry_run: bool, format: Format) {
+    match format {
+        Format::Json => println!(
+            "{}",
+            json!({
+                "dry_run": dry_run,
+                "read": report.read,
+                "replayed": report.replayed,
+                "still_invalid": report.still_invalid,
+                "skipped": report.skipped,
+            })
+        ),
+        Format::Human => {
+            let verb = if dry_run { "would replay" } else { "replayed" };
+            println!(
+                "read {}, {verb} {}, still invalid {} (left on the dead-letter topic), skipped {}",
+                report.read,
+                report.replayed_total(),
+                report.still_invalid_total(),
+                report.skipped
+            );
+            for (topic, n) in &report.replayed {
+                println!("  {verb} {n} to {topic}");
+            }
+            for (topic, n) in &report.still_invalid {
+                println!("  {n} still invalid for {topic}");
+            }
+        }
     }
 }
 

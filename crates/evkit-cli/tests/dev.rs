@@ -425,3 +425,76 @@ fn fuzz_publishes_generated_messages_and_consume_sees_the_same_verdicts() {
     let invalid = messages.iter().filter(|m| m["valid"] == false).count();
     assert_eq!(invalid, 5, "a quarter of the fuzz messages break a rule");
 }
+
+#[test]
+fn replay_sends_dead_lettered_messages_back_once() {
+    let dev = start_dev();
+    let dlq = format!("{TODO}.dlq");
+    let dead_letter = |payload: &str| {
+        evkit(&dev)
+            .args([
+                "produce",
+                "--topic",
+                &dlq,
+                "--no-validate",
+                "--key",
+                "12345",
+            ])
+            .args(["--org-id", "12345"])
+            .args(["--header", &format!("evkit-dlq-original-topic={TODO}")])
+            .args(["--header", "evkit-dlq-reason=rejected"])
+            .args(["--header", "x-rh-insights-request-id=replayed-1"])
+            .write_stdin(payload.to_owned())
+            .assert()
+            .success();
+    };
+    dead_letter(
+        r#"{"id": 7, "org_id": "12345", "title": "fixed since", "created_at": "2026-11-01T09:30:00Z"}"#,
+    );
+    dead_letter(
+        r#"{"id": 7.5, "org_id": "12345", "title": "still broken", "created_at": "2026-11-01T09:30:00Z"}"#,
+    );
+    let replay = |extra: &[&str]| -> serde_json::Value {
+        let out = evkit(&dev)
+            .args([
+                "replay",
+                "--from",
+                &dlq,
+                "--format",
+                "json",
+                "--idle-timeout",
+                "3",
+            ])
+            .args(extra)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&out).unwrap()
+    };
+    let dry = replay(&["--dry-run"]);
+    assert_eq!(dry["read"], 2, "{dry}");
+    assert_eq!(dry["replayed"][TODO], 1, "{dry}");
+    let done = replay(&[]);
+    assert_eq!(done["replayed"][TODO], 1, "{done}");
+    assert_eq!(done["still_invalid"][TODO], 1, "{done}");
+    // Committed: a second run reads nothing.
+    let again = replay(&[]);
+    assert_eq!(again["read"], 0, "{again}");
+    // The valid one is back on its topic, without the dead-letter headers.
+    let messages = consume_json(&dev, 1);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["valid"], true, "{}", messages[0]);
+    assert_eq!(messages[0]["payload"]["title"], "fixed since");
+    let names: Vec<&str> = messages[0]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["name"].as_str())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("evkit-dlq-")),
+        "{names:?}"
+    );
+}

@@ -7,6 +7,7 @@ the broker's v0 error reply).
 """
 import json
 import sys
+import time
 
 from kafka import KafkaConsumer, KafkaProducer
 
@@ -28,9 +29,14 @@ consumer = KafkaConsumer(
     topic,
     bootstrap_servers=bootstrap,
     auto_offset_reset="earliest",
-    consumer_timeout_ms=10000,
     group_id=None,
     api_version=API,
 )
-titles = sorted(json.loads(m.value)["title"] for m in consumer if m.value.startswith(b"{"))
-print("consumed " + json.dumps(titles))
+# Poll until both messages arrived (the test produced exactly two), up to a minute: a fixed
+# idle timeout failed when a loaded machine made the first metadata and fetch round trips slow.
+deadline = time.monotonic() + 60
+titles = []
+while len(titles) < 2 and time.monotonic() < deadline:
+    for records in consumer.poll(timeout_ms=1000).values():
+        titles += [json.loads(m.value)["title"] for m in records if m.value.startswith(b"{")]
+print("consumed " + json.dumps(sorted(titles)))

@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod middleware;
 mod offsets;
 pub mod producer;
+pub mod replay;
 mod router;
 
 pub use config::{Config, Secret};
@@ -47,6 +48,7 @@ pub use metrics::Metrics;
 pub use middleware::Middleware;
 pub use offsets::{OffsetTracker, Position};
 pub use producer::{Context, Delivery, Producer};
+pub use replay::{ReplayOptions, ReplayReport, replay};
 pub use router::{Router, Routes};
 
 /// Everything that can go wrong in `evkit`.
