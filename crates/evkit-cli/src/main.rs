@@ -234,7 +234,8 @@ struct ReadArgs {
     /// Stop after this many seconds without a message.
     #[arg(long, value_name = "SECONDS")]
     idle_timeout: Option<u64>,
-    /// Consumer group (default: a fresh one, so nothing is committed for others).
+    /// Consumer group: what it read is committed, so the next run with it goes on from there
+    /// (default: a fresh group, so nothing is committed).
     #[arg(long)]
     group: Option<String>,
     /// Output format.

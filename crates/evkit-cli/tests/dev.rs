@@ -498,3 +498,47 @@ fn replay_sends_dead_lettered_messages_back_once() {
         "{names:?}"
     );
 }
+
+#[test]
+fn a_named_group_goes_on_where_the_last_run_stopped() {
+    let dev = start_dev();
+    let produce = |id: u32| {
+        evkit(&dev)
+            .args(["produce", "--topic", TODO, "--key", "12345", "--org-id", "12345"])
+            .write_stdin(format!(
+                r#"{{"id": {id}, "org_id": "12345", "title": "todo {id}", "created_at": "2026-11-01T09:30:00Z"}}"#
+            ))
+            .assert()
+            .success();
+    };
+    let read = || -> Vec<serde_json::Value> {
+        let out = evkit(&dev)
+            .args([
+                "consume",
+                "--topic",
+                TODO,
+                "--group",
+                "cli-readers",
+                "--from-beginning",
+            ])
+            .args(["--format", "json", "--idle-timeout", "10", "--count", "5"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    produce(1);
+    let first = read();
+    assert_eq!(first.len(), 1, "{first:?}");
+    produce(2);
+    // The same group again, soon after: assigned at once, and only what is new.
+    let second = read();
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(second[0]["payload"]["title"], "todo 2");
+}
