@@ -143,6 +143,31 @@ where
         .sum()
 }
 
+/// One bare send with the two required headers; `true` when the broker acknowledged it.
+async fn send_bare(
+    p: &FutureProducer,
+    topic: &str,
+    key: &[u8],
+    identity: &str,
+    request_id: &str,
+    payload: &[u8],
+) -> bool {
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: "x-rh-identity",
+            value: Some(identity.as_bytes()),
+        })
+        .insert(Header {
+            key: "x-rh-insights-request-id",
+            value: Some(request_id.as_bytes()),
+        });
+    let record = FutureRecord::to(topic)
+        .key(key)
+        .payload(payload)
+        .headers(headers);
+    p.send(record, Duration::from_secs(30)).await.is_ok()
+}
+
 /// Bare producer: pre-serialized messages with the two headers. Returns msgs/s.
 async fn produce_bare(p: &FutureProducer, topic: &str, msgs: &Arc<Vec<Wire>>, n: usize) -> f64 {
     let start = Instant::now();
@@ -152,24 +177,7 @@ async fn produce_bare(p: &FutureProducer, topic: &str, msgs: &Arc<Vec<Wire>>, n:
         async move {
             let m = &msgs[i];
             let request_id = format!("bench-{i}");
-            let headers = OwnedHeaders::new()
-                .insert(Header {
-                    key: "x-rh-identity",
-                    value: Some(m.identity.as_bytes()),
-                })
-                .insert(Header {
-                    key: "x-rh-insights-request-id",
-                    value: Some(request_id.as_bytes()),
-                });
-            p.send(
-                FutureRecord::to(&topic)
-                    .key(&m.key)
-                    .payload(&m.payload)
-                    .headers(headers),
-                Duration::from_secs(30),
-            )
-            .await
-            .is_ok()
+            send_bare(&p, &topic, &m.key, &m.identity, &request_id, &m.payload).await
         }
     })
     .await;
@@ -214,24 +222,8 @@ async fn produce_bare_typed(
             let t = &events[i];
             let payload = serde_json::to_vec(&t.event).unwrap();
             let request_id = uuid::Uuid::new_v4().to_string();
-            let headers = OwnedHeaders::new()
-                .insert(Header {
-                    key: "x-rh-identity",
-                    value: Some(t.identity.as_bytes()),
-                })
-                .insert(Header {
-                    key: "x-rh-insights-request-id",
-                    value: Some(request_id.as_bytes()),
-                });
-            p.send(
-                FutureRecord::to(&topic)
-                    .key(t.event.org_id.as_str())
-                    .payload(&payload)
-                    .headers(headers),
-                Duration::from_secs(30),
-            )
-            .await
-            .is_ok()
+            let key = t.event.org_id.as_bytes();
+            send_bare(&p, &topic, key, &t.identity, &request_id, &payload).await
         }
     })
     .await;

@@ -100,6 +100,11 @@ fn available(tool: &str, probe: &[&str]) -> bool {
 }
 
 fn consume_json(dev: &Dev, count: usize) -> Vec<serde_json::Value> {
+    consume_json_with(dev, count, &[])
+}
+
+/// `evkit consume` of the todo topic from the beginning as JSON lines, with `extra` arguments.
+fn consume_json_with(dev: &Dev, count: usize, extra: &[&str]) -> Vec<serde_json::Value> {
     let out = evkit(dev)
         .args([
             "consume",
@@ -112,6 +117,7 @@ fn consume_json(dev: &Dev, count: usize) -> Vec<serde_json::Value> {
             "10",
         ])
         .args(["--count", &count.to_string()])
+        .args(extra)
         .assert()
         .success()
         .get_output()
@@ -511,28 +517,7 @@ fn a_named_group_goes_on_where_the_last_run_stopped() {
             .assert()
             .success();
     };
-    let read = || -> Vec<serde_json::Value> {
-        let out = evkit(&dev)
-            .args([
-                "consume",
-                "--topic",
-                TODO,
-                "--group",
-                "cli-readers",
-                "--from-beginning",
-            ])
-            .args(["--format", "json", "--idle-timeout", "10", "--count", "5"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
+    let read = || consume_json_with(&dev, 5, &["--group", "cli-readers"]);
     produce(1);
     let first = read();
     assert_eq!(first.len(), 1, "{first:?}");
