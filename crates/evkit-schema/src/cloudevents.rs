@@ -188,7 +188,7 @@ impl<'a> Attrs<'a> {
 fn attributes<'a>(
     pairs: impl Iterator<Item = (&'a str, Option<&'a str>)>,
     out: &mut Vec<Violation>,
-) -> Option<CloudEvent> {
+) -> Option<Attrs<'a>> {
     let before = out.len();
     let mut bad = |attr: &str, rule: &str, message: String| {
         out.push(Violation::new(
@@ -233,19 +233,65 @@ fn attributes<'a>(
             bad(name, rule, format!("`{name}` {what}"));
         }
     }
-    if out.len() > before {
-        return None;
+    (out.len() == before).then_some(attrs)
+}
+
+impl Attrs<'_> {
+    /// The attributes, copied; `None` unless the four required ones are present.
+    fn to_owned_event(&self) -> Option<CloudEvent> {
+        let owned = |v: Option<&str>| v.map(str::to_owned);
+        Some(CloudEvent {
+            specversion: self.specversion?.to_owned(),
+            id: self.id?.to_owned(),
+            source: self.source?.to_owned(),
+            event_type: self.event_type?.to_owned(),
+            datacontenttype: owned(self.datacontenttype),
+            dataschema: owned(self.dataschema),
+            subject: owned(self.subject),
+            time: owned(self.time),
+        })
     }
-    let owned = |v: Option<&str>| v.map(str::to_owned);
+}
+
+/// The attributes of a structured event that [`attributes`] accepted, moved out of the parsed
+/// object rather than copied.
+fn take_attributes(event: Map<String, Value>) -> Option<CloudEvent> {
+    let mut attrs: [Option<String>; 8] = Default::default();
+    for (name, value) in event {
+        let slot = match name.as_str() {
+            "specversion" => 0,
+            "id" => 1,
+            "source" => 2,
+            "type" => 3,
+            "datacontenttype" => 4,
+            "dataschema" => 5,
+            "subject" => 6,
+            "time" => 7,
+            _ => continue,
+        };
+        if let Value::String(v) = value {
+            attrs[slot] = Some(v);
+        }
+    }
+    let [
+        specversion,
+        id,
+        source,
+        event_type,
+        datacontenttype,
+        dataschema,
+        subject,
+        time,
+    ] = attrs;
     Some(CloudEvent {
-        specversion: attrs.specversion?.to_owned(),
-        id: attrs.id?.to_owned(),
-        source: attrs.source?.to_owned(),
-        event_type: attrs.event_type?.to_owned(),
-        datacontenttype: owned(attrs.datacontenttype),
-        dataschema: owned(attrs.dataschema),
-        subject: owned(attrs.subject),
-        time: owned(attrs.time),
+        specversion: specversion?,
+        id: id?,
+        source: source?,
+        event_type: event_type?,
+        datacontenttype,
+        dataschema,
+        subject,
+        time,
     })
 }
 
@@ -349,10 +395,12 @@ pub(crate) fn from_structured(
     out: &mut Vec<Violation>,
 ) -> (Option<Value>, Option<CloudEvent>) {
     if let Some(ct) = message.header_value(CONTENT_TYPE_HEADER) {
+        const STRUCTURED: &[u8] = b"application/cloudevents+json";
         let ok = std::str::from_utf8(ct).is_ok_and(|ct| {
             ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/cloudevents+json")
+                .as_bytes()
+                .get(..STRUCTURED.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(STRUCTURED))
         });
         if !ok {
             out.push(Violation::new(
@@ -385,7 +433,8 @@ pub(crate) fn from_structured(
             "binary `data_base64` is not accepted: this topic carries JSON `data`".to_owned(),
         ));
     }
-    let attrs = attributes(event.iter().map(|(k, v)| (k.as_str(), v.as_str())), out);
+    let valid = attributes(event.iter().map(|(k, v)| (k.as_str(), v.as_str())), out).is_some();
+    let attrs = if valid { take_attributes(event) } else { None };
     if data.is_none() {
         out.push(Violation::new(
             Part::Envelope,
@@ -400,7 +449,7 @@ pub(crate) fn from_structured(
 /// Reads binary-mode attributes from `ce_*` headers and `content-type`.
 pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Option<CloudEvent> {
     // Header names are matched case-insensitively; lower-case copies only when needed.
-    let mut attrs: Vec<(Cow<'_, str>, &str)> = Vec::with_capacity(8);
+    let mut attrs: smallvec::SmallVec<[(Cow<'_, str>, &str); 8]> = smallvec::SmallVec::new();
     for (name, value) in &message.headers {
         let prefixed = name.len() > HEADER_PREFIX.len()
             && name.as_bytes()[..HEADER_PREFIX.len()]
@@ -444,4 +493,5 @@ pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Op
         }
     }
     attributes(attrs.iter().map(|(a, v)| (a.as_ref(), Some(*v))), out)
+        .and_then(|a| a.to_owned_event())
 }

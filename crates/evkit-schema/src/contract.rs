@@ -211,6 +211,8 @@ pub struct Contract {
     payload: jsonschema::Validator,
     dataschemas: BTreeMap<String, jsonschema::Validator>,
     key_schema: Option<jsonschema::Validator>,
+    /// The key pointer's segments, unescaped once here rather than for every message.
+    key_path: Option<Vec<String>>,
     headers: CompiledHeaders,
 }
 
@@ -266,6 +268,7 @@ impl Contract {
             payload,
             dataschemas,
             key_schema,
+            key_path: spec.key.pointer.as_deref().and_then(pointer_segments),
             headers: compiled_headers,
         })
     }
@@ -346,8 +349,7 @@ impl Contract {
 
     /// The key the key policy derives from an event (the value at the key pointer), if any.
     pub fn key_for(&self, event: &Value) -> Option<String> {
-        let pointer = self.spec.key.pointer.as_deref()?;
-        match lookup(event, pointer)? {
+        match lookup(event, self.key_path.as_deref()?)? {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
@@ -504,7 +506,8 @@ impl Contract {
             }
         };
         if let (Some(pointer), Some(data)) = (&policy.pointer, data) {
-            let matches = match lookup(data, pointer) {
+            let found = self.key_path.as_deref().and_then(|path| lookup(data, path));
+            let matches = match found {
                 Some(Value::String(s)) => s == key,
                 Some(Value::Number(n)) => n.to_string() == key,
                 _ => false,
@@ -524,21 +527,28 @@ impl Contract {
     }
 }
 
-/// `Value::pointer` without allocating for segments that need no unescaping (it runs for every
-/// consumed message when the key comes from the payload).
-fn lookup<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
+/// A JSON pointer's segments, unescaped (`~1` is `/`, `~0` is `~`); `None` for a pointer that
+/// does not start with `/` (the catalog rejects those). The empty pointer has no segments.
+fn pointer_segments(pointer: &str) -> Option<Vec<String>> {
     if pointer.is_empty() {
-        return Some(value);
+        return Some(Vec::new());
     }
+    Some(
+        pointer
+            .strip_prefix('/')?
+            .split('/')
+            .map(|raw| raw.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+    )
+}
+
+/// `Value::pointer` over segments split and unescaped in advance (it runs for every message
+/// when the key comes from the payload).
+fn lookup<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
     let mut node = value;
-    for raw in pointer.strip_prefix('/')?.split('/') {
-        let segment: std::borrow::Cow<'_, str> = if raw.contains('~') {
-            raw.replace("~1", "/").replace("~0", "~").into()
-        } else {
-            raw.into()
-        };
+    for segment in path {
         node = match node {
-            Value::Object(map) => map.get(segment.as_ref())?,
+            Value::Object(map) => map.get(segment)?,
             Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
             _ => return None,
         };

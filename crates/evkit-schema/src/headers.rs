@@ -124,10 +124,16 @@ impl IdentityCache {
     }
 }
 
+/// The known headers a message carries: (index into `known`, value). Most topics know two or
+/// three headers, so this stays on the stack.
+type Present<'h> = smallvec::SmallVec<[(usize, &'h str); 4]>;
+
 /// Header rules compiled for one topic.
 pub(crate) struct CompiledHeaders {
     known: Vec<String>,
     required: Vec<String>,
+    /// Bit `i` set when `known[i]` is required.
+    required_mask: u64,
     validator: jsonschema::Validator,
     /// One validator per known header, when the header schema only constrains headers one by one
     /// (the usual shape): checking a message then allocates only for the headers it validates.
@@ -241,9 +247,15 @@ impl HeaderRules {
             Some(s) => Some(crate::compile(s).map_err(|e| format!("identity schema: {e}"))?),
             None => None,
         };
+        let required_mask = known
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| required.contains(k))
+            .fold(0u64, |m, (i, _)| m | (1 << i));
         Ok(CompiledHeaders {
             known,
             required,
+            required_mask,
             validator,
             per_header,
             identity,
@@ -304,8 +316,8 @@ impl CompiledHeaders {
         &self,
         headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>,
         out: &mut Vec<Violation>,
-    ) -> Vec<(usize, &'h str)> {
-        let mut present: Vec<(usize, &'h str)> = Vec::with_capacity(self.known.len());
+    ) -> Present<'h> {
+        let mut present = Present::new();
         // One bit per known header (`HeaderRules::compile` allows at most 64).
         let mut seen: u64 = 0;
         for (name, value) in headers {
@@ -349,15 +361,18 @@ impl CompiledHeaders {
         out: &mut Vec<Violation>,
     ) -> HeaderFacts {
         let present = self.collect(headers, out);
-        for name in &self.required {
-            if !present.iter().any(|(i, _)| self.known[*i] == *name) {
-                out.push(Violation {
-                    part: Part::Header(name.clone()),
-                    instance_path: String::new(),
-                    schema_path: "/required".to_owned(),
-                    rule: "required".to_owned(),
-                    message: format!("\"{name}\" is a required property"),
-                });
+        let present_mask = present.iter().fold(0u64, |m, (i, _)| m | (1 << i));
+        if present_mask & self.required_mask != self.required_mask {
+            for (i, name) in self.known.iter().enumerate() {
+                if self.required_mask & (1 << i) != 0 && present_mask & (1 << i) == 0 {
+                    out.push(Violation {
+                        part: Part::Header(name.clone()),
+                        instance_path: String::new(),
+                        schema_path: "/required".to_owned(),
+                        rule: "required".to_owned(),
+                        message: format!("\"{name}\" is a required property"),
+                    });
+                }
             }
         }
         let mut facts = HeaderFacts::default();
