@@ -348,6 +348,7 @@ async fn main() {
         bench_producer(&broker, &catalog, &bare, &msgs, rounds).await;
     }
     if only != "producer" {
+        consumer_cpu_breakdown(&catalog, &msgs).await;
         bench_consumer(&broker, &catalog, &bare, &msgs, rounds).await;
     }
 }
@@ -467,6 +468,115 @@ fn producer_cpu_breakdown(catalog: &Catalog) {
     );
 }
 
+/// Where the consumer's extra CPU goes, on one thread and without Kafka: copying a record off
+/// the wire, the contract check alone, and the whole chain the consumer runs per message
+/// (dead letter, validate, retry, timeout, panic guard, metrics, a no-op handler).
+async fn consumer_cpu_breakdown(catalog: &Catalog, msgs: &[Wire]) {
+    use evkit::middleware::{
+        dead_letter::{DeadLetter, Target},
+        measure::Measure,
+        panic::CatchPanic,
+        retry::Retry,
+        timeout::Timeout,
+        validate::Validate,
+    };
+    use evkit::{Envelope, Handler as _, Incoming};
+    use rdkafka::message::{OwnedMessage, Timestamp};
+
+    let records: Vec<OwnedMessage> = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "x-rh-identity",
+                    value: Some(m.identity.as_bytes()),
+                })
+                .insert(Header {
+                    key: "x-rh-insights-request-id",
+                    value: Some(uuid::Uuid::new_v4().to_string().as_bytes()),
+                });
+            OwnedMessage::new(
+                Some(m.payload.clone()),
+                Some(m.key.clone()),
+                TOPIC.to_owned(),
+                Timestamp::CreateTime(1_700_000_000_000),
+                0,
+                i64::try_from(i).unwrap(),
+                Some(headers),
+            )
+        })
+        .collect();
+    let contract = Arc::clone(catalog.contract(TOPIC).unwrap());
+    let metrics = Metrics::new();
+    let tm = metrics.topic(TOPIC);
+    let noop = Arc::new(handler_fn(|_| async { Outcome::Ack }));
+    let config = evkit::config::ConsumerConfig::default();
+    let layers = |validate: bool| -> Arc<dyn evkit::Handler> {
+        let mut h: Arc<dyn evkit::Handler> = Arc::new(Measure::new(noop.clone(), tm.clone()));
+        h = Arc::new(CatchPanic::new(h));
+        h = Arc::new(Timeout::new(h, config.handler_timeout()));
+        h = Arc::new(Retry::new(h, &config.retry, Some(tm.clone())));
+        if validate {
+            h = Arc::new(Validate::new(h, Arc::clone(&contract), Some(tm.clone())));
+        }
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .create()
+            .unwrap();
+        Arc::new(DeadLetter::new(
+            h,
+            Target {
+                topic: format!("{TOPIC}.dlq"),
+                producer,
+                timeout: Duration::from_secs(1),
+            },
+            metrics.clone(),
+            TOPIC,
+            tokio_util::sync::CancellationToken::new(),
+        ))
+    };
+    let (full, without_validate) = (layers(true), layers(false));
+    let topic: Arc<str> = Arc::from(TOPIC);
+    let n = f64::from(u32::try_from(records.len()).unwrap());
+    let mut copy = Vec::new();
+    let mut check = Vec::new();
+    let mut chain = Vec::new();
+    let mut bare_chain = Vec::new();
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        for r in &records {
+            std::hint::black_box(Envelope::from_kafka(r));
+        }
+        copy.push(t0.elapsed().as_secs_f64() * 1e6 / n);
+        let envs: Vec<Envelope> = records.iter().map(Envelope::from_kafka).collect();
+        let t0 = Instant::now();
+        for e in &envs {
+            std::hint::black_box(contract.check(&e.message()).unwrap());
+        }
+        check.push(t0.elapsed().as_secs_f64() * 1e6 / n);
+        for (h, out) in [(&full, &mut chain), (&without_validate, &mut bare_chain)] {
+            let envs: Vec<Envelope> = records.iter().map(Envelope::from_kafka).collect();
+            let t0 = Instant::now();
+            for e in envs {
+                assert_eq!(
+                    h.handle(Incoming::new(Arc::clone(&topic), e)).await,
+                    Outcome::Ack
+                );
+            }
+            out.push(t0.elapsed().as_secs_f64() * 1e6 / n);
+        }
+    }
+    println!(
+        "consumer work per message, one thread, no Kafka: copy the record {:.2} µs; contract check {:.2} µs; \
+         middleware chain without validation {:.2} µs; whole chain {:.2} µs",
+        median(copy),
+        median(check),
+        median(bare_chain),
+        median(chain)
+    );
+}
+
 /// User + system CPU time of this process (all threads, the embedded broker's included), from
 /// `/proc/self/stat`; 0 where that file does not exist.
 fn process_cpu_seconds() -> f64 {
@@ -503,9 +613,16 @@ async fn bench_consumer(
     produce_bare(bare, &topic, msgs, n).await;
     let mut consume_ratios = Vec::new();
     let (mut bare_rates, mut evkit_rates) = (Vec::new(), Vec::new());
+    let mut cpu_per_msg = [Vec::new(), Vec::new()];
+    let per_msg =
+        |c0: f64| (process_cpu_seconds() - c0) * 1e6 / f64::from(u32::try_from(n).unwrap());
     for round in 0..rounds {
+        let c0 = process_cpu_seconds();
         let b = consume_bare(broker, &topic, n).await;
+        cpu_per_msg[0].push(per_msg(c0));
+        let c0 = process_cpu_seconds();
         let e = consume_evkit(broker, &topic, catalog, n).await;
+        cpu_per_msg[1].push(per_msg(c0));
         println!(
             "  consume round {round}: bare {b:>9.0} msg/s  evkit {e:>9.0} msg/s  ratio {:.3}",
             e / b
@@ -519,5 +636,9 @@ async fn bench_consumer(
         "consumer: bare {:.0} msg/s, evkit {:.0} msg/s, ratio evkit/bare {consume_ratio:.3} (target >= 0.85)",
         median(bare_rates),
         median(evkit_rates)
+    );
+    let [cpu_bare, cpu_evkit] = cpu_per_msg.map(median);
+    println!(
+        "consumer CPU per message of this process (group join, fetch and the embedded broker included): bare {cpu_bare:.1} µs, evkit {cpu_evkit:.1} µs"
     );
 }

@@ -49,9 +49,29 @@ struct Worker {
 #[derive(Default)]
 struct State {
     tracker: OffsetTracker,
-    workers: HashMap<Key, Worker>,
+    /// Topic → partition → worker; keyed by topic first so the per-message lookup borrows the
+    /// topic name.
+    workers: HashMap<String, HashMap<i32, Worker>>,
     next_epoch: u64,
     committed: BTreeMap<Key, i64>,
+}
+
+impl State {
+    fn worker(&self, topic: &str, partition: i32) -> Option<&Worker> {
+        self.workers.get(topic)?.get(&partition)
+    }
+
+    fn worker_mut(&mut self, (topic, partition): &Key) -> Option<&mut Worker> {
+        self.workers.get_mut(topic.as_str())?.get_mut(partition)
+    }
+
+    fn remove_worker(&mut self, (topic, partition): &Key) -> Option<Worker> {
+        self.workers.get_mut(topic.as_str())?.remove(partition)
+    }
+
+    fn all_workers(&mut self) -> impl Iterator<Item = &mut Worker> {
+        self.workers.values_mut().flat_map(HashMap::values_mut)
+    }
 }
 
 struct Shared {
@@ -71,7 +91,7 @@ impl Shared {
 
     fn finish(&self, key: &Key, offset: i64, epoch: u64) {
         let mut st = self.lock();
-        if st.workers.get(key).is_some_and(|w| w.epoch == epoch) {
+        if st.worker(&key.0, key.1).is_some_and(|w| w.epoch == epoch) {
             // The worker is current, so the offset was begun: finish cannot fail.
             let _ = st.tracker.finish(&key.0, key.1, offset);
         }
@@ -88,7 +108,7 @@ impl Shared {
         {
             let mut st = self.lock();
             for k in &keys {
-                if let Some(w) = st.workers.get_mut(k) {
+                if let Some(w) = st.worker_mut(k) {
                     w.revoked.store(true, Ordering::Release);
                     w.tx = None;
                 }
@@ -103,8 +123,7 @@ impl Shared {
                     let busy = {
                         let st = self.lock();
                         keys.iter().any(|k| {
-                            st.workers
-                                .get(k)
+                            st.worker(&k.0, k.1)
                                 .and_then(|w| w.task.as_ref())
                                 .is_some_and(|t| !t.is_finished())
                         })
@@ -120,7 +139,7 @@ impl Shared {
         {
             let mut st = self.lock();
             for k in &keys {
-                if let Some(w) = st.workers.remove(k)
+                if let Some(w) = st.remove_worker(k)
                     && let Some(t) = w.task
                 {
                     t.abort();
@@ -430,12 +449,12 @@ impl Consumer {
             tracing::warn!(error = %e, "duplicate delivery skipped");
             return None;
         }
-        let key = (env.topic.clone(), env.partition);
-        if let Some(w) = st.workers.get(&key)
+        if let Some(w) = st.worker(&env.topic, env.partition)
             && let Some(tx) = &w.tx
         {
             return Some(tx.clone());
         }
+        let key = (env.topic.clone(), env.partition);
         let epoch = st.next_epoch;
         st.next_epoch += 1;
         let (tx, rx) = mpsc::channel(self.capacity);
@@ -449,8 +468,8 @@ impl Consumer {
             epoch,
             Arc::clone(&revoked),
         ));
-        st.workers.insert(
-            key,
+        st.workers.entry(key.0).or_default().insert(
+            key.1,
             Worker {
                 tx: Some(tx.clone()),
                 epoch,
@@ -514,8 +533,7 @@ impl Consumer {
         let deadline = tokio::time::Instant::now() + self.shutdown_deadline;
         let tasks: Vec<JoinHandle<()>> = {
             let mut st = self.shared.lock();
-            st.workers
-                .values_mut()
+            st.all_workers()
                 .filter_map(|w| {
                     w.tx = None;
                     w.task.take()

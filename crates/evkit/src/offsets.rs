@@ -1,6 +1,6 @@
 //! At-least-once commit positions.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, VecDeque};
 
 use crate::Error;
 
@@ -17,8 +17,9 @@ pub struct Position {
 
 #[derive(Debug, Default)]
 struct Partition {
-    /// Begun and not finished, in offset order.
-    in_flight: BTreeSet<i64>,
+    /// Begun and not finished, in offset order (offsets begin in increasing order, so a queue
+    /// stays sorted without a tree's per-message allocation).
+    in_flight: VecDeque<i64>,
     /// The last offset begun.
     last_begun: Option<i64>,
     /// The position last handed out for commit.
@@ -28,7 +29,7 @@ struct Partition {
 impl Partition {
     /// Everything below this offset is finished.
     fn safe(&self) -> Option<i64> {
-        match self.in_flight.first() {
+        match self.in_flight.front() {
             Some(first) => Some(*first),
             None => self.last_begun.map(|o| o + 1),
         }
@@ -43,7 +44,8 @@ impl Partition {
 /// (compacted or transaction-marker offsets) are fine.
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
-    partitions: HashMap<(String, i32), Partition>,
+    /// Topic → partition → state; keyed by topic first so a lookup borrows the name.
+    partitions: HashMap<String, HashMap<i32, Partition>>,
 }
 
 impl OffsetTracker {
@@ -54,10 +56,11 @@ impl OffsetTracker {
 
     /// A message was handed to its handler.
     pub fn begin(&mut self, topic: &str, partition: i32, offset: i64) -> Result<(), Error> {
-        let p = self
-            .partitions
-            .entry((topic.to_owned(), partition))
-            .or_default();
+        let partitions = match self.partitions.get_mut(topic) {
+            Some(p) => p,
+            None => self.partitions.entry(topic.to_owned()).or_default(),
+        };
+        let p = partitions.entry(partition).or_default();
         if let Some(last) = p.last_begun
             && offset <= last
         {
@@ -69,16 +72,23 @@ impl OffsetTracker {
             });
         }
         p.last_begun = Some(offset);
-        p.in_flight.insert(offset);
+        p.in_flight.push_back(offset);
         Ok(())
     }
 
     /// A message's handling is over: acknowledged, or safely dead-lettered.
     pub fn finish(&mut self, topic: &str, partition: i32, offset: i64) -> Result<(), Error> {
-        let removed = self
-            .partitions
-            .get_mut(&(topic.to_owned(), partition))
-            .is_some_and(|p| p.in_flight.remove(&offset));
+        let removed = self.partition_mut(topic, partition).is_some_and(|p| {
+            // Usually the oldest one finishes.
+            if p.in_flight.front() == Some(&offset) {
+                p.in_flight.pop_front();
+                return true;
+            }
+            match p.in_flight.binary_search(&offset) {
+                Ok(i) => p.in_flight.remove(i).is_some(),
+                Err(_) => false,
+            }
+        });
         if removed {
             Ok(())
         } else {
@@ -93,8 +103,17 @@ impl OffsetTracker {
     /// How many messages are being handled on this partition.
     pub fn in_flight(&self, topic: &str, partition: i32) -> usize {
         self.partitions
-            .get(&(topic.to_owned(), partition))
+            .get(topic)
+            .and_then(|t| t.get(&partition))
             .map_or(0, |p| p.in_flight.len())
+    }
+
+    fn partition_mut(&mut self, topic: &str, partition: i32) -> Option<&mut Partition> {
+        self.partitions.get_mut(topic)?.get_mut(&partition)
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Partition> {
+        self.partitions.values().flat_map(HashMap::values)
     }
 
     /// Positions that moved since the last call, to commit now.
@@ -102,7 +121,11 @@ impl OffsetTracker {
         let mut out: Vec<Position> = self
             .partitions
             .iter_mut()
-            .filter_map(|((topic, partition), p)| {
+            .flat_map(|(topic, t)| {
+                t.iter_mut()
+                    .map(move |(partition, p)| (topic, partition, p))
+            })
+            .filter_map(|(topic, partition, p)| {
                 let safe = p.safe()?;
                 if p.committed.is_some_and(|c| c >= safe) {
                     return None;
@@ -121,7 +144,7 @@ impl OffsetTracker {
 
     /// `true` when some partition has a position not yet committed.
     pub fn pending(&self) -> bool {
-        self.partitions.values().any(|p| {
+        self.all().any(|p| {
             p.safe()
                 .is_some_and(|safe| p.committed.is_none_or(|c| c < safe))
         })
@@ -130,7 +153,7 @@ impl OffsetTracker {
     /// A commit of this partition failed: the next [`OffsetTracker::take_commits`] offers its
     /// position again.
     pub fn commit_failed(&mut self, topic: &str, partition: i32) {
-        if let Some(p) = self.partitions.get_mut(&(topic.to_owned(), partition)) {
+        if let Some(p) = self.partition_mut(topic, partition) {
             p.committed = None;
         }
     }
@@ -140,14 +163,14 @@ impl OffsetTracker {
     /// commit that failed locally may still reach the broker late (librdkafka retries it) and
     /// overwrite a newer position, so the last word restates them all.
     pub fn restate(&mut self) {
-        for p in self.partitions.values_mut() {
+        for p in self.partitions.values_mut().flat_map(HashMap::values_mut) {
             p.committed = None;
         }
     }
 
     /// The partition was revoked: returns its final position (if it moved) and forgets it.
     pub fn revoke(&mut self, topic: &str, partition: i32) -> Option<Position> {
-        let p = self.partitions.remove(&(topic.to_owned(), partition))?;
+        let p = self.partitions.get_mut(topic)?.remove(&partition)?;
         let safe = p.safe()?;
         (p.committed != Some(safe)).then(|| Position {
             topic: topic.to_owned(),
