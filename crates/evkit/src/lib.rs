@@ -7,6 +7,10 @@
 //!   once ([`OffsetTracker`]) and drains on shutdown;
 //! - [`Producer`]: validates against the catalog, adds identity and request-id headers, derives
 //!   the key, speaks CloudEvents binary or structured mode, and reports partition and offset;
+//! - [`outbox::Outbox`]: a SQLite outbox, so a message is stored (in the service's own
+//!   transaction if it likes) before it is sent and deleted only once acknowledged; a relay sends
+//!   what a crash or an outage left behind;
+//! - [`replay()`]: sends dead-lettered messages back to their topic;
 //! - [`Config`]: brokers, SASL/SSL, Clowder (`ACG_CONFIG`), topic-name mapping, with secrets
 //!   redacted;
 //! - [`Metrics`]: Prometheus metrics per topic, served over HTTP with `/healthz`.
@@ -36,6 +40,7 @@ mod handler;
 pub mod metrics;
 pub mod middleware;
 mod offsets;
+pub mod outbox;
 pub mod producer;
 pub mod replay;
 mod router;
@@ -47,7 +52,7 @@ pub use handler::{Failure, Handler, Incoming, Outcome, Reason, handler_fn, typed
 pub use metrics::Metrics;
 pub use middleware::Middleware;
 pub use offsets::{OffsetTracker, Position};
-pub use producer::{Context, Delivery, Producer};
+pub use producer::{Context, Delivery, Prepared, Producer};
 pub use replay::{ReplayOptions, ReplayReport, replay};
 pub use router::{Router, Routes};
 
@@ -114,6 +119,14 @@ pub enum Error {
         context: String,
         /// Cause.
         source: rdkafka::error::KafkaError,
+    },
+    /// The outbox database failed (or holds a row evkit cannot read).
+    #[error("outbox: {context}: {source}")]
+    Outbox {
+        /// What evkit was doing.
+        context: String,
+        /// Cause.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// I/O (the metrics endpoint).
     #[error("{context}: {source}")]

@@ -86,6 +86,54 @@ pub struct Delivery {
     pub offset: i64,
 }
 
+/// A message built and checked by [`Producer::prepare`]: key, headers and payload exactly as
+/// they will be sent, ready to send now ([`Producer::send_prepared`]) or to keep in an
+/// [`crate::outbox::Outbox`] first. Its `Debug` shows the topic and sizes, never header values
+/// (the identity) or the payload.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Prepared {
+    pub(crate) topic: String,
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) payload: Vec<u8>,
+}
+
+impl Prepared {
+    /// The catalog topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The key, when the key policy gave one.
+    pub fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+
+    /// The headers, in the order they will be sent.
+    pub fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.headers
+    }
+
+    /// The payload bytes.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prepared")
+            .field("topic", &self.topic)
+            .field("key_len", &self.key.as_ref().map(Vec::len))
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("payload_len", &self.payload.len())
+            .finish()
+    }
+}
+
 /// Sends events for owned and foreign topics with acks=all and idempotence on.
 ///
 /// For a catalog topic every message is checked against its contract (key, headers, envelope,
@@ -121,7 +169,13 @@ impl Producer {
     /// A producer for `catalog`'s topics (and any other topic, unchecked, via
     /// [`Producer::produce_raw`]).
     pub fn new(config: &Config, catalog: Arc<Catalog>, metrics: Metrics) -> Result<Self, Error> {
-        let timeout = Duration::from_secs(30);
+        // The delivery timeout: 30 s unless the config's librdkafka section sets
+        // `message.timeout.ms`.
+        let timeout = config
+            .librdkafka
+            .get("message.timeout.ms")
+            .and_then(|v| v.parse().ok())
+            .map_or(Duration::from_secs(30), Duration::from_millis);
         let inner: FutureProducer = producer_config(config, timeout)?
             .create()
             .map_err(Error::kafka("creating the producer"))?;
@@ -149,20 +203,50 @@ impl Producer {
         event: &E,
         ctx: &Context,
     ) -> Result<Delivery, Error> {
-        let contract = Arc::clone(self.catalog.contract(topic)?);
-        let result = self.produce_event(&contract, event, ctx).await;
+        let contract = self.catalog.contract(topic)?;
+        match Self::prepare_event(contract, event, ctx) {
+            Ok(m) => self.send_prepared(&m).await,
+            Err(e) => {
+                self.metrics.topic(topic).produce_errors.inc();
+                Err(e)
+            }
+        }
+    }
+
+    /// Builds and checks what [`Producer::produce`] would send, without sending it: the
+    /// serialized event (or CloudEvent), key, identity and request-id headers. An invalid event
+    /// is an error here, so whatever is prepared is valid.
+    pub fn prepare<E: Serialize + ?Sized>(
+        &self,
+        topic: &str,
+        event: &E,
+        ctx: &Context,
+    ) -> Result<Prepared, Error> {
+        let contract = self.catalog.contract(topic)?;
+        Self::prepare_event(contract, event, ctx)
+    }
+
+    /// Sends a prepared message and waits for the broker to acknowledge it.
+    pub async fn send_prepared(&self, message: &Prepared) -> Result<Delivery, Error> {
+        let result = self
+            .send(
+                &message.topic,
+                message.key.as_deref(),
+                &message.headers,
+                &message.payload,
+            )
+            .await;
         if result.is_err() {
-            self.metrics.topic(topic).produce_errors.inc();
+            self.metrics.topic(&message.topic).produce_errors.inc();
         }
         result
     }
 
-    async fn produce_event<E: Serialize + ?Sized>(
-        &self,
+    fn prepare_event<E: Serialize + ?Sized>(
         contract: &Contract,
         event: &E,
         ctx: &Context,
-    ) -> Result<Delivery, Error> {
+    ) -> Result<Prepared, Error> {
         let topic = contract.topic();
         let value = serde_json::to_value(event).map_err(|source| Error::Serialize {
             topic: topic.to_owned(),
@@ -217,12 +301,19 @@ impl Producer {
             source,
         })?;
         Self::add_context_headers(&mut headers, ctx);
-        let key = key.as_deref().map(str::as_bytes);
-        if !payload_is_value {
-            return self.check_and_send(contract, key, &headers, &payload).await;
+        let key = key.map(String::into_bytes);
+        let message = Message::from_parts(key.as_deref(), &headers, &payload);
+        if payload_is_value {
+            contract.check_parsed(&message, value)?;
+        } else {
+            contract.check(&message)?;
         }
-        contract.check_parsed(&Message::from_parts(key, &headers, &payload), value)?;
-        self.send(contract.topic(), key, &headers, &payload).await
+        Ok(Prepared {
+            topic: topic.to_owned(),
+            key,
+            headers,
+            payload,
+        })
     }
 
     /// Sends bytes as they are, for foreign topics or pre-serialized events. Adds identity and

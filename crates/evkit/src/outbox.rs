@@ -1,0 +1,416 @@
+//! A durable outbox: messages are written to a database before they are sent, and deleted only
+//! once the broker has acknowledged them, so a crash, a broker outage or a failed send never
+//! loses one.
+//!
+//! The table (`evkit_outbox`) can live in the service's own SQLite database, so an event is
+//! stored in the same transaction as the state change that caused it ([`Outbox::add_in`]): either
+//! both are kept or neither is. A relay ([`Outbox::relay`], [`Outbox::run_relay`]) sends what is
+//! stored, oldest first, and deletes each row when its delivery is acknowledged. Delivery is at
+//! least once: a crash between the acknowledgement and the delete sends that message again.
+//!
+//! ```no_run
+//! # async fn demo(producer: evkit::Producer, event: serde_json::Value) -> Result<(), evkit::Error> {
+//! use evkit::outbox::{Outbox, RelayOptions};
+//!
+//! let outbox = Outbox::open("service.db")?;
+//! // Stored first, then sent; a failed send stays stored for the relay.
+//! outbox
+//!     .produce(&producer, "platform.evkit.todo-created", &event, &evkit::Context::new())
+//!     .await?;
+//! // At start-up (and on a timer): send whatever an earlier run left behind.
+//! let report = outbox.relay(&producer, &RelayOptions::default()).await?;
+//! println!("{} sent, {} still pending", report.sent, report.failed);
+//! # Ok(()) }
+//! ```
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::producer::Prepared;
+use crate::{Context, Delivery, Error, Producer};
+
+/// The outbox table.
+pub const TABLE: &str = "evkit_outbox";
+
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS evkit_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    key BLOB,
+    headers TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+)";
+
+/// A SQLite-backed outbox (WAL journal, one connection shared behind a lock).
+#[derive(Clone)]
+pub struct Outbox {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").finish_non_exhaustive()
+    }
+}
+
+/// What one relay pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RelayReport {
+    /// Rows sent, acknowledged and deleted.
+    pub sent: u64,
+    /// Rows whose send failed; they stay stored, with the attempt counted and the error kept.
+    pub failed: u64,
+    /// Where the sent messages landed, in row order.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// How a relay pass works.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// Rows sent at once (sent in row order, so order per partition holds).
+    pub batch: usize,
+    /// Only rows at least this old. Leave at zero at start-up; when a relay runs while the
+    /// service also calls [`Outbox::produce`], set it above the producer's delivery timeout
+    /// (30 s) so a message whose first send is still in flight is not sent a second time.
+    pub older_than: Duration,
+    /// Stop after this many rows in one pass (`None`: all that are stored).
+    pub limit: Option<u64>,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        RelayOptions {
+            batch: 500,
+            older_than: Duration::ZERO,
+            limit: None,
+        }
+    }
+}
+
+struct Row {
+    id: i64,
+    message: Prepared,
+}
+
+fn db(context: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Outbox {
+        context: context.to_owned(),
+        source: Box::new(source),
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn encode_headers(headers: &[(String, Vec<u8>)]) -> String {
+    let pairs: Vec<(&str, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), BASE64.encode(v)))
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn decode_headers(id: i64, text: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let bad = |message: String| Error::Outbox {
+        context: format!("outbox row {id}: headers"),
+        source: message.into(),
+    };
+    let pairs: Vec<(String, String)> =
+        serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    pairs
+        .into_iter()
+        .map(|(n, v)| Ok((n, BASE64.decode(v).map_err(|e| bad(e.to_string()))?)))
+        .collect()
+}
+
+impl Outbox {
+    /// Opens (or creates) the outbox in the SQLite database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Outbox, Error> {
+        let conn = Connection::open(path.as_ref()).map_err(db("opening the outbox database"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db("setting the outbox journal mode"))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(db("setting the outbox busy timeout"))?;
+        Outbox::install(&conn)?;
+        Ok(Outbox {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Creates the outbox table in a database the service already uses (idempotent).
+    pub fn install(conn: &Connection) -> Result<(), Error> {
+        conn.execute(CREATE, [])
+            .map_err(db("creating the outbox table"))?;
+        Ok(())
+    }
+
+    /// Stores `message` through the caller's connection, typically inside the transaction that
+    /// also stores the state change the event reports. Returns the row id.
+    pub fn add_in(conn: &Connection, message: &Prepared) -> Result<i64, Error> {
+        conn.execute(
+            "INSERT INTO evkit_outbox (topic, key, headers, payload, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                message.topic,
+                message.key,
+                encode_headers(&message.headers),
+                message.payload,
+                now_ms()
+            ],
+        )
+        .map_err(db("storing a message in the outbox"))?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` with the connection on a blocking thread (SQLite waits for the disk).
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| Error::Outbox {
+            context: "outbox task".to_owned(),
+            source: Box::new(e),
+        })?
+    }
+
+    /// Stores `message` (its own transaction). Returns the row id.
+    pub fn add(&self, message: &Prepared) -> Result<i64, Error> {
+        Outbox::add_in(&self.lock(), message)
+    }
+
+    /// Rows not yet acknowledged by the broker.
+    pub fn pending(&self) -> Result<u64, Error> {
+        let n: i64 = self
+            .lock()
+            .query_row("SELECT COUNT(*) FROM evkit_outbox", [], |r| r.get(0))
+            .map_err(db("counting the outbox"))?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    /// The last error recorded for the oldest row that has failed, if any (for diagnostics).
+    pub fn last_error(&self) -> Result<Option<String>, Error> {
+        self.lock()
+            .query_row(
+                "SELECT last_error FROM evkit_outbox WHERE last_error IS NOT NULL ORDER BY id LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db("reading the outbox"))
+    }
+
+    /// Checks and prepares `event` like [`Producer::produce`], stores it, sends it, and deletes
+    /// it once the broker acknowledges. A failed send returns the error and leaves the message
+    /// stored, for the relay: it is not lost. An invalid event is an error and stores nothing.
+    pub async fn produce<E: Serialize + ?Sized>(
+        &self,
+        producer: &Producer,
+        topic: &str,
+        event: &E,
+        ctx: &Context,
+    ) -> Result<Delivery, Error> {
+        let message = Arc::new(producer.prepare(topic, event, ctx)?);
+        let stored = Arc::clone(&message);
+        let id = self
+            .with_conn(move |conn| Outbox::add_in(conn, &stored))
+            .await?;
+        match producer.send_prepared(&message).await {
+            Ok(delivery) => {
+                self.with_conn(move |conn| delete(conn, &[id])).await?;
+                Ok(delivery)
+            }
+            Err(e) => {
+                let why = e.to_string();
+                self.with_conn(move |conn| record_failure(conn, &[(id, why)]))
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// One pass: sends the stored rows, oldest first, `batch` at a time, and deletes each one the
+    /// broker acknowledged. A failed row keeps its place (its attempts and last error are
+    /// recorded) and the pass stops after that batch, so a later row is not sent ahead of an
+    /// earlier one more than once.
+    pub async fn relay(
+        &self,
+        producer: &Producer,
+        options: &RelayOptions,
+    ) -> Result<RelayReport, Error> {
+        let mut report = RelayReport::default();
+        let mut after = 0i64;
+        let batch = options.batch.max(1);
+        let cutoff = now_ms() - i64::try_from(options.older_than.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            let room = options.limit.map_or(batch, |l| {
+                batch.min(usize::try_from(l - report.sent).unwrap_or(batch))
+            });
+            if room == 0 {
+                break;
+            }
+            let rows = self
+                .with_conn(move |conn| load(conn, after, cutoff, room))
+                .await?;
+            let Some(last) = rows.last() else {
+                break;
+            };
+            after = last.id;
+            let results = futures::future::join_all(
+                rows.iter().map(|row| producer.send_prepared(&row.message)),
+            )
+            .await;
+            let mut done = Vec::new();
+            let mut failed = Vec::new();
+            for (row, result) in rows.iter().zip(results) {
+                match result {
+                    Ok(d) => {
+                        done.push(row.id);
+                        report.deliveries.push(d);
+                    }
+                    Err(e) => failed.push((row.id, e.to_string())),
+                }
+            }
+            report.sent += done.len() as u64;
+            report.failed += failed.len() as u64;
+            let stop = !failed.is_empty();
+            if !failed.is_empty() {
+                tracing::warn!(
+                    failed = failed.len(),
+                    "outbox relay: sends failed; the messages stay stored"
+                );
+            }
+            self.with_conn(move |conn| {
+                delete(conn, &done)?;
+                record_failure(conn, &failed)
+            })
+            .await?;
+            if stop {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Relays every `interval` until `stop` is cancelled (errors are logged, the loop goes on).
+    pub async fn run_relay(
+        &self,
+        producer: &Producer,
+        options: &RelayOptions,
+        interval: Duration,
+        stop: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match self.relay(producer, options).await {
+                Ok(r) if r.sent > 0 || r.failed > 0 => {
+                    tracing::info!(sent = r.sent, failed = r.failed, "outbox relay pass");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "outbox relay pass failed"),
+            }
+        }
+    }
+}
+
+fn load(
+    conn: &mut Connection,
+    after: i64,
+    cutoff_ms: i64,
+    limit: usize,
+) -> Result<Vec<Row>, Error> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, topic, key, headers, payload FROM evkit_outbox
+             WHERE id > ?1 AND created_at_ms <= ?2 ORDER BY id LIMIT ?3",
+        )
+        .map_err(db("reading the outbox"))?;
+    let raw = stmt
+        .query_map(
+            params![after, cutoff_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<Vec<u8>>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            },
+        )
+        .map_err(db("reading the outbox"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db("reading the outbox"))?;
+    raw.into_iter()
+        .map(|(id, topic, key, headers, payload)| {
+            Ok(Row {
+                id,
+                message: Prepared {
+                    topic,
+                    key,
+                    headers: decode_headers(id, &headers)?,
+                    payload,
+                },
+            })
+        })
+        .collect()
+}
+
+fn delete(conn: &mut Connection, ids: &[i64]) -> Result<(), Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.transaction().map_err(db("deleting sent rows"))?;
+    {
+        let mut stmt = tx
+            .prepare_cached("DELETE FROM evkit_outbox WHERE id = ?1")
+            .map_err(db("deleting sent rows"))?;
+        for id in ids {
+            stmt.execute([id]).map_err(db("deleting sent rows"))?;
+        }
+    }
+    tx.commit().map_err(db("deleting sent rows"))
+}
+
+fn record_failure(conn: &mut Connection, rows: &[(i64, String)]) -> Result<(), Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.transaction().map_err(db("recording failed sends"))?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "UPDATE evkit_outbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+            )
+            .map_err(db("recording failed sends"))?;
+        for (id, why) in rows {
+            stmt.execute(params![id, why])
+                .map_err(db("recording failed sends"))?;
+        }
+    }
+    tx.commit().map_err(db("recording failed sends"))
+}
