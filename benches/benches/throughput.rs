@@ -468,23 +468,10 @@ fn producer_cpu_breakdown(catalog: &Catalog) {
     );
 }
 
-/// Where the consumer's extra CPU goes, on one thread and without Kafka: copying a record off
-/// the wire, the contract check alone, and the whole chain the consumer runs per message
-/// (dead letter, validate, retry, timeout, panic guard, metrics, a no-op handler).
-async fn consumer_cpu_breakdown(catalog: &Catalog, msgs: &[Wire]) {
-    use evkit::middleware::{
-        dead_letter::{DeadLetter, Target},
-        measure::Measure,
-        panic::CatchPanic,
-        retry::Retry,
-        timeout::Timeout,
-        validate::Validate,
-    };
-    use evkit::{Envelope, Handler as _, Incoming};
+/// The bench's messages as records off the wire (with both required headers).
+fn owned_records(msgs: &[Wire]) -> Vec<rdkafka::message::OwnedMessage> {
     use rdkafka::message::{OwnedMessage, Timestamp};
-
-    let records: Vec<OwnedMessage> = msgs
-        .iter()
+    msgs.iter()
         .enumerate()
         .map(|(i, m)| {
             let headers = OwnedHeaders::new()
@@ -506,7 +493,24 @@ async fn consumer_cpu_breakdown(catalog: &Catalog, msgs: &[Wire]) {
                 Some(headers),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Where the consumer's extra CPU goes, on one thread and without Kafka: copying a record off
+/// the wire, the contract check alone, and the whole chain the consumer runs per message
+/// (dead letter, validate, retry, timeout, panic guard, metrics, a no-op handler).
+async fn consumer_cpu_breakdown(catalog: &Catalog, msgs: &[Wire]) {
+    use evkit::middleware::{
+        dead_letter::{DeadLetter, Target},
+        measure::Measure,
+        panic::CatchPanic,
+        retry::Retry,
+        timeout::Timeout,
+        validate::Validate,
+    };
+    use evkit::{Envelope, Handler as _, Incoming};
+
+    let records = owned_records(msgs);
     let contract = Arc::clone(catalog.contract(TOPIC).unwrap());
     let metrics = Metrics::new();
     let tm = metrics.topic(TOPIC);

@@ -147,6 +147,14 @@ impl Outbox {
         })
     }
 
+    /// An outbox on a connection the service already shares (behind this lock): the outbox's
+    /// statements then take turns with the service's own, and an in-memory database works too.
+    /// Creates the table.
+    pub fn from_shared(conn: Arc<Mutex<Connection>>) -> Result<Outbox, Error> {
+        Outbox::install(&conn.lock().unwrap_or_else(PoisonError::into_inner))?;
+        Ok(Outbox { conn })
+    }
+
     /// Creates the outbox table in a database the service already uses (idempotent).
     pub fn install(conn: &Connection) -> Result<(), Error> {
         conn.execute(CREATE, [])
@@ -234,7 +242,19 @@ impl Outbox {
         let id = self
             .with_conn(move |conn| Outbox::add_in(conn, &stored))
             .await?;
-        match producer.send_prepared(&message).await {
+        self.send(producer, id, &message).await
+    }
+
+    /// Sends the message stored as row `id` (what [`Outbox::add_in`] returned, once its
+    /// transaction committed) and deletes the row when the broker acknowledges. On failure the
+    /// row stays, with the attempt and error recorded, for the relay.
+    pub async fn send(
+        &self,
+        producer: &Producer,
+        id: i64,
+        message: &Prepared,
+    ) -> Result<Delivery, Error> {
+        match producer.send_prepared(message).await {
             Ok(delivery) => {
                 self.with_conn(move |conn| delete(conn, &[id])).await?;
                 Ok(delivery)

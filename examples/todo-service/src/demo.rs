@@ -62,6 +62,8 @@ pub struct Report {
     pub announced: usize,
     /// todo-indexed records that broke the catalog's contract.
     pub announced_invalid: usize,
+    /// Announcements still in the outbox at the end (stored but not acknowledged).
+    pub outbox_pending: u64,
     /// Dead letters per reason.
     pub dead_letters: BTreeMap<String, u64>,
     /// Committed position per partition of todo-created at shutdown.
@@ -80,6 +82,7 @@ impl Report {
         self.stored == self.valid
             && self.announced == usize::try_from(self.valid).unwrap_or(usize::MAX)
             && self.announced_invalid == 0
+            && self.outbox_pending == 0
             && self.dead_letters.values().sum::<u64>() == self.broken
             && self.committed == self.ends
     }
@@ -97,8 +100,8 @@ impl fmt::Display for Report {
         writeln!(f, "  stored         {} todos in SQLite", self.stored)?;
         writeln!(
             f,
-            "  announced      {} on {TODO_INDEXED} ({} invalid)",
-            self.announced, self.announced_invalid
+            "  announced      {} on {TODO_INDEXED} ({} invalid; {} left in the outbox)",
+            self.announced, self.announced_invalid, self.outbox_pending
         )?;
         writeln!(f, "  dead-lettered  {dead} {:?}", self.dead_letters)?;
         writeln!(
@@ -201,6 +204,7 @@ pub async fn run(opts: &Options) -> Result<Report, Error> {
         stored: store.count().await?,
         announced: distinct,
         announced_invalid,
+        outbox_pending: store.outbox()?.pending()?,
         dead_letters: reasons(&dead),
         committed,
         ends,

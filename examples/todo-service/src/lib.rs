@@ -7,14 +7,18 @@
 //! and request id forward, and Prometheus metrics.
 //!
 //! Redelivery is expected (at least once), so the store is idempotent: the same todo stored twice
-//! is one row, and its follow-up event is sent again (consumers of `todo-indexed` key on
-//! `org_id` + `id`).
+//! is one row. The follow-up event goes through evkit's outbox: it is stored in the same SQLite
+//! transaction as the todo, then sent, and deleted once the broker acknowledges it. A crash or a
+//! broker outage after the todo is stored therefore never loses its announcement: the relay
+//! (run at start-up and on a timer) sends it later. Announcements are at least once too
+//! (consumers of `todo-indexed` key on `org_id` + `id`).
 
 pub mod demo;
 pub mod store;
 
 use std::sync::Arc;
 
+use evkit::outbox::Outbox;
 use evkit::{Context, Incoming, Outcome, Producer, Router, Routes, typed};
 use evkit_events::generated::platform_evkit_todo_created as created;
 use evkit_events::generated::platform_evkit_todo_indexed as indexed;
@@ -47,53 +51,77 @@ pub enum Error {
     Demo(String),
 }
 
-/// The service's routes: `todo-created` → store → `todo-indexed`.
+/// The service's routes: `todo-created` → store (todo and announcement in one transaction) →
+/// `todo-indexed`.
 pub fn routes(
     catalog: Arc<Catalog>,
     store: Store,
     producer: Arc<Producer>,
-) -> Result<Routes, evkit::Error> {
+) -> Result<Routes, Error> {
+    let outbox = store.outbox()?;
     let handler = typed(move |todo: created::Event, msg: Incoming| {
         let store = store.clone();
+        let outbox = outbox.clone();
         let producer = Arc::clone(&producer);
-        async move { on_todo_created(todo, &msg, &store, &producer).await }
+        async move { on_todo_created(todo, &msg, &store, &outbox, &producer).await }
     });
-    Router::new(catalog).route(TODO_CREATED, handler).build()
+    Ok(Router::new(catalog).route(TODO_CREATED, handler).build()?)
 }
 
-/// Stores the todo, then announces it. A store or produce failure is transient (`Retry`); after
-/// the last retry the message goes to the dead-letter topic and its offset is committed.
+/// Stores the todo with its announcement, then sends the announcement. A store failure is
+/// transient (`Retry`; after the last retry the message goes to the dead-letter topic). Once
+/// both are stored the message is handled: a failed send leaves the announcement in the outbox
+/// for the relay.
 async fn on_todo_created(
     todo: created::Event,
     msg: &Incoming,
     store: &Store,
-    producer: &Producer,
+    outbox: &Outbox,
+    producer: &Arc<Producer>,
 ) -> Outcome {
     let source = (msg.envelope().partition, msg.envelope().offset);
-    let stored = match store.insert(todo.clone(), source).await {
+    let ctx = Context::from_incoming(msg);
+    let announce = {
+        let (todo, producer) = (todo.clone(), Arc::clone(producer));
+        move |stored: Stored| {
+            producer.prepare(TODO_INDEXED, &follow_up(&todo, stored, source)?, &ctx)
+        }
+    };
+    let (_, stored) = match store.insert_announcing(todo, source, announce).await {
         Ok(s) => s,
+        // The follow-up breaks its own contract: a bug, not a transient failure; nothing stored.
+        Err(Error::Evkit(e)) => return Outcome::reject(format!("{TODO_INDEXED}: {e}")),
         Err(e) => return Outcome::retry(e.to_string()),
     };
-    let follow_up = indexed::Event {
+    if let Some((id, message)) = stored
+        && let Err(e) = outbox.send(producer, id, &message).await
+    {
+        tracing::warn!(error = %e, "announcement stays in the outbox for the relay");
+    }
+    Outcome::Ack
+}
+
+/// The todo-indexed event for a stored todo.
+fn follow_up(
+    todo: &created::Event,
+    stored: Stored,
+    source: (i32, i64),
+) -> Result<indexed::Event, evkit::Error> {
+    // Both schemas constrain org_id the same way; a mismatch is a schema bug.
+    let org_id = indexed::TodoIndexedEventOrgId::try_from(todo.org_id.as_str()).map_err(|e| {
+        evkit::Error::Config {
+            source_name: "schemas".to_owned(),
+            message: format!("org_id for {TODO_INDEXED}: {e}"),
+        }
+    })?;
+    Ok(indexed::Event {
         id: todo.id,
-        org_id: match indexed::TodoIndexedEventOrgId::try_from(todo.org_id.as_str()) {
-            Ok(o) => o,
-            // Both schemas constrain org_id the same way; a mismatch is a schema bug, not a
-            // transient failure.
-            Err(e) => return Outcome::reject(format!("org_id for {TODO_INDEXED}: {e}")),
-        },
+        org_id,
         indexed_at: chrono::Utc::now(),
         org_todo_count: stored.org_count,
         source_offset: Some(indexed::TodoIndexedEventSourceOffset {
             partition: u64::try_from(source.0).unwrap_or_default(),
             offset: u64::try_from(source.1).unwrap_or_default(),
         }),
-    };
-    match producer
-        .produce(TODO_INDEXED, &follow_up, &Context::from_incoming(msg))
-        .await
-    {
-        Ok(_) => Outcome::Ack,
-        Err(e) => Outcome::retry(format!("producing {TODO_INDEXED}: {e}")),
-    }
+    })
 }

@@ -7,12 +7,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use evkit::outbox::RelayOptions;
 use evkit::{Config, Consumer, Metrics, Producer};
 use evkit_schema::Catalog;
 use todo_service::{Store, demo, routes};
+use tokio_util::sync::CancellationToken;
 
 /// mimalloc instead of glibc malloc: a service that builds and drops JSON values on several
 /// threads spends several times less CPU in the allocator (see the README's benchmarks).
@@ -87,9 +90,33 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         Arc::clone(&catalog),
         metrics.clone(),
     )?);
+    // Announcements an earlier run stored but could not send go out first, then every 10 s
+    // (only rows older than a minute, so none whose first send is still in flight).
+    let outbox = store.outbox()?;
+    let left = outbox.relay(&producer, &RelayOptions::default()).await?;
+    tracing::info!(
+        sent = left.sent,
+        failed = left.failed,
+        "outbox relayed at start-up"
+    );
+    let stop_relay = CancellationToken::new();
+    let relay = tokio::spawn({
+        let (producer, stop) = (Arc::clone(&producer), stop_relay.clone());
+        async move {
+            let options = RelayOptions {
+                older_than: Duration::from_secs(60),
+                ..RelayOptions::default()
+            };
+            outbox
+                .run_relay(&producer, &options, Duration::from_secs(10), stop)
+                .await;
+        }
+    });
     let consumer = Consumer::new(&config, routes(catalog, store, producer)?, metrics)?;
-    let summary = consumer.run(shutdown_signal()).await?;
-    tracing::info!(consumed = summary.consumed, "todo-service stopped");
+    let summary = consumer.run(shutdown_signal()).await;
+    stop_relay.cancel();
+    let _ = relay.await;
+    tracing::info!(consumed = summary?.consumed, "todo-service stopped");
     Ok(())
 }
 

@@ -18,7 +18,9 @@ fn the_demo_stores_announces_dead_letters_and_commits_everything() {
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("stored         60 todos"), "{out}");
     assert!(
-        out.contains("announced      60 on platform.evkit.todo-indexed (0 invalid)"),
+        out.contains(
+            "announced      60 on platform.evkit.todo-indexed (0 invalid; 0 left in the outbox)"
+        ),
         "{out}"
     );
     assert!(
