@@ -186,6 +186,10 @@ enum Command {
     /// commits under its own group, so running it again sends nothing twice. Connection settings
     /// come from `EVKIT_CONFIG` / `ACG_CONFIG` / `EVKIT_*` like a service's.
     Replay(ReplayArgs),
+    /// Show what an outbox database holds (messages stored but not yet acknowledged), or with
+    /// `--relay` send them, oldest first, deleting each one the broker acknowledges. Exits 1 when
+    /// messages are left. Connection settings as for `replay`.
+    Outbox(OutboxArgs),
     /// List the topics of the catalog.
     Topics {
         /// Output format.
@@ -215,6 +219,25 @@ struct ReplayArgs {
     /// Report what would be replayed; send and commit nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Bootstrap servers (overrides the configuration).
+    #[arg(long, env = "EVKIT_BOOTSTRAP")]
+    bootstrap: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+#[derive(clap::Args)]
+struct OutboxArgs {
+    /// The SQLite database holding the `evkit_outbox` table (e.g. the service's own).
+    #[arg(long)]
+    db: PathBuf,
+    /// Send the stored messages instead of only counting them.
+    #[arg(long)]
+    relay: bool,
+    /// Relay at most this many messages.
+    #[arg(long, requires = "relay")]
+    limit: Option<u64>,
     /// Bootstrap servers (overrides the configuration).
     #[arg(long, env = "EVKIT_BOOTSTRAP")]
     bootstrap: Option<String>,
@@ -352,6 +375,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
             runtime()?.block_on(kafka::consume(catalog, &read.consume(topics)))
         }
         Command::Replay(args) => replay(catalog, args),
+        Command::Outbox(args) => outbox(catalog, args),
         Command::Topics { format } => {
             topics(catalog, *format);
             Ok(ExitCode::SUCCESS)
@@ -448,6 +472,58 @@ fn print_replay(report: &evkit::ReplayReport, dry_run: bool, format: Format) {
             }
         }
     }
+}
+
+fn outbox(catalog: &Catalog, args: &OutboxArgs) -> Result<ExitCode> {
+    if !args.db.exists() {
+        anyhow::bail!("{}: no such database", args.db.display());
+    }
+    let outbox = evkit::outbox::Outbox::open(&args.db)?;
+    let report = if args.relay {
+        let mut config = evkit::Config::load()?;
+        if let Some(b) = &args.bootstrap {
+            config.bootstrap_servers.clone_from(b);
+        }
+        let producer = evkit::Producer::new(
+            &config,
+            std::sync::Arc::new(catalog.clone()),
+            evkit::Metrics::new(),
+        )?;
+        let options = evkit::outbox::RelayOptions {
+            limit: args.limit,
+            ..evkit::outbox::RelayOptions::default()
+        };
+        Some(runtime()?.block_on(outbox.relay(&producer, &options))?)
+    } else {
+        None
+    };
+    let pending = outbox.pending()?;
+    let last_error = outbox.last_error()?;
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            json!({
+                "sent": report.as_ref().map(|r| r.sent),
+                "failed": report.as_ref().map(|r| r.failed),
+                "pending": pending,
+                "last_error": last_error,
+            })
+        ),
+        Format::Human => {
+            if let Some(r) = &report {
+                println!("sent {}, failed {}", r.sent, r.failed);
+            }
+            println!("{pending} message(s) in the outbox");
+            if let Some(e) = last_error {
+                println!("  last error: {e}");
+            }
+        }
+    }
+    Ok(if pending == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -433,6 +433,59 @@ fn fuzz_publishes_generated_messages_and_consume_sees_the_same_verdicts() {
 }
 
 #[test]
+fn outbox_reports_and_relays_what_a_service_left_behind() {
+    let dev = start_dev();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("service.db");
+    // What a service stored and could not send before it stopped.
+    {
+        let catalog = std::sync::Arc::new(evkit_schema::Catalog::load(catalog_dir()).unwrap());
+        let config = evkit::Config {
+            bootstrap_servers: "127.0.0.1:1".to_owned(),
+            ..evkit::Config::default()
+        };
+        let producer = evkit::Producer::new(&config, catalog, evkit::Metrics::new()).unwrap();
+        let outbox = evkit::outbox::Outbox::open(&db).unwrap();
+        for id in [41, 42] {
+            let event = serde_json::json!({
+                "id": id, "org_id": "12345", "title": format!("stored {id}"),
+                "created_at": "2026-11-01T09:30:00Z"
+            });
+            let m = producer
+                .prepare(TODO, &event, &evkit::Context::new().for_org("12345"))
+                .unwrap();
+            outbox.add(&m).unwrap();
+        }
+    }
+    let run = |extra: &[&str], ok: bool| -> serde_json::Value {
+        let assert = evkit(&dev)
+            .args(["outbox", "--db", db.to_str().unwrap(), "--format", "json"])
+            .args(extra)
+            .assert();
+        let assert = if ok { assert.success() } else { assert.code(1) };
+        serde_json::from_slice(&assert.get_output().stdout).unwrap()
+    };
+    let status = run(&[], false);
+    assert_eq!(status["pending"], 2, "{status}");
+    assert_eq!(status["sent"], serde_json::Value::Null, "{status}");
+    let relayed = run(&["--relay"], true);
+    assert_eq!(relayed["sent"], 2, "{relayed}");
+    assert_eq!(relayed["pending"], 0, "{relayed}");
+    let messages = consume_json(&dev, 2);
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages.iter().all(|m| m["valid"] == true), "{messages:?}");
+    evkit(&dev)
+        .args([
+            "outbox",
+            "--db",
+            dir.path().join("absent.db").to_str().unwrap(),
+        ])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("no such database"));
+}
+
+#[test]
 fn replay_sends_dead_lettered_messages_back_once() {
     let dev = start_dev();
     let dlq = format!("{TODO}.dlq");
