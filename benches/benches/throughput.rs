@@ -17,7 +17,7 @@
 //!
 //! ```text
 //! cargo bench -p evkit-benches --bench throughput
-//! EVKIT_BENCH_MESSAGES=50000 EVKIT_BENCH_ROUNDS=7 cargo bench -p evkit-benches --bench throughput
+//! EVKIT_BENCH_ROUNDS=7 EVKIT_BENCH_ONLY=consumer cargo bench -p evkit-benches --bench throughput
 //! EVKIT_BOOTSTRAP=127.0.0.1:9092 cargo bench -p evkit-benches --bench throughput   # another broker
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
