@@ -7,26 +7,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TODO, header, read_all, setup};
+use common::{TODO, header, read_all, setup, sorted_ids};
 use evkit::outbox::{Outbox, RelayOptions};
 use evkit::{Context, Error, Metrics, Producer};
 use serde_json::json;
 
 fn event(id: u64, org: &str) -> serde_json::Value {
     json!({"id": id, "org_id": org, "title": format!("todo {id}"), "created_at": "2026-11-01T09:30:00Z"})
-}
-
-fn ids(records: &[evkit_testkit::clients::Record]) -> Vec<u64> {
-    let mut ids: Vec<u64> = records
-        .iter()
-        .map(|r| {
-            let v: serde_json::Value =
-                serde_json::from_slice(r.payload.as_deref().unwrap()).unwrap();
-            v["id"].as_u64().unwrap()
-        })
-        .collect();
-    ids.sort_unstable();
-    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +85,7 @@ async fn stored_messages_survive_a_restart_and_are_sent_once() {
     assert_eq!(again.sent, 0, "nothing may be sent twice");
 
     let back = read_all(&s.broker, &s.topic, 6, Duration::from_secs(15)).await;
-    assert_eq!(ids(&back), [1, 2, 3, 4, 5]);
+    assert_eq!(sorted_ids(&back), [1, 2, 3, 4, 5]);
     for r in &back {
         assert_eq!(r.key.as_deref(), Some(&b"org-a"[..]));
         assert_eq!(header(r, "x-rh-insights-request-id"), Some("req-outbox"));
@@ -155,7 +142,7 @@ async fn a_send_that_fails_stays_stored_until_the_broker_takes_it() {
     assert_eq!(outbox.pending().unwrap(), 0);
 
     let back = read_all(&s.broker, &s.topic, 3, Duration::from_secs(15)).await;
-    assert_eq!(ids(&back), [7, 8]);
+    assert_eq!(sorted_ids(&back), [7, 8]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TODO, header, headers, read_all, setup, todo};
+use common::{TODO, header, headers, read_all, setup, sorted_ids, todo};
 use evkit::{Envelope, ReplayOptions, dead_letter, replay};
 use evkit_testkit::clients::{producer, send};
 
@@ -53,16 +53,7 @@ fn options(dlq: &str, group: String) -> ReplayOptions {
 
 /// The replayed records: todos 1-4 of `org-a`, key and headers as before, no dead-letter headers.
 fn assert_back_as_they_were(back: &[evkit_testkit::clients::Record]) {
-    let mut ids: Vec<u64> = back
-        .iter()
-        .map(|r| {
-            let v: serde_json::Value =
-                serde_json::from_slice(r.payload.as_deref().unwrap()).unwrap();
-            v["id"].as_u64().unwrap()
-        })
-        .collect();
-    ids.sort_unstable();
-    assert_eq!(ids, [1, 2, 3, 4]);
+    assert_eq!(sorted_ids(back), [1, 2, 3, 4]);
     for r in back {
         assert_eq!(r.key.as_deref(), Some(&b"org-a"[..]));
         assert!(

@@ -215,3 +215,17 @@ pub fn header<'a>(r: &'a Record, name: &str) -> Option<&'a str> {
         .and_then(|(_, v)| v.as_deref())
         .and_then(|v| std::str::from_utf8(v).ok())
 }
+
+/// The `id` of each record's JSON payload, sorted.
+pub fn sorted_ids(records: &[Record]) -> Vec<u64> {
+    let mut ids: Vec<u64> = records
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value =
+                serde_json::from_slice(r.payload.as_deref().unwrap()).unwrap();
+            v["id"].as_u64().unwrap()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
