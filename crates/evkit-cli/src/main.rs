@@ -505,13 +505,17 @@ fn outbox(catalog: &Catalog, args: &OutboxArgs) -> Result<ExitCode> {
             json!({
                 "sent": report.as_ref().map(|r| r.sent),
                 "failed": report.as_ref().map(|r| r.failed),
+                "unreadable": report.as_ref().map(|r| r.unreadable),
                 "pending": pending,
                 "last_error": last_error,
             })
         ),
         Format::Human => {
             if let Some(r) = &report {
-                println!("sent {}, failed {}", r.sent, r.failed);
+                println!(
+                    "sent {}, failed {}, unreadable {}",
+                    r.sent, r.failed, r.unreadable
+                );
             }
             println!("{pending} message(s) in the outbox");
             if let Some(e) = last_error {

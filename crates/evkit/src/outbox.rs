@@ -69,6 +69,9 @@ pub struct RelayReport {
     pub sent: u64,
     /// Rows whose send failed; they stay stored, with the attempt counted and the error kept.
     pub failed: u64,
+    /// Rows that could not be read back (a damaged `headers` column): kept, with the error
+    /// recorded, and skipped so the rows behind them still go out.
+    pub unreadable: u64,
     /// Where the sent messages landed, in row order.
     pub deliveries: Vec<Delivery>,
 }
@@ -98,7 +101,8 @@ impl Default for RelayOptions {
 
 struct Row {
     id: i64,
-    message: Prepared,
+    /// The message, or why the row cannot be read back.
+    message: Result<Prepared, Error>,
 }
 
 fn db(context: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
@@ -271,7 +275,8 @@ impl Outbox {
     /// One pass: sends the stored rows, oldest first, `batch` at a time, and deletes each one the
     /// broker acknowledged. A failed row keeps its place (its attempts and last error are
     /// recorded) and the pass stops after that batch, so a later row is not sent ahead of an
-    /// earlier one more than once.
+    /// earlier one more than once. A row that cannot be read back is kept, its error recorded,
+    /// and skipped.
     pub async fn relay(
         &self,
         producer: &Producer,
@@ -295,21 +300,28 @@ impl Outbox {
                 break;
             };
             after = last.id;
-            let results = futures::future::join_all(
-                rows.iter().map(|row| producer.send_prepared(&row.message)),
-            )
-            .await;
             let mut done = Vec::new();
             let mut failed = Vec::new();
-            for (row, result) in rows.iter().zip(results) {
+            let mut unreadable = Vec::new();
+            let sends = rows.iter().filter_map(|row| match &row.message {
+                Ok(m) => Some(async move { (row.id, producer.send_prepared(m).await) }),
+                Err(e) => {
+                    tracing::error!(row = row.id, error = %e, "outbox row cannot be read; kept and skipped");
+                    unreadable.push((row.id, e.to_string()));
+                    None
+                }
+            });
+            let results = futures::future::join_all(sends.collect::<Vec<_>>()).await;
+            for (id, result) in results {
                 match result {
                     Ok(d) => {
-                        done.push(row.id);
+                        done.push(id);
                         report.deliveries.push(d);
                     }
-                    Err(e) => failed.push((row.id, e.to_string())),
+                    Err(e) => failed.push((id, e.to_string())),
                 }
             }
+            report.unreadable += unreadable.len() as u64;
             report.sent += done.len() as u64;
             report.failed += failed.len() as u64;
             let stop = !failed.is_empty();
@@ -321,7 +333,8 @@ impl Outbox {
             }
             self.with_conn(move |conn| {
                 delete(conn, &done)?;
-                record_failure(conn, &failed)
+                record_failure(conn, &failed)?;
+                record_failure(conn, &unreadable)
             })
             .await?;
             if stop {
@@ -389,12 +402,12 @@ fn load(
         .map(|(id, topic, key, headers, payload)| {
             Ok(Row {
                 id,
-                message: Prepared {
+                message: decode_headers(id, &headers).map(|headers| Prepared {
                     topic,
                     key,
-                    headers: decode_headers(id, &headers)?,
+                    headers,
                     payload,
-                },
+                }),
             })
         })
         .collect()

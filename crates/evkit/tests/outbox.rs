@@ -162,30 +162,35 @@ async fn an_invalid_event_is_refused_and_never_stored() {
     assert_eq!(outbox.pending().unwrap(), 0);
 }
 
-#[test]
-fn a_row_that_cannot_be_read_is_an_error_naming_it() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_that_cannot_be_read_is_kept_and_does_not_block_the_rows_behind_it() {
+    let s = setup("outbox-damaged", 1).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("service.db");
     let outbox = Outbox::open(&path).unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute(
-        "INSERT INTO evkit_outbox (topic, key, headers, payload, created_at_ms) VALUES ('t', NULL, 'not json', x'7b7d', 0)",
-        [],
+        "INSERT INTO evkit_outbox (topic, key, headers, payload, created_at_ms) VALUES (?1, NULL, 'not json', x'7b7d', 0)",
+        [TODO],
     )
     .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let config = evkit::Config {
-        bootstrap_servers: "127.0.0.1:1".to_owned(),
-        ..evkit::Config::default()
-    };
-    let producer = Producer::new(&config, common::catalog(), Metrics::new()).unwrap();
-    let err = rt
-        .block_on(outbox.relay(&producer, &RelayOptions::default()))
-        .unwrap_err();
-    assert!(err.to_string().contains("outbox row 1"), "{err}");
+    let producer = Producer::new(&s.config, common::catalog(), Metrics::new()).unwrap();
+    let ctx = Context::new().for_org("org-d");
+    outbox
+        .add(&producer.prepare(TODO, &event(9, "org-d"), &ctx).unwrap())
+        .unwrap();
+    let report = outbox
+        .relay(&producer, &RelayOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((report.sent, report.unreadable), (1, 1), "{report:?}");
     assert_eq!(
         outbox.pending().unwrap(),
         1,
-        "an unreadable row is kept, not dropped"
+        "the damaged row is kept, not dropped"
     );
+    let why = outbox.last_error().unwrap().unwrap_or_default();
+    assert!(why.contains("outbox row 1: headers"), "{why}");
+    let back = read_all(&s.broker, &s.topic, 2, Duration::from_secs(10)).await;
+    assert_eq!(sorted_ids(&back), [9]);
 }
