@@ -9,7 +9,7 @@ mod kafka;
 
 use std::io::Read as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
@@ -229,9 +229,10 @@ struct ReplayArgs {
 
 #[derive(clap::Args)]
 struct OutboxArgs {
-    /// The SQLite database holding the `evkit_outbox` table (e.g. the service's own).
-    #[arg(long)]
-    db: PathBuf,
+    /// The database holding the `evkit_outbox` table (e.g. the service's own): a SQLite file
+    /// path, or a `postgres://` URL.
+    #[arg(long, value_name = "PATH|URL")]
+    db: String,
     /// Send the stored messages instead of only counting them.
     #[arg(long)]
     relay: bool,
@@ -475,30 +476,35 @@ fn print_replay(report: &evkit::ReplayReport, dry_run: bool, format: Format) {
 }
 
 fn outbox(catalog: &Catalog, args: &OutboxArgs) -> Result<ExitCode> {
-    if !args.db.exists() {
-        anyhow::bail!("{}: no such database", args.db.display());
+    let postgres = args.db.starts_with("postgres://") || args.db.starts_with("postgresql://");
+    if !postgres && !Path::new(args.db.strip_prefix("sqlite:").unwrap_or(&args.db)).exists() {
+        anyhow::bail!("{}: no such database", args.db);
     }
-    let outbox = evkit::outbox::Outbox::open(&args.db)?;
-    let report = if args.relay {
+    let producer = if args.relay {
         let mut config = evkit::Config::load()?;
         if let Some(b) = &args.bootstrap {
             config.bootstrap_servers.clone_from(b);
         }
-        let producer = evkit::Producer::new(
+        Some(evkit::Producer::new(
             &config,
             std::sync::Arc::new(catalog.clone()),
             evkit::Metrics::new(),
-        )?;
-        let options = evkit::outbox::RelayOptions {
-            limit: args.limit,
-            ..evkit::outbox::RelayOptions::default()
-        };
-        Some(runtime()?.block_on(outbox.relay(&producer, &options))?)
+        )?)
     } else {
         None
     };
-    let pending = outbox.pending()?;
-    let last_error = outbox.last_error()?;
+    let options = evkit::outbox::RelayOptions {
+        limit: args.limit,
+        ..evkit::outbox::RelayOptions::default()
+    };
+    let (report, pending, last_error) = runtime()?.block_on(async {
+        let outbox = evkit::outbox::Outbox::connect(&args.db).await?;
+        let report = match &producer {
+            Some(p) => Some(outbox.relay(p, &options).await?),
+            None => None,
+        };
+        Ok::<_, evkit::Error>((report, outbox.pending().await?, outbox.last_error().await?))
+    })?;
     match args.format {
         Format::Json => println!(
             "{}",

@@ -446,6 +446,7 @@ fn outbox_reports_and_relays_what_a_service_left_behind() {
         };
         let producer = evkit::Producer::new(&config, catalog, evkit::Metrics::new()).unwrap();
         let outbox = evkit::outbox::Outbox::open(&db).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
         for id in [41, 42] {
             let event = serde_json::json!({
                 "id": id, "org_id": "12345", "title": format!("stored {id}"),
@@ -454,7 +455,7 @@ fn outbox_reports_and_relays_what_a_service_left_behind() {
             let m = producer
                 .prepare(TODO, &event, &evkit::Context::new().for_org("12345"))
                 .unwrap();
-            outbox.add(&m).unwrap();
+            rt.block_on(outbox.add(&m)).unwrap();
         }
     }
     let run = |extra: &[&str], ok: bool| -> serde_json::Value {

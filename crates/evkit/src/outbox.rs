@@ -24,7 +24,7 @@
 //! ```
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -50,10 +50,29 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS evkit_outbox (
     last_error TEXT
 )";
 
-/// A SQLite-backed outbox (WAL journal, one connection shared behind a lock).
+/// The table in PostgreSQL.
+const CREATE_PG: &str = "CREATE TABLE IF NOT EXISTS evkit_outbox (
+    id BIGSERIAL PRIMARY KEY,
+    topic TEXT NOT NULL,
+    key BYTEA,
+    headers TEXT NOT NULL,
+    payload BYTEA NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+)";
+
+/// An outbox table in SQLite (WAL journal, one connection shared behind a lock) or PostgreSQL
+/// (one connection; [`Outbox::connect`] with a `postgres://` URL).
 #[derive(Clone)]
 pub struct Outbox {
-    conn: Arc<Mutex<Connection>>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Arc<Mutex<Connection>>),
+    Postgres(Arc<tokio_postgres::Client>),
 }
 
 impl std::fmt::Debug for Outbox {
@@ -112,6 +131,13 @@ fn db(context: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
     }
 }
 
+fn pg(context: &str) -> impl FnOnce(tokio_postgres::Error) -> Error + '_ {
+    move |source| Error::Outbox {
+        context: context.to_owned(),
+        source: Box::new(source),
+    }
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -147,8 +173,68 @@ impl Outbox {
             .map_err(db("setting the outbox busy timeout"))?;
         Outbox::install(&conn)?;
         Ok(Outbox {
-            conn: Arc::new(Mutex::new(conn)),
+            backend: Backend::Sqlite(Arc::new(Mutex::new(conn))),
         })
+    }
+
+    /// Opens the outbox named by `url`: `postgres://…` or `postgresql://…` connects to
+    /// PostgreSQL (no TLS; the connection runs on the current Tokio runtime) and creates the
+    /// table; anything else is a SQLite file path (an optional `sqlite:` prefix is dropped).
+    pub async fn connect(url: &str) -> Result<Outbox, Error> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            let path = url.strip_prefix("sqlite:").unwrap_or(url).to_owned();
+            return tokio::task::spawn_blocking(move || Outbox::open(path))
+                .await
+                .map_err(|e| Error::Outbox {
+                    context: "outbox task".to_owned(),
+                    source: Box::new(e),
+                })?;
+        }
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(pg("connecting to the outbox database"))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "outbox database connection closed");
+            }
+        });
+        Outbox::install_postgres(&client).await?;
+        Ok(Outbox {
+            backend: Backend::Postgres(Arc::new(client)),
+        })
+    }
+
+    /// Creates the outbox table in a PostgreSQL database the service already uses (idempotent).
+    pub async fn install_postgres(
+        client: &impl tokio_postgres::GenericClient,
+    ) -> Result<(), Error> {
+        client
+            .batch_execute(CREATE_PG)
+            .await
+            .map_err(pg("creating the outbox table"))
+    }
+
+    /// Stores `message` through the caller's PostgreSQL client, typically a transaction that
+    /// also stores the state change the event reports. Returns the row id.
+    pub async fn add_in_postgres(
+        client: &impl tokio_postgres::GenericClient,
+        message: &Prepared,
+    ) -> Result<i64, Error> {
+        let row = client
+            .query_one(
+                "INSERT INTO evkit_outbox (topic, key, headers, payload, created_at_ms)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    &message.topic,
+                    &message.key,
+                    &encode_headers(&message.headers),
+                    &message.payload,
+                    &now_ms(),
+                ],
+            )
+            .await
+            .map_err(pg("storing a message in the outbox"))?;
+        Ok(row.get(0))
     }
 
     /// An outbox on a connection the service already shares (behind this lock): the outbox's
@@ -156,7 +242,9 @@ impl Outbox {
     /// Creates the table.
     pub fn from_shared(conn: Arc<Mutex<Connection>>) -> Result<Outbox, Error> {
         Outbox::install(&conn.lock().unwrap_or_else(PoisonError::into_inner))?;
-        Ok(Outbox { conn })
+        Ok(Outbox {
+            backend: Backend::Sqlite(conn),
+        })
     }
 
     /// Creates the outbox table in a database the service already uses (idempotent).
@@ -184,16 +272,12 @@ impl Outbox {
         Ok(conn.last_insert_rowid())
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Runs `f` with the connection on a blocking thread (SQLite waits for the disk).
-    async fn with_conn<T: Send + 'static>(
-        &self,
+    /// Runs `f` with the SQLite connection on a blocking thread (SQLite waits for the disk).
+    async fn sqlite<T: Send + 'static>(
+        conn: &Arc<Mutex<Connection>>,
         f: impl FnOnce(&mut Connection) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let conn = Arc::clone(&self.conn);
+        let conn = Arc::clone(conn);
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
             f(&mut guard)
@@ -206,29 +290,113 @@ impl Outbox {
     }
 
     /// Stores `message` (its own transaction). Returns the row id.
-    pub fn add(&self, message: &Prepared) -> Result<i64, Error> {
-        Outbox::add_in(&self.lock(), message)
+    pub async fn add(&self, message: &Prepared) -> Result<i64, Error> {
+        match &self.backend {
+            Backend::Sqlite(c) => {
+                let message = message.clone();
+                Outbox::sqlite(c, move |conn| Outbox::add_in(conn, &message)).await
+            }
+            Backend::Postgres(c) => Outbox::add_in_postgres(&**c, message).await,
+        }
     }
 
     /// Rows not yet acknowledged by the broker.
-    pub fn pending(&self) -> Result<u64, Error> {
-        let n: i64 = self
-            .lock()
-            .query_row("SELECT COUNT(*) FROM evkit_outbox", [], |r| r.get(0))
-            .map_err(db("counting the outbox"))?;
+    pub async fn pending(&self) -> Result<u64, Error> {
+        const SQL: &str = "SELECT COUNT(*) FROM evkit_outbox";
+        let n: i64 = match &self.backend {
+            Backend::Sqlite(c) => {
+                Outbox::sqlite(c, |conn| {
+                    conn.query_row(SQL, [], |r| r.get(0))
+                        .map_err(db("counting the outbox"))
+                })
+                .await?
+            }
+            Backend::Postgres(c) => c
+                .query_one(SQL, &[])
+                .await
+                .map_err(pg("counting the outbox"))?
+                .get(0),
+        };
         Ok(u64::try_from(n).unwrap_or_default())
     }
 
     /// The last error recorded for the oldest row that has failed, if any (for diagnostics).
-    pub fn last_error(&self) -> Result<Option<String>, Error> {
-        self.lock()
-            .query_row(
-                "SELECT last_error FROM evkit_outbox WHERE last_error IS NOT NULL ORDER BY id LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db("reading the outbox"))
+    pub async fn last_error(&self) -> Result<Option<String>, Error> {
+        const SQL: &str =
+            "SELECT last_error FROM evkit_outbox WHERE last_error IS NOT NULL ORDER BY id LIMIT 1";
+        match &self.backend {
+            Backend::Sqlite(c) => {
+                Outbox::sqlite(c, |conn| {
+                    conn.query_row(SQL, [], |r| r.get(0))
+                        .optional()
+                        .map_err(db("reading the outbox"))
+                })
+                .await
+            }
+            Backend::Postgres(c) => Ok(c
+                .query_opt(SQL, &[])
+                .await
+                .map_err(pg("reading the outbox"))?
+                .map(|r| r.get(0))),
+        }
+    }
+
+    async fn load(&self, after: i64, cutoff_ms: i64, limit: usize) -> Result<Vec<Row>, Error> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let raw = match &self.backend {
+            Backend::Sqlite(c) => {
+                Outbox::sqlite(c, move |conn| load_sqlite(conn, after, cutoff_ms, limit)).await?
+            }
+            Backend::Postgres(c) => c
+                .query(
+                    "SELECT id, topic, key, headers, payload FROM evkit_outbox
+                     WHERE id > $1 AND created_at_ms <= $2 ORDER BY id LIMIT $3",
+                    &[&after, &cutoff_ms, &limit],
+                )
+                .await
+                .map_err(pg("reading the outbox"))?
+                .into_iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+                .collect(),
+        };
+        Ok(raw
+            .into_iter()
+            .map(|(id, topic, key, headers, payload): RawRow| Row {
+                id,
+                message: decode_headers(id, &headers).map(|headers| Prepared {
+                    topic,
+                    key,
+                    headers,
+                    payload,
+                }),
+            })
+            .collect())
+    }
+
+    /// Deletes the acknowledged rows and records the failures, in one transaction.
+    async fn settle(&self, done: Vec<i64>, failed: Vec<(i64, String)>) -> Result<(), Error> {
+        if done.is_empty() && failed.is_empty() {
+            return Ok(());
+        }
+        match &self.backend {
+            Backend::Sqlite(c) => {
+                Outbox::sqlite(c, move |conn| settle_sqlite(conn, &done, &failed)).await
+            }
+            Backend::Postgres(c) => {
+                let fail = pg("settling sent rows");
+                let ids: Vec<i64> = failed.iter().map(|(id, _)| *id).collect();
+                let whys: Vec<&str> = failed.iter().map(|(_, why)| why.as_str()).collect();
+                c.execute(
+                    "WITH gone AS (DELETE FROM evkit_outbox WHERE id = ANY($1))
+                     UPDATE evkit_outbox AS o SET attempts = o.attempts + 1, last_error = f.why
+                     FROM UNNEST($2::BIGINT[], $3::TEXT[]) AS f(id, why) WHERE o.id = f.id",
+                    &[&done, &ids, &whys],
+                )
+                .await
+                .map(|_| ())
+                .map_err(fail)
+            }
+        }
     }
 
     /// Checks and prepares `event` like [`Producer::produce`], stores it, sends it, and deletes
@@ -241,11 +409,8 @@ impl Outbox {
         event: &E,
         ctx: &Context,
     ) -> Result<Delivery, Error> {
-        let message = Arc::new(producer.prepare(topic, event, ctx)?);
-        let stored = Arc::clone(&message);
-        let id = self
-            .with_conn(move |conn| Outbox::add_in(conn, &stored))
-            .await?;
+        let message = producer.prepare(topic, event, ctx)?;
+        let id = self.add(&message).await?;
         self.send(producer, id, &message).await
     }
 
@@ -260,13 +425,11 @@ impl Outbox {
     ) -> Result<Delivery, Error> {
         match producer.send_prepared(message).await {
             Ok(delivery) => {
-                self.with_conn(move |conn| delete(conn, &[id])).await?;
+                self.settle(vec![id], Vec::new()).await?;
                 Ok(delivery)
             }
             Err(e) => {
-                let why = e.to_string();
-                self.with_conn(move |conn| record_failure(conn, &[(id, why)]))
-                    .await?;
+                self.settle(Vec::new(), vec![(id, e.to_string())]).await?;
                 Err(e)
             }
         }
@@ -293,9 +456,7 @@ impl Outbox {
             if room == 0 {
                 break;
             }
-            let rows = self
-                .with_conn(move |conn| load(conn, after, cutoff, room))
-                .await?;
+            let rows = self.load(after, cutoff, room).await?;
             let Some(last) = rows.last() else {
                 break;
             };
@@ -331,12 +492,8 @@ impl Outbox {
                     "outbox relay: sends failed; the messages stay stored"
                 );
             }
-            self.with_conn(move |conn| {
-                delete(conn, &done)?;
-                record_failure(conn, &failed)?;
-                record_failure(conn, &unreadable)
-            })
-            .await?;
+            failed.extend(unreadable);
+            self.settle(done, failed).await?;
             if stop {
                 break;
             }
@@ -370,80 +527,51 @@ impl Outbox {
     }
 }
 
-fn load(
+/// A row as stored: id, topic, key, headers (JSON text), payload.
+type RawRow = (i64, String, Option<Vec<u8>>, String, Vec<u8>);
+
+fn load_sqlite(
     conn: &mut Connection,
     after: i64,
     cutoff_ms: i64,
-    limit: usize,
-) -> Result<Vec<Row>, Error> {
+    limit: i64,
+) -> Result<Vec<RawRow>, Error> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT id, topic, key, headers, payload FROM evkit_outbox
              WHERE id > ?1 AND created_at_ms <= ?2 ORDER BY id LIMIT ?3",
         )
         .map_err(db("reading the outbox"))?;
-    let raw = stmt
-        .query_map(
-            params![after, cutoff_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<Vec<u8>>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Vec<u8>>(4)?,
-                ))
-            },
-        )
-        .map_err(db("reading the outbox"))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(db("reading the outbox"))?;
-    raw.into_iter()
-        .map(|(id, topic, key, headers, payload)| {
-            Ok(Row {
-                id,
-                message: decode_headers(id, &headers).map(|headers| Prepared {
-                    topic,
-                    key,
-                    headers,
-                    payload,
-                }),
-            })
-        })
-        .collect()
+    stmt.query_map(params![after, cutoff_ms, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .map_err(db("reading the outbox"))?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(db("reading the outbox"))
 }
 
-fn delete(conn: &mut Connection, ids: &[i64]) -> Result<(), Error> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let tx = conn.transaction().map_err(db("deleting sent rows"))?;
+fn settle_sqlite(
+    conn: &mut Connection,
+    done: &[i64],
+    failed: &[(i64, String)],
+) -> Result<(), Error> {
+    let tx = conn.transaction().map_err(db("settling sent rows"))?;
     {
-        let mut stmt = tx
+        let mut delete = tx
             .prepare_cached("DELETE FROM evkit_outbox WHERE id = ?1")
             .map_err(db("deleting sent rows"))?;
-        for id in ids {
-            stmt.execute([id]).map_err(db("deleting sent rows"))?;
+        for id in done {
+            delete.execute([id]).map_err(db("deleting sent rows"))?;
         }
-    }
-    tx.commit().map_err(db("deleting sent rows"))
-}
-
-fn record_failure(conn: &mut Connection, rows: &[(i64, String)]) -> Result<(), Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let tx = conn.transaction().map_err(db("recording failed sends"))?;
-    {
-        let mut stmt = tx
+        let mut fail = tx
             .prepare_cached(
                 "UPDATE evkit_outbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
             )
             .map_err(db("recording failed sends"))?;
-        for (id, why) in rows {
-            stmt.execute(params![id, why])
+        for (id, why) in failed {
+            fail.execute(params![id, why])
                 .map_err(db("recording failed sends"))?;
         }
     }
-    tx.commit().map_err(db("recording failed sends"))
+    tx.commit().map_err(db("settling sent rows"))
 }

@@ -1,6 +1,7 @@
-//! The outbox on a real broker: a stored message survives a crash and an outage and is sent
+//! The outbox on a real broker, with its table in SQLite and (when `EVKIT_POSTGRES_URL` names a
+//! server, as in CI) in PostgreSQL: a stored message survives a restart and an outage and is sent
 //! once the broker is reachable; sent rows are deleted; an invalid event is never stored; a
-//! message stored in a rolled-back transaction never exists.
+//! message stored in a rolled-back transaction never exists; a damaged row blocks nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -9,188 +10,277 @@ use std::time::Duration;
 
 use common::{TODO, header, read_all, setup, sorted_ids};
 use evkit::outbox::{Outbox, RelayOptions};
-use evkit::{Context, Error, Metrics, Producer};
+use evkit::{Context, Error, Metrics, Prepared, Producer};
 use serde_json::json;
 
 fn event(id: u64, org: &str) -> serde_json::Value {
     json!({"id": id, "org_id": org, "title": format!("todo {id}"), "created_at": "2026-11-01T09:30:00Z"})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stored_messages_survive_a_restart_and_are_sent_once() {
-    let s = setup("outbox", 2).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("service.db");
-    let producer = Producer::new(&s.config, common::catalog(), Metrics::new()).unwrap();
-    let ctx = Context::new()
-        .for_org("org-a")
-        .with_request_id("req-outbox");
+/// A fresh outbox database: a SQLite file, or a new PostgreSQL database.
+struct Db {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
 
-    // The service's own transaction: a state change and its event, kept or dropped together.
-    {
-        let outbox = Outbox::open(&path).unwrap();
-        let mut conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute("CREATE TABLE todos (id INTEGER PRIMARY KEY)", [])
-            .unwrap();
-        let tx = conn.transaction().unwrap();
-        for id in 1..=4 {
-            tx.execute("INSERT INTO todos (id) VALUES (?1)", [id])
-                .unwrap();
-            let m = producer.prepare(TODO, &event(id, "org-a"), &ctx).unwrap();
-            Outbox::add_in(&tx, &m).unwrap();
-        }
-        tx.commit().unwrap();
-        let tx = conn.transaction().unwrap();
-        let m = producer.prepare(TODO, &event(99, "org-a"), &ctx).unwrap();
-        Outbox::add_in(&tx, &m).unwrap();
-        tx.rollback().unwrap();
-        outbox
-            .add(&producer.prepare(TODO, &event(5, "org-a"), &ctx).unwrap())
-            .unwrap();
-        assert_eq!(
-            outbox.pending().unwrap(),
-            5,
-            "the rolled-back event must not be stored"
-        );
-        // The process stops here, before anything was sent.
+impl Db {
+    fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres")
     }
 
-    let outbox = Outbox::open(&path).unwrap();
-    assert_eq!(
-        outbox.pending().unwrap(),
-        5,
-        "stored messages must survive a restart"
-    );
-    let report = outbox
-        .relay(
-            &producer,
-            &RelayOptions {
-                batch: 2,
-                ..RelayOptions::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!((report.sent, report.failed), (5, 0), "{report:?}");
-    assert_eq!(outbox.pending().unwrap(), 0, "sent rows must be deleted");
-    assert!(
-        report.deliveries.iter().all(|d| d.topic == s.topic),
-        "{report:?}"
-    );
+    async fn open(&self) -> Outbox {
+        Outbox::connect(&self.url).await.unwrap()
+    }
 
-    let again = outbox
-        .relay(&producer, &RelayOptions::default())
-        .await
-        .unwrap();
-    assert_eq!(again.sent, 0, "nothing may be sent twice");
+    /// Runs `sql` directly (to damage a row, say).
+    async fn execute(&self, sql: &str) {
+        if self.is_postgres() {
+            let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client.batch_execute(sql).await.unwrap();
+        } else {
+            rusqlite::Connection::open(&self.url)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap();
+        }
+    }
 
-    let back = read_all(&s.broker, &s.topic, 6, Duration::from_secs(15)).await;
-    assert_eq!(sorted_ids(&back), [1, 2, 3, 4, 5]);
-    for r in &back {
-        assert_eq!(r.key.as_deref(), Some(&b"org-a"[..]));
-        assert_eq!(header(r, "x-rh-insights-request-id"), Some("req-outbox"));
-        assert!(header(r, "x-rh-identity").is_some());
+    /// Stores `keep` in a committed transaction and `drop` in one rolled back, through the
+    /// service's own connection, next to a row of its own table.
+    async fn add_in_transactions(&self, keep: &[Prepared], drop: &Prepared) {
+        if self.is_postgres() {
+            let (mut client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client
+                .batch_execute("CREATE TABLE todos (id BIGINT PRIMARY KEY)")
+                .await
+                .unwrap();
+            let tx = client.transaction().await.unwrap();
+            for (i, m) in keep.iter().enumerate() {
+                let id = i64::try_from(i).unwrap();
+                tx.execute("INSERT INTO todos (id) VALUES ($1)", &[&id])
+                    .await
+                    .unwrap();
+                Outbox::add_in_postgres(&tx, m).await.unwrap();
+            }
+            tx.commit().await.unwrap();
+            let tx = client.transaction().await.unwrap();
+            Outbox::add_in_postgres(&tx, drop).await.unwrap();
+            tx.rollback().await.unwrap();
+        } else {
+            let mut conn = rusqlite::Connection::open(&self.url).unwrap();
+            conn.execute("CREATE TABLE todos (id INTEGER PRIMARY KEY)", [])
+                .unwrap();
+            let tx = conn.transaction().unwrap();
+            for (i, m) in keep.iter().enumerate() {
+                tx.execute("INSERT INTO todos (id) VALUES (?1)", [i])
+                    .unwrap();
+                Outbox::add_in(&tx, m).unwrap();
+            }
+            tx.commit().unwrap();
+            let tx = conn.transaction().unwrap();
+            Outbox::add_in(&tx, drop).unwrap();
+            tx.rollback().unwrap();
+        }
+    }
+}
+
+/// A SQLite database, plus a fresh PostgreSQL database on the server `EVKIT_POSTGRES_URL`
+/// names (e.g. `postgres://postgres@127.0.0.1:55432/postgres`); without it, says so.
+async fn databases() -> Vec<Db> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dbs = vec![Db {
+        url: dir.path().join("service.db").to_str().unwrap().to_owned(),
+        _dir: Some(dir),
+    }];
+    match std::env::var("EVKIT_POSTGRES_URL") {
+        Ok(admin) => {
+            let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let name = format!("evkit_{}", uuid::Uuid::new_v4().simple());
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            let (base, _) = admin.rsplit_once('/').unwrap();
+            dbs.push(Db {
+                url: format!("{base}/{name}"),
+                _dir: None,
+            });
+        }
+        Err(_) => eprintln!(
+            "outbox on PostgreSQL: not run here, EVKIT_POSTGRES_URL is not set (CI sets it)"
+        ),
+    }
+    dbs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_messages_survive_a_restart_and_are_sent_once() {
+    for db in databases().await {
+        let s = setup("outbox", 2).await;
+        let producer = Producer::new(&s.config, common::catalog(), Metrics::new()).unwrap();
+        let ctx = Context::new()
+            .for_org("org-a")
+            .with_request_id("req-outbox");
+        let prepare = |id| producer.prepare(TODO, &event(id, "org-a"), &ctx).unwrap();
+        {
+            let outbox = db.open().await;
+            let keep: Vec<Prepared> = (1..=4).map(prepare).collect();
+            db.add_in_transactions(&keep, &prepare(99)).await;
+            outbox.add(&prepare(5)).await.unwrap();
+            assert_eq!(
+                outbox.pending().await.unwrap(),
+                5,
+                "{}: the rolled-back event must not be stored",
+                db.url
+            );
+            // The process stops here, before anything was sent.
+        }
+
+        let outbox = db.open().await;
+        assert_eq!(outbox.pending().await.unwrap(), 5, "{}: restart", db.url);
+        let options = RelayOptions {
+            batch: 2,
+            ..RelayOptions::default()
+        };
+        let report = outbox.relay(&producer, &options).await.unwrap();
+        assert_eq!((report.sent, report.failed), (5, 0), "{report:?}");
+        assert_eq!(
+            outbox.pending().await.unwrap(),
+            0,
+            "sent rows must be deleted"
+        );
+        assert!(
+            report.deliveries.iter().all(|d| d.topic == s.topic),
+            "{report:?}"
+        );
+
+        let again = outbox
+            .relay(&producer, &RelayOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(again.sent, 0, "{}: nothing may be sent twice", db.url);
+
+        let back = read_all(&s.broker, &s.topic, 6, Duration::from_secs(15)).await;
+        assert_eq!(sorted_ids(&back), [1, 2, 3, 4, 5], "{}", db.url);
+        for r in &back {
+            assert_eq!(r.key.as_deref(), Some(&b"org-a"[..]));
+            assert_eq!(header(r, "x-rh-insights-request-id"), Some("req-outbox"));
+            assert!(header(r, "x-rh-identity").is_some());
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_that_fails_stays_stored_until_the_broker_takes_it() {
-    let s = setup("outbox-down", 1).await;
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path().join("service.db")).unwrap();
-    let ctx = Context::new().for_org("org-b");
+    for db in databases().await {
+        let s = setup("outbox-down", 1).await;
+        let outbox = db.open().await;
+        let ctx = Context::new().for_org("org-b");
 
-    // No broker at this address: every send times out.
-    let mut unreachable = s.config.clone();
-    unreachable.bootstrap_servers = "127.0.0.1:1".to_owned();
-    unreachable
-        .librdkafka
-        .insert("message.timeout.ms".to_owned(), "1500".to_owned());
-    let down = Producer::new(&unreachable, common::catalog(), Metrics::new()).unwrap();
-    let err = outbox
-        .produce(&down, TODO, &event(7, "org-b"), &ctx)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Kafka { .. }), "{err}");
-    assert_eq!(
-        outbox.pending().unwrap(),
-        1,
-        "a failed send must not lose the message"
-    );
-    assert!(
-        outbox
-            .last_error()
-            .unwrap()
-            .is_some_and(|e| e.contains("delivering"))
-    );
+        // No broker at this address: every send times out.
+        let mut unreachable = s.config.clone();
+        unreachable.bootstrap_servers = "127.0.0.1:1".to_owned();
+        unreachable
+            .librdkafka
+            .insert("message.timeout.ms".to_owned(), "1500".to_owned());
+        let down = Producer::new(&unreachable, common::catalog(), Metrics::new()).unwrap();
+        let err = outbox
+            .produce(&down, TODO, &event(7, "org-b"), &ctx)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Kafka { .. }), "{err}");
+        assert_eq!(
+            outbox.pending().await.unwrap(),
+            1,
+            "{}: a failed send must not lose the message",
+            db.url
+        );
+        let why = outbox.last_error().await.unwrap().unwrap_or_default();
+        assert!(why.contains("delivering"), "{why}");
 
-    let report = outbox.relay(&down, &RelayOptions::default()).await.unwrap();
-    assert_eq!((report.sent, report.failed), (0, 1), "{report:?}");
-    assert_eq!(outbox.pending().unwrap(), 1);
+        let report = outbox.relay(&down, &RelayOptions::default()).await.unwrap();
+        assert_eq!((report.sent, report.failed), (0, 1), "{report:?}");
+        assert_eq!(outbox.pending().await.unwrap(), 1);
 
-    let up = Producer::new(&s.config, common::catalog(), Metrics::new()).unwrap();
-    let report = outbox.relay(&up, &RelayOptions::default()).await.unwrap();
-    assert_eq!((report.sent, report.failed), (1, 0), "{report:?}");
-    assert_eq!(outbox.pending().unwrap(), 0);
+        let up = Producer::new(&s.config, common::catalog(), Metrics::new()).unwrap();
+        let report = outbox.relay(&up, &RelayOptions::default()).await.unwrap();
+        assert_eq!((report.sent, report.failed), (1, 0), "{report:?}");
+        assert_eq!(outbox.pending().await.unwrap(), 0);
 
-    // The direct path: stored, sent, deleted.
-    let d = outbox
-        .produce(&up, TODO, &event(8, "org-b"), &ctx)
-        .await
-        .unwrap();
-    assert_eq!(d.topic, s.topic);
-    assert_eq!(outbox.pending().unwrap(), 0);
+        // The direct path: stored, sent, deleted.
+        let d = outbox
+            .produce(&up, TODO, &event(8, "org-b"), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(d.topic, s.topic);
+        assert_eq!(outbox.pending().await.unwrap(), 0);
 
-    let back = read_all(&s.broker, &s.topic, 3, Duration::from_secs(15)).await;
-    assert_eq!(sorted_ids(&back), [7, 8]);
+        let back = read_all(&s.broker, &s.topic, 3, Duration::from_secs(15)).await;
+        assert_eq!(sorted_ids(&back), [7, 8], "{}", db.url);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_event_is_refused_and_never_stored() {
     let s = setup("outbox-invalid", 1).await;
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(dir.path().join("service.db")).unwrap();
     let producer = Producer::new(&s.config, common::catalog(), Metrics::new()).unwrap();
-    let bad =
-        json!({"id": 1.5, "org_id": "org-c", "title": "t", "created_at": "2026-11-01T09:30:00Z"});
-    let err = outbox
-        .produce(&producer, TODO, &bad, &Context::new().for_org("org-c"))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Schema(_)), "{err}");
-    assert!(err.to_string().contains("/id"), "{err}");
-    assert_eq!(outbox.pending().unwrap(), 0);
+    for db in databases().await {
+        let outbox = db.open().await;
+        let bad = json!({"id": 1.5, "org_id": "org-c", "title": "t", "created_at": "2026-11-01T09:30:00Z"});
+        let err = outbox
+            .produce(&producer, TODO, &bad, &Context::new().for_org("org-c"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Schema(_)), "{err}");
+        assert!(err.to_string().contains("/id"), "{err}");
+        assert_eq!(outbox.pending().await.unwrap(), 0, "{}", db.url);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_that_cannot_be_read_is_kept_and_does_not_block_the_rows_behind_it() {
-    let s = setup("outbox-damaged", 1).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("service.db");
-    let outbox = Outbox::open(&path).unwrap();
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute(
-        "INSERT INTO evkit_outbox (topic, key, headers, payload, created_at_ms) VALUES (?1, NULL, 'not json', x'7b7d', 0)",
-        [TODO],
-    )
-    .unwrap();
-    let producer = Producer::new(&s.config, common::catalog(), Metrics::new()).unwrap();
-    let ctx = Context::new().for_org("org-d");
-    outbox
-        .add(&producer.prepare(TODO, &event(9, "org-d"), &ctx).unwrap())
-        .unwrap();
-    let report = outbox
-        .relay(&producer, &RelayOptions::default())
-        .await
-        .unwrap();
-    assert_eq!((report.sent, report.unreadable), (1, 1), "{report:?}");
-    assert_eq!(
-        outbox.pending().unwrap(),
-        1,
-        "the damaged row is kept, not dropped"
-    );
-    let why = outbox.last_error().unwrap().unwrap_or_default();
-    assert!(why.contains("outbox row 1: headers"), "{why}");
-    let back = read_all(&s.broker, &s.topic, 2, Duration::from_secs(10)).await;
-    assert_eq!(sorted_ids(&back), [9]);
+    for db in databases().await {
+        let s = setup("outbox-damaged", 1).await;
+        let outbox = db.open().await;
+        let payload = if db.is_postgres() {
+            "'\\x7b7d'::bytea"
+        } else {
+            "x'7b7d'"
+        };
+        db.execute(&format!(
+            "INSERT INTO evkit_outbox (topic, key, headers, payload, created_at_ms) \
+             VALUES ('{TODO}', NULL, 'not json', {payload}, 0)"
+        ))
+        .await;
+        let producer = Producer::new(&s.config, common::catalog(), Metrics::new()).unwrap();
+        let ctx = Context::new().for_org("org-d");
+        outbox
+            .add(&producer.prepare(TODO, &event(9, "org-d"), &ctx).unwrap())
+            .await
+            .unwrap();
+        let report = outbox
+            .relay(&producer, &RelayOptions::default())
+            .await
+            .unwrap();
+        assert_eq!((report.sent, report.unreadable), (1, 1), "{report:?}");
+        assert_eq!(
+            outbox.pending().await.unwrap(),
+            1,
+            "{}: the damaged row is kept, not dropped",
+            db.url
+        );
+        let why = outbox.last_error().await.unwrap().unwrap_or_default();
+        assert!(why.contains("outbox row 1: headers"), "{why}");
+        let back = read_all(&s.broker, &s.topic, 2, Duration::from_secs(10)).await;
+        assert_eq!(sorted_ids(&back), [9], "{}", db.url);
+    }
 }

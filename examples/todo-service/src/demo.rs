@@ -204,7 +204,7 @@ pub async fn run(opts: &Options) -> Result<Report, Error> {
         stored: store.count().await?,
         announced: distinct,
         announced_invalid,
-        outbox_pending: store.outbox()?.pending()?,
+        outbox_pending: store.outbox()?.pending().await?,
         dead_letters: reasons(&dead),
         committed,
         ends,

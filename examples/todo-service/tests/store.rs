@@ -127,7 +127,7 @@ async fn a_todo_and_its_announcement_are_stored_together_or_not_at_all() {
     let (id, message) = added.expect("a new todo is announced");
     assert_eq!(message.topic(), todo_service::TODO_INDEXED);
     assert_eq!(message.key(), Some(&b"acme"[..]));
-    assert_eq!(outbox.pending().unwrap(), 1);
+    assert_eq!(outbox.pending().await.unwrap(), 1);
     assert!(id > 0);
 
     // A redelivery stores nothing new: the first delivery's announcement is already kept.
@@ -137,7 +137,7 @@ async fn a_todo_and_its_announcement_are_stored_together_or_not_at_all() {
         .unwrap();
     assert!(!again.inserted);
     assert!(added.is_none());
-    assert_eq!(outbox.pending().unwrap(), 1);
+    assert_eq!(outbox.pending().await.unwrap(), 1);
 
     // An announcement that breaks its contract rolls the todo back too.
     let broken = |_: todo_service::Stored| {
@@ -157,5 +157,5 @@ async fn a_todo_and_its_announcement_are_stored_together_or_not_at_all() {
         1,
         "the todo must not be kept without its event"
     );
-    assert_eq!(outbox.pending().unwrap(), 1);
+    assert_eq!(outbox.pending().await.unwrap(), 1);
 }
