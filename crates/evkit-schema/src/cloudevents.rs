@@ -107,88 +107,54 @@ impl CloudEvent {
     }
 }
 
-/// The attributes of one event as found on the wire (borrowed).
-#[derive(Default)]
-struct Attrs<'a> {
-    specversion: Option<&'a str>,
-    id: Option<&'a str>,
-    source: Option<&'a str>,
-    event_type: Option<&'a str>,
-    datacontenttype: Option<&'a str>,
-    dataschema: Option<&'a str>,
-    subject: Option<&'a str>,
-    time: Option<&'a str>,
-}
-
-/// A format rule: attribute, predicate, rule name, what is wrong.
-type FormatRule = (&'static str, fn(&str) -> bool, &'static str, &'static str);
-
-const FORMAT_RULES: [FormatRule; 6] = [
-    (
-        "specversion",
-        |v| v == SPEC_VERSION,
-        "const",
-        "must be \"1.0\"",
-    ),
-    (
-        "source",
-        is_uri_reference,
-        "format",
-        "is not a URI-reference",
-    ),
-    (
-        "dataschema",
-        is_absolute_uri,
-        "format",
-        "is not an absolute URI",
-    ),
-    ("time", is_rfc3339, "format", "is not an RFC 3339 timestamp"),
-    ("subject", |s| !s.is_empty(), "minLength", "is empty"),
-    (
-        "datacontenttype",
-        is_json_media_type,
-        "pattern",
-        "is not a JSON media type",
-    ),
+/// The context attributes evkit knows, in slot order.
+const NAMES: [&str; 8] = [
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "datacontenttype",
+    "dataschema",
+    "subject",
+    "time",
 ];
 
-impl<'a> Attrs<'a> {
-    fn slot(&mut self, name: &str) -> Option<&mut Option<&'a str>> {
-        Some(match name {
-            "specversion" => &mut self.specversion,
-            "id" => &mut self.id,
-            "source" => &mut self.source,
-            "type" => &mut self.event_type,
-            "datacontenttype" => &mut self.datacontenttype,
-            "dataschema" => &mut self.dataschema,
-            "subject" => &mut self.subject,
-            "time" => &mut self.time,
-            _ => return None,
-        })
-    }
-
-    fn get(&self, name: &str) -> Option<&'a str> {
-        match name {
-            "specversion" => self.specversion,
-            "id" => self.id,
-            "source" => self.source,
-            "type" => self.event_type,
-            "datacontenttype" => self.datacontenttype,
-            "dataschema" => self.dataschema,
-            "subject" => self.subject,
-            "time" => self.time,
-            _ => None,
-        }
-    }
+/// The slot of a known attribute.
+fn slot(name: &str) -> Option<usize> {
+    Some(match name {
+        "specversion" => 0,
+        "id" => 1,
+        "source" => 2,
+        "type" => 3,
+        "datacontenttype" => 4,
+        "dataschema" => 5,
+        "subject" => 6,
+        "time" => 7,
+        _ => return None,
+    })
 }
+
+/// A format rule: attribute slot, predicate, rule name, what is wrong.
+type FormatRule = (usize, fn(&str) -> bool, &'static str, &'static str);
+
+const FORMAT_RULES: [FormatRule; 6] = [
+    (0, |v| v == SPEC_VERSION, "const", "must be \"1.0\""),
+    (2, is_uri_reference, "format", "is not a URI-reference"),
+    (5, is_absolute_uri, "format", "is not an absolute URI"),
+    (7, is_rfc3339, "format", "is not an RFC 3339 timestamp"),
+    (6, |s| !s.is_empty(), "minLength", "is empty"),
+    (4, is_json_media_type, "pattern", "is not a JSON media type"),
+];
 
 /// Checks CloudEvents 1.0 context attributes, given as `(name, value)` pairs (names without the
 /// `ce_` prefix; `None` for a value that is not a string). The rules are the spec's, in code
-/// rather than a schema: they are fixed, and this runs for every message.
-fn attributes<'a>(
-    pairs: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+/// rather than a schema: they are fixed, and this runs for every message. Returns the known
+/// attributes by slot (see [`NAMES`]) when every rule holds; values are taken as given (borrowed
+/// header values in binary mode, strings moved out of the parsed event in structured mode).
+fn attributes<N: AsRef<str>, V: AsRef<str>>(
+    pairs: impl Iterator<Item = (N, Option<V>)>,
     out: &mut Vec<Violation>,
-) -> Option<Attrs<'a>> {
+) -> Option<[Option<V>; 8]> {
     let before = out.len();
     let mut bad = |attr: &str, rule: &str, message: String| {
         out.push(Violation::new(
@@ -198,9 +164,10 @@ fn attributes<'a>(
             message,
         ));
     };
-    let mut attrs = Attrs::default();
+    let mut attrs: [Option<V>; 8] = Default::default();
     for (name, value) in pairs {
-        let Some(slot) = attrs.slot(name) else {
+        let name = name.as_ref();
+        let Some(i) = slot(name) else {
             let legal = !name.is_empty()
                 && name.len() <= 20
                 && name
@@ -213,12 +180,12 @@ fn attributes<'a>(
             continue;
         };
         match value {
-            Some(v) => *slot = Some(v),
+            Some(v) => attrs[i] = Some(v),
             None => bad(name, "type", format!("`{name}` must be a string")),
         }
     }
-    for name in ["specversion", "id", "source", "type"] {
-        match attrs.get(name) {
+    for (i, name) in NAMES.iter().enumerate().take(4) {
+        match attrs[i].as_ref().map(AsRef::as_ref) {
             None => bad(
                 name,
                 "required",
@@ -228,51 +195,18 @@ fn attributes<'a>(
             Some(_) => {}
         }
     }
-    for (name, ok, rule, what) in FORMAT_RULES {
-        if attrs.get(name).is_some_and(|v| !ok(v)) {
+    for (i, ok, rule, what) in FORMAT_RULES {
+        if attrs[i].as_ref().is_some_and(|v| !ok(v.as_ref())) {
+            let name = NAMES[i];
             bad(name, rule, format!("`{name}` {what}"));
         }
     }
     (out.len() == before).then_some(attrs)
 }
 
-impl Attrs<'_> {
-    /// The attributes, copied; `None` unless the four required ones are present.
-    fn to_owned_event(&self) -> Option<CloudEvent> {
-        let owned = |v: Option<&str>| v.map(str::to_owned);
-        Some(CloudEvent {
-            specversion: self.specversion?.to_owned(),
-            id: self.id?.to_owned(),
-            source: self.source?.to_owned(),
-            event_type: self.event_type?.to_owned(),
-            datacontenttype: owned(self.datacontenttype),
-            dataschema: owned(self.dataschema),
-            subject: owned(self.subject),
-            time: owned(self.time),
-        })
-    }
-}
-
-/// The attributes of a structured event that [`attributes`] accepted, moved out of the parsed
-/// object rather than copied.
-fn take_attributes(event: Map<String, Value>) -> Option<CloudEvent> {
-    let mut attrs: [Option<String>; 8] = Default::default();
-    for (name, value) in event {
-        let slot = match name.as_str() {
-            "specversion" => 0,
-            "id" => 1,
-            "source" => 2,
-            "type" => 3,
-            "datacontenttype" => 4,
-            "dataschema" => 5,
-            "subject" => 6,
-            "time" => 7,
-            _ => continue,
-        };
-        if let Value::String(v) = value {
-            attrs[slot] = Some(v);
-        }
-    }
+/// The event of attributes [`attributes`] accepted; `None` unless the four required ones are
+/// present.
+fn into_event<V: Into<String>>(attrs: [Option<V>; 8]) -> Option<CloudEvent> {
     let [
         specversion,
         id,
@@ -282,7 +216,7 @@ fn take_attributes(event: Map<String, Value>) -> Option<CloudEvent> {
         dataschema,
         subject,
         time,
-    ] = attrs;
+    ] = attrs.map(|v| v.map(Into::into));
     Some(CloudEvent {
         specversion: specversion?,
         id: id?,
@@ -297,8 +231,12 @@ fn take_attributes(event: Map<String, Value>) -> Option<CloudEvent> {
 
 /// No whitespace or control characters (a URI-reference may be relative).
 fn is_uri_reference(s: &str) -> bool {
-    !s.bytes()
-        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    !s.bytes().any(is_space_or_control)
+}
+
+/// ASCII whitespace or control character (everything up to space, and DEL).
+fn is_space_or_control(b: u8) -> bool {
+    b <= b' ' || b == 0x7f
 }
 
 /// `application/json`, `application/<x>+json`, with optional parameters.
@@ -316,16 +254,17 @@ fn is_json_media_type(ct: &str) -> bool {
 
 /// `scheme:rest` per RFC 3986, without whitespace.
 fn is_absolute_uri(s: &str) -> bool {
-    let Some((scheme, rest)) = s.split_once(':') else {
+    let b = s.as_bytes();
+    let Some(colon) = b.iter().position(|&c| c == b':') else {
         return false;
     };
-    let mut chars = scheme.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    let (scheme, rest) = (&b[..colon], &b[colon + 1..]);
+    scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
         && !rest.is_empty()
-        && !s
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        && !b.iter().copied().any(is_space_or_control)
 }
 
 /// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, with ranges checked.
@@ -433,8 +372,11 @@ pub(crate) fn from_structured(
             "binary `data_base64` is not accepted: this topic carries JSON `data`".to_owned(),
         ));
     }
-    let valid = attributes(event.iter().map(|(k, v)| (k.as_str(), v.as_str())), out).is_some();
-    let attrs = if valid { take_attributes(event) } else { None };
+    let strings = event.into_iter().map(|(k, v)| match v {
+        Value::String(s) => (k, Some(s)),
+        _ => (k, None),
+    });
+    let attrs = attributes(strings, out).and_then(into_event);
     if data.is_none() {
         out.push(Violation::new(
             Part::Envelope,
@@ -450,6 +392,7 @@ pub(crate) fn from_structured(
 pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Option<CloudEvent> {
     // Header names are matched case-insensitively; lower-case copies only when needed.
     let mut attrs: smallvec::SmallVec<[(Cow<'_, str>, &str); 8]> = smallvec::SmallVec::new();
+    let mut seen = [false; 8];
     for (name, value) in &message.headers {
         let prefixed = name.len() > HEADER_PREFIX.len()
             && name.as_bytes()[..HEADER_PREFIX.len()]
@@ -467,7 +410,12 @@ pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Op
             continue;
         };
         let part = || Part::Header(name.to_ascii_lowercase());
-        if attrs.iter().any(|(a, _)| *a == attr) {
+        // Known attributes are tracked by slot; only extensions need comparing by name.
+        let repeated = match slot(&attr) {
+            Some(i) => std::mem::replace(&mut seen[i], true),
+            None => attrs.iter().any(|(a, _)| *a == attr),
+        };
+        if repeated {
             out.push(Violation::new(
                 part(),
                 "",
@@ -492,6 +440,5 @@ pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Op
             )),
         }
     }
-    attributes(attrs.iter().map(|(a, v)| (a.as_ref(), Some(*v))), out)
-        .and_then(|a| a.to_owned_event())
+    attributes(attrs.iter().map(|(a, v)| (a.as_ref(), Some(*v))), out).and_then(into_event)
 }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The validate bench's ratio b/a (parse + full contract check against parse alone) counted in
+# instructions with valgrind's callgrind instead of time: deterministic on a noisy machine.
+# Each side runs 1,000 and 11,000 times; the difference divided by 10,000 is the cost of one
+# message without start-up (catalog loading, schema compilation).
+#   bash benches/callgrind.sh            (needs valgrind: apt-get install valgrind)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q -p evkit-benches --example validate_instructions
+bin=target/release/examples/validate_instructions
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+count() { # topic what n -> instructions
+  valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" "$bin" "$1" "$2" "$3" 2>&1 |
+    awk '/Collected/ {print $4}'
+}
+echo "| topic | (a) parse, instructions | (b) parse + check, instructions | b/a |"
+echo "|---|---:|---:|---:|"
+for topic in platform.evkit.todo-created platform.evkit.todo-indexed \
+  platform.evkit.domain-registered platform.notifications.ingress; do
+  a=$(($(count "$topic" parse 11000) - $(count "$topic" parse 1000)))
+  b=$(($(count "$topic" check 11000) - $(count "$topic" check 1000)))
+  awk -v t="$topic" -v a="$a" -v b="$b" \
+    'BEGIN { printf "| %s | %.0f | %.0f | %.2f |\n", t, a / 10000, b / 10000, b / a }'
+done

@@ -1,0 +1,41 @@
+//! Runs `parse` or `check` of one sample topic's ~500-byte message N times, for counting
+//! instructions under valgrind's callgrind: a measure that, unlike time, does not move with the
+//! load of a shared machine. `benches/callgrind.sh` runs it and prints b/a per topic.
+//!
+//! ```text
+//! validate_instructions platform.evkit.todo-created check 11000
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::hint::black_box;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: validate_instructions TOPIC parse|check COUNT";
+    let topic = args.next().expect(usage);
+    let what = args.next().expect(usage);
+    let count: u32 = args.next().expect(usage).parse().expect(usage);
+    let catalog = evkit_benches::catalog().expect("sample catalog");
+    let t = catalog
+        .topic(&topic)
+        .expect("a topic of the sample catalog");
+    let sample = evkit_benches::sample(t, 500).expect("topic has an example");
+    let contract = t.contract();
+    for _ in 0..count {
+        match what.as_str() {
+            "parse" => {
+                black_box(
+                    serde_json::from_slice::<serde_json::Value>(black_box(&sample.payload))
+                        .unwrap(),
+                );
+            }
+            "check" => {
+                black_box(contract.check(black_box(&sample.message())).unwrap());
+            }
+            _ => {
+                eprintln!("{usage}");
+                std::process::exit(2);
+            }
+        }
+    }
+}
