@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::config::ConsumerConfig;
 use crate::metrics::{Metrics, TopicMetrics};
 use crate::middleware::dead_letter::{DeadLetter, Target};
 use crate::middleware::measure::Measure;
@@ -256,6 +257,33 @@ struct Chain {
     metrics: Arc<TopicMetrics>,
 }
 
+/// The chain the consumer runs every message of catalog topic `topic` through, outermost
+/// first: dead letter → validate → retry → timeout → panic guard → metrics → `handler`.
+/// [`Consumer::new`] builds one per route; it is public so benches and tests run the same chain.
+pub fn chain(
+    handler: Arc<dyn Handler>,
+    contract: Arc<evkit_schema::Contract>,
+    config: &ConsumerConfig,
+    metrics: &Metrics,
+    topic: &str,
+    dead_letter: Target,
+    shutdown: CancellationToken,
+) -> Arc<dyn Handler> {
+    let tm = metrics.topic(topic);
+    let mut h: Arc<dyn Handler> = Arc::new(Measure::new(handler, tm.clone()));
+    h = Arc::new(CatchPanic::new(h));
+    h = Arc::new(Timeout::new(h, config.handler_timeout()));
+    h = Arc::new(Retry::new(h, &config.retry, Some(tm.clone())));
+    h = Arc::new(Validate::new(h, contract, Some(tm)));
+    Arc::new(DeadLetter::new(
+        h,
+        dead_letter,
+        metrics.clone(),
+        topic,
+        shutdown,
+    ))
+}
+
 /// What a consumer did before it stopped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -331,31 +359,23 @@ impl Consumer {
         let mut chains = HashMap::new();
         let mut subscriptions = Vec::new();
         for (topic, route) in routes.iter() {
-            let tm = metrics.topic(topic);
-            let mut h: Arc<dyn Handler> =
-                Arc::new(Measure::new(Arc::clone(&route.handler), tm.clone()));
-            h = Arc::new(CatchPanic::new(h));
-            h = Arc::new(Timeout::new(h, cc.handler_timeout()));
-            h = Arc::new(Retry::new(h, &cc.retry, Some(tm.clone())));
-            h = Arc::new(Validate::new(
-                h,
-                Arc::clone(&route.contract),
-                Some(tm.clone()),
-            ));
             let dlq = config
                 .actual_topic(&route.contract.spec().dead_letter_topic())
                 .to_owned();
-            h = Arc::new(DeadLetter::new(
-                h,
+            let h = chain(
+                Arc::clone(&route.handler),
+                Arc::clone(&route.contract),
+                cc,
+                &metrics,
+                topic,
                 Target {
                     topic: dlq,
                     producer: dlq_producer.clone(),
                     timeout: dlq_timeout,
                 },
-                metrics.clone(),
-                topic,
                 shutdown.clone(),
-            ));
+            );
+            let tm = metrics.topic(topic);
             let actual = config.actual_topic(topic).to_owned();
             subscriptions.push(actual.clone());
             chains.insert(
