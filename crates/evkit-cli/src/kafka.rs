@@ -239,7 +239,7 @@ fn print_message(catalog: &Catalog, m: &BorrowedMessage<'_>, format: Format) {
         .unwrap_or_default();
     let message = Message {
         key: m.key(),
-        headers: headers.clone(),
+        headers: headers.iter().copied().collect(),
         payload: m.payload(),
     };
     let verdict: Result<(), Vec<Violation>> = match catalog.contract(m.topic()) {

@@ -241,6 +241,10 @@ fn is_space_or_control(b: u8) -> bool {
 
 /// `application/json`, `application/<x>+json`, with optional parameters.
 fn is_json_media_type(ct: &str) -> bool {
+    // The usual value, checked for every binary-mode message.
+    if ct == JSON_CONTENT_TYPE {
+        return true;
+    }
     let essence = ct.split(';').next().unwrap_or_default().trim().as_bytes();
     let prefix = b"application/";
     let starts =
@@ -441,4 +445,35 @@ pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Op
         }
     }
     attributes(attrs.iter().map(|(a, v)| (a.as_ref(), Some(*v))), out).and_then(into_event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json_media_type;
+
+    #[test]
+    fn json_media_types() {
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            " application/json ;charset=UTF-8",
+            "application/cloudevents+json",
+            "application/vnd.api+json; q=1",
+        ] {
+            assert!(is_json_media_type(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "application/",
+            "application/jsonx",
+            "application/xml",
+            "text/json",
+            "text/plain; application/json",
+            "application/json+xml",
+            "+json",
+        ] {
+            assert!(!is_json_media_type(bad), "{bad}");
+        }
+    }
 }

@@ -10,6 +10,11 @@ use crate::cloudevents::{self, CloudEvent};
 use crate::error::Error;
 use crate::headers::{CompiledHeaders, HeaderRules, Identity};
 
+/// A record's headers in wire order, borrowed; a header may have no value. Up to twelve are kept
+/// inline (the required two, the eight attributes of a binary CloudEvent and two more), so
+/// borrowing a record as a [`Message`] does not allocate; more spill to the heap.
+pub type Headers<'a> = smallvec::SmallVec<[(&'a str, Option<&'a [u8]>); 12]>;
+
 /// One Kafka record as the contract sees it: borrowed key, headers and payload.
 ///
 /// Its `Debug` shows header names and sizes, never header values or the payload.
@@ -18,7 +23,7 @@ pub struct Message<'a> {
     /// The record key (`None` when absent).
     pub key: Option<&'a [u8]>,
     /// Headers in wire order; a header may have no value.
-    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+    pub headers: Headers<'a>,
     /// The payload (`None` for a tombstone).
     pub payload: Option<&'a [u8]>,
 }
@@ -28,7 +33,7 @@ impl<'a> Message<'a> {
     pub fn new(payload: &'a [u8]) -> Self {
         Message {
             key: None,
-            headers: Vec::new(),
+            headers: Headers::new(),
             payload: Some(payload),
         }
     }

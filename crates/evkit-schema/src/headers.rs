@@ -18,10 +18,25 @@ pub const REQUEST_ID_HEADER: &str = "x-rh-insights-request-id";
 /// The decoded `x-rh-identity` header. Its `Debug` shows the tenant and principal type only:
 /// the raw header, account and user details never reach logs.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Identity {
-    // Shared strings: a cached identity is handed to every message that carries it.
-    org_id: Arc<str>,
-    principal: Arc<str>,
+pub struct Identity(
+    // Shared: a cached identity is handed to every message that carries it, for the price of one
+    // reference count.
+    Arc<IdentityFields>,
+);
+
+#[derive(PartialEq, Eq)]
+struct IdentityFields {
+    org_id: Box<str>,
+    principal: Box<str>,
+}
+
+impl Identity {
+    fn new(org_id: &str, principal: &str) -> Identity {
+        Identity(Arc::new(IdentityFields {
+            org_id: org_id.into(),
+            principal: principal.into(),
+        }))
+    }
 }
 
 impl Identity {
@@ -33,32 +48,31 @@ impl Identity {
             .ok()?;
         let doc: Value = serde_json::from_slice(&bytes).ok()?;
         let inner = doc.get("identity")?;
-        Some(Identity {
-            org_id: inner.get("org_id")?.as_str()?.into(),
-            principal: inner
+        Some(Identity::new(
+            inner.get("org_id")?.as_str()?,
+            inner
                 .get("type")
                 .and_then(Value::as_str)
-                .unwrap_or_default()
-                .into(),
-        })
+                .unwrap_or_default(),
+        ))
     }
 
     /// The tenant (`identity.org_id`).
     pub fn org_id(&self) -> &str {
-        &self.org_id
+        &self.0.org_id
     }
 
     /// The principal type (`identity.type`: `User`, `System`, `ServiceAccount`, ...).
     pub fn principal_type(&self) -> &str {
-        &self.principal
+        &self.0.principal
     }
 }
 
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")
-            .field("org_id", &self.org_id)
-            .field("type", &self.principal)
+            .field("org_id", &self.org_id())
+            .field("type", &self.principal_type())
             .finish_non_exhaustive()
     }
 }
@@ -97,12 +111,12 @@ const IDENTITY_CACHE_SIZE: usize = 1024;
 /// (the values are ~200-byte base64 strings, where `SipHash` is slow).
 #[derive(Default)]
 struct IdentityCache {
-    last: Option<(Arc<str>, Identity)>,
-    map: HashMap<Arc<str>, Identity, foldhash::fast::RandomState>,
+    last: Option<(Arc<[u8]>, Identity)>,
+    map: HashMap<Arc<[u8]>, Identity, foldhash::fast::RandomState>,
 }
 
 impl IdentityCache {
-    fn get(&mut self, raw: &str) -> Option<Identity> {
+    fn get(&mut self, raw: &[u8]) -> Option<Identity> {
         if let Some((last_raw, identity)) = &self.last
             && **last_raw == *raw
         {
@@ -114,19 +128,20 @@ impl IdentityCache {
         Some(hit)
     }
 
-    fn insert(&mut self, raw: &str, identity: Identity) {
+    fn insert(&mut self, raw: &[u8], identity: Identity) {
         if self.map.len() >= IDENTITY_CACHE_SIZE {
             self.map.clear();
         }
-        let key: Arc<str> = Arc::from(raw);
+        let key: Arc<[u8]> = Arc::from(raw);
         self.map.insert(Arc::clone(&key), identity.clone());
         self.last = Some((key, identity));
     }
 }
 
-/// The known headers a message carries: (index into `known`, value). Most topics know two or
-/// three headers, so this stays on the stack.
-type Present<'h> = smallvec::SmallVec<[(usize, &'h str); 4]>;
+/// The known headers a message carries: (index into `known`, raw value). Most topics know two or
+/// three headers, so this stays on the stack. Values are checked for UTF-8 where they are used:
+/// an identity header found in the cache (valid ASCII when it was stored) needs no second pass.
+type Present<'h> = smallvec::SmallVec<[(usize, &'h [u8]); 4]>;
 
 /// Header rules compiled for one topic.
 pub(crate) struct CompiledHeaders {
@@ -321,7 +336,11 @@ impl CompiledHeaders {
         // One bit per known header (`HeaderRules::compile` allows at most 64).
         let mut seen: u64 = 0;
         for (name, value) in headers {
-            let Some(i) = self.known.iter().position(|k| k.eq_ignore_ascii_case(name)) else {
+            // Most clients send the lower-case name: compare bytes before folding case.
+            let Some(i) = self.known.iter().position(|k| {
+                k.len() == name.len()
+                    && (k.as_bytes() == name.as_bytes() || k.eq_ignore_ascii_case(name))
+            }) else {
                 continue;
             };
             let known = &self.known[i];
@@ -335,23 +354,34 @@ impl CompiledHeaders {
                 continue;
             }
             seen |= 1 << i;
-            match value.map(std::str::from_utf8) {
+            match value {
                 None => out.push(Violation::new(
                     Part::Header(known.clone()),
                     "",
                     "type",
                     format!("header `{known}` has no value"),
                 )),
-                Some(Err(e)) => out.push(Violation::new(
+                Some(v) => present.push((i, v)),
+            }
+        }
+        present
+    }
+
+    /// A known header's value as text, or a `utf8` violation.
+    fn text<'h>(&self, i: usize, value: &'h [u8], out: &mut Vec<Violation>) -> Option<&'h str> {
+        match std::str::from_utf8(value) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let known = &self.known[i];
+                out.push(Violation::new(
                     Part::Header(known.clone()),
                     "",
                     "utf8",
                     format!("header `{known}` is not UTF-8 ({e})"),
-                )),
-                Some(Ok(s)) => present.push((i, s)),
+                ));
+                None
             }
         }
-        present
     }
 
     fn check_each<'h>(
@@ -376,26 +406,36 @@ impl CompiledHeaders {
             }
         }
         let mut facts = HeaderFacts::default();
-        for (i, value) in present {
+        for (i, raw) in present {
             let name = self.known[i].as_str();
             let is_identity = name == IDENTITY_HEADER && self.identity.is_some();
-            if is_identity && let Some(hit) = self.cached_identity(value) {
+            if is_identity && let Some(hit) = self.cached_identity(raw) {
                 // Seen before: its header rules and identity document already passed.
                 facts.identity = Some(hit);
                 continue;
             }
+            let Some(value) = self.text(i, raw, out) else {
+                continue;
+            };
             let before = out.len();
             let instance = Value::String(value.to_owned());
             if let Some(v) = &validators[i]
                 && !v.is_valid(&instance)
             {
                 for e in v.iter_errors(&instance) {
+                    // The validator wraps a `$ref` to `#/properties/<name>`: report the path
+                    // in the header schema itself.
                     let path = e.schema_path().as_str();
                     let path = path.strip_prefix("/$ref").unwrap_or(path);
+                    let own = format!("/properties/{name}");
                     out.push(Violation {
                         part: Part::Header(name.to_owned()),
                         instance_path: String::new(),
-                        schema_path: format!("/properties/{name}{path}"),
+                        schema_path: if path.starts_with(&own) {
+                            path.to_owned()
+                        } else {
+                            format!("{own}{path}")
+                        },
                         rule: e.kind().keyword().to_owned(),
                         message: e.masked().to_string(),
                     });
@@ -416,7 +456,7 @@ impl CompiledHeaders {
         facts
     }
 
-    fn cached_identity(&self, raw: &str) -> Option<Identity> {
+    fn cached_identity(&self, raw: &[u8]) -> Option<Identity> {
         self.identities
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -430,8 +470,10 @@ impl CompiledHeaders {
         out: &mut Vec<Violation>,
     ) -> HeaderFacts {
         let mut doc = Map::new();
-        for (i, value) in self.collect(headers, out) {
-            doc.insert(self.known[i].clone(), Value::String(value.to_owned()));
+        for (i, raw) in self.collect(headers, out) {
+            if let Some(value) = self.text(i, raw, out) {
+                doc.insert(self.known[i].clone(), Value::String(value.to_owned()));
+            }
         }
         let doc = Value::Object(doc);
         if !self.validator.is_valid(&doc) {
@@ -489,7 +531,7 @@ impl CompiledHeaders {
         validator: &jsonschema::Validator,
         out: &mut Vec<Violation>,
     ) -> Option<Identity> {
-        if let Some(hit) = self.cached_identity(raw) {
+        if let Some(hit) = self.cached_identity(raw.as_bytes()) {
             return Some(hit);
         }
         self.decode_and_remember(raw, validator, out)
@@ -507,7 +549,7 @@ impl CompiledHeaders {
         self.identities
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(raw, identity.clone());
+            .insert(raw.as_bytes(), identity.clone());
         Some(identity)
     }
 
@@ -556,7 +598,6 @@ fn decode_identity(
         doc.get("identity")
             .and_then(|i| i.get(name))
             .and_then(Value::as_str)
-            .map(str::to_owned)
     };
     let Some(org_id) = field("org_id") else {
         out.push(Violation::new(
@@ -567,8 +608,5 @@ fn decode_identity(
         ));
         return None;
     };
-    Some(Identity {
-        org_id: org_id.into(),
-        principal: field("type").unwrap_or_default().into(),
-    })
+    Some(Identity::new(org_id, field("type").unwrap_or_default()))
 }

@@ -270,6 +270,63 @@ fn missing_and_duplicated_headers() {
 }
 
 #[test]
+fn request_id_format() {
+    let c = todo();
+    let id = encode_identity("12345", "User");
+    let check = |request_id: &[u8]| {
+        let m = Message::new(VALID)
+            .key(b"12345")
+            .header("x-rh-identity", id.as_bytes())
+            .header("x-rh-insights-request-id", request_id);
+        c.check(&m)
+    };
+    for good in [&b"req-1"[..], b"3f1c2a9e-bench.request_2", b"A"] {
+        let checked = check(good).expect("a valid request id");
+        assert_eq!(checked.request_id.as_deref().map(str::as_bytes), Some(good));
+    }
+    for (bad, rule, path) in [
+        (
+            &b"-starts-with-dash"[..],
+            "not",
+            "/properties/x-rh-insights-request-id/not",
+        ),
+        (
+            b".hidden",
+            "not",
+            "/properties/x-rh-insights-request-id/not",
+        ),
+        (
+            b"has space",
+            "pattern",
+            "/properties/x-rh-insights-request-id/pattern",
+        ),
+        (
+            b"",
+            "minLength",
+            "/properties/x-rh-insights-request-id/minLength",
+        ),
+    ] {
+        let Err(Error::Invalid { violations, .. }) = check(bad) else {
+            panic!("{:?} must be refused", String::from_utf8_lossy(bad));
+        };
+        assert!(
+            violations.iter().any(
+                |v| v.part == Part::Header("x-rh-insights-request-id".into())
+                    && v.rule == rule
+                    && v.schema_path == path
+            ),
+            "{:?}: {violations:?}",
+            String::from_utf8_lossy(bad)
+        );
+        // The value is never echoed.
+        if !bad.is_empty() {
+            let text = String::from_utf8_lossy(bad);
+            assert!(violations.iter().all(|v| !v.message.contains(&*text)));
+        }
+    }
+}
+
+#[test]
 fn the_historical_request_id_misspelling_does_not_count() {
     let c = todo();
     let id = encode_identity("12345", "User");

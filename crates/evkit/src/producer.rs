@@ -302,11 +302,13 @@ impl Producer {
         })?;
         Self::add_context_headers(&mut headers, ctx);
         let key = key.map(String::into_bytes);
-        let message = Message::from_parts(key.as_deref(), &headers, &payload);
-        if payload_is_value {
-            contract.check_parsed(&message, value)?;
-        } else {
-            contract.check(&message)?;
+        {
+            let message = Message::from_parts(key.as_deref(), &headers, &payload);
+            if payload_is_value {
+                contract.check_parsed(&message, value)?;
+            } else {
+                contract.check(&message)?;
+            }
         }
         Ok(Prepared {
             topic: topic.to_owned(),
