@@ -512,16 +512,21 @@ fn outbox(catalog: &Catalog, args: &OutboxArgs) -> Result<ExitCode> {
                 "sent": report.as_ref().map(|r| r.sent),
                 "failed": report.as_ref().map(|r| r.failed),
                 "unreadable": report.as_ref().map(|r| r.unreadable),
+                "busy": report.as_ref().map(|r| r.busy),
                 "pending": pending,
                 "last_error": last_error,
             })
         ),
         Format::Human => {
             if let Some(r) = &report {
-                println!(
-                    "sent {}, failed {}, unreadable {}",
-                    r.sent, r.failed, r.unreadable
-                );
+                if r.busy {
+                    println!("another relay is sending from this outbox; sent nothing");
+                } else {
+                    println!(
+                        "sent {}, failed {}, unreadable {}",
+                        r.sent, r.failed, r.unreadable
+                    );
+                }
             }
             println!("{pending} message(s) in the outbox");
             if let Some(e) = last_error {

@@ -64,10 +64,19 @@ const CREATE_PG: &str = "CREATE TABLE IF NOT EXISTS evkit_outbox (
 
 /// An outbox table in SQLite (WAL journal, one connection shared behind a lock) or PostgreSQL
 /// (one connection; [`Outbox::connect`] with a `postgres://` URL).
+///
+/// One relay pass runs at a time per outbox: clones share a lock, and on PostgreSQL a session
+/// advisory lock keeps out relays of other connections and processes (every replica of a
+/// service may run [`Outbox::run_relay`] against one database). A pass that finds another
+/// one running sends nothing and says so ([`RelayReport::busy`]).
 #[derive(Clone)]
 pub struct Outbox {
     backend: Backend,
+    relaying: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// The PostgreSQL advisory lock key a relay pass holds (the bytes of `evkit_ob`).
+const RELAY_LOCK_KEY: i64 = 0x6576_6b69_745f_6f62;
 
 #[derive(Clone)]
 enum Backend {
@@ -93,6 +102,9 @@ pub struct RelayReport {
     pub unreadable: u64,
     /// Where the sent messages landed, in row order.
     pub deliveries: Vec<Delivery>,
+    /// Another relay pass was running on this outbox (in this process or, on PostgreSQL, on
+    /// another connection); this one sent nothing.
+    pub busy: bool,
 }
 
 /// How a relay pass works.
@@ -174,6 +186,7 @@ impl Outbox {
         Outbox::install(&conn)?;
         Ok(Outbox {
             backend: Backend::Sqlite(Arc::new(Mutex::new(conn))),
+            relaying: Arc::default(),
         })
     }
 
@@ -201,6 +214,7 @@ impl Outbox {
         Outbox::install_postgres(&client).await?;
         Ok(Outbox {
             backend: Backend::Postgres(Arc::new(client)),
+            relaying: Arc::default(),
         })
     }
 
@@ -244,6 +258,7 @@ impl Outbox {
         Outbox::install(&conn.lock().unwrap_or_else(PoisonError::into_inner))?;
         Ok(Outbox {
             backend: Backend::Sqlite(conn),
+            relaying: Arc::default(),
         })
     }
 
@@ -440,7 +455,46 @@ impl Outbox {
     /// recorded) and the pass stops after that batch, so a later row is not sent ahead of an
     /// earlier one more than once. A row that cannot be read back is kept, its error recorded,
     /// and skipped.
+    ///
+    /// Only one pass runs at a time (see [`Outbox`]); a pass that finds another running returns
+    /// at once with [`RelayReport::busy`] set.
     pub async fn relay(
+        &self,
+        producer: &Producer,
+        options: &RelayOptions,
+    ) -> Result<RelayReport, Error> {
+        let Ok(_pass) = self.relaying.try_lock() else {
+            return Ok(RelayReport {
+                busy: true,
+                ..RelayReport::default()
+            });
+        };
+        let Backend::Postgres(client) = &self.backend else {
+            return self.relay_pass(producer, options).await;
+        };
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&RELAY_LOCK_KEY])
+            .await
+            .map_err(pg("taking the outbox relay lock"))?
+            .get(0);
+        if !locked {
+            return Ok(RelayReport {
+                busy: true,
+                ..RelayReport::default()
+            });
+        }
+        let report = self.relay_pass(producer, options).await;
+        // Should this fail, the connection is gone, and the lock went with it.
+        if let Err(e) = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&RELAY_LOCK_KEY])
+            .await
+        {
+            tracing::warn!(error = %e, "releasing the outbox relay lock");
+        }
+        report
+    }
+
+    async fn relay_pass(
         &self,
         producer: &Producer,
         options: &RelayOptions,

@@ -284,3 +284,67 @@ async fn a_row_that_cannot_be_read_is_kept_and_does_not_block_the_rows_behind_it
         assert_eq!(sorted_ids(&back), [9], "{}", db.url);
     }
 }
+
+/// Relays running at once (two clones of one outbox and, on PostgreSQL, another connection, as
+/// another replica of the service would hold) send every message exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_relays_send_each_message_once() {
+    const N: u64 = 60;
+    for db in databases().await {
+        let s = setup("outbox-relays", 2).await;
+        let producer = Producer::new(&s.config, common::catalog(), Metrics::new()).unwrap();
+        let ctx = Context::new().for_org("org-c");
+        let first = db.open().await;
+        for id in 1..=N {
+            let m = producer.prepare(TODO, &event(id, "org-c"), &ctx).unwrap();
+            first.add(&m).await.unwrap();
+        }
+        let clone = first.clone();
+        // SQLite: one relay per database file and process (see the `Outbox` docs), so a second
+        // connection is only tried on PostgreSQL.
+        let other = if db.is_postgres() {
+            db.open().await
+        } else {
+            first.clone()
+        };
+        let options = RelayOptions {
+            batch: 4,
+            ..RelayOptions::default()
+        };
+        let (a, b, c) = tokio::join!(
+            first.relay(&producer, &options),
+            clone.relay(&producer, &options),
+            other.relay(&producer, &options),
+        );
+        let reports = [a.unwrap(), b.unwrap(), c.unwrap()];
+        let summary: Vec<(u64, bool)> = reports.iter().map(|r| (r.sent, r.busy)).collect();
+        assert!(
+            summary.iter().any(|(_, busy)| *busy),
+            "{}: passes at the same time must find the relay busy: (sent, busy) {summary:?}",
+            db.url
+        );
+        assert!(
+            summary.iter().all(|(sent, busy)| !busy || *sent == 0),
+            "{summary:?}"
+        );
+        let mut sent: u64 = summary.iter().map(|(sent, _)| sent).sum();
+        // Whatever the first passes left (none, unless a pass started after another finished).
+        sent += other.relay(&producer, &options).await.unwrap().sent;
+        assert_eq!(sent, N, "{}: (sent, busy) {summary:?}", db.url);
+        assert_eq!(first.pending().await.unwrap(), 0);
+
+        let back = read_all(
+            &s.broker,
+            &s.topic,
+            usize::try_from(N).unwrap() + 5,
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(
+            sorted_ids(&back),
+            (1..=N).collect::<Vec<_>>(),
+            "{}: every message exactly once",
+            db.url
+        );
+    }
+}
