@@ -37,9 +37,7 @@ impl Identity {
             principal: principal.into(),
         }))
     }
-}
 
-impl Identity {
     /// Best-effort decode of an `x-rh-identity` value for display: base64, JSON, then
     /// `identity.org_id` and `identity.type`. No schema check; use a [`crate::Contract`] to validate.
     pub fn from_header(value: &[u8]) -> Option<Identity> {

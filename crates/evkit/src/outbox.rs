@@ -120,6 +120,16 @@ pub struct RelayOptions {
     pub limit: Option<u64>,
 }
 
+impl RelayReport {
+    /// The report of a pass that found another one running.
+    fn busy() -> Self {
+        RelayReport {
+            busy: true,
+            ..RelayReport::default()
+        }
+    }
+}
+
 impl Default for RelayOptions {
     fn default() -> Self {
         RelayOptions {
@@ -464,10 +474,7 @@ impl Outbox {
         options: &RelayOptions,
     ) -> Result<RelayReport, Error> {
         let Ok(_pass) = self.relaying.try_lock() else {
-            return Ok(RelayReport {
-                busy: true,
-                ..RelayReport::default()
-            });
+            return Ok(RelayReport::busy());
         };
         let Backend::Postgres(client) = &self.backend else {
             return self.relay_pass(producer, options).await;
@@ -478,10 +485,7 @@ impl Outbox {
             .map_err(pg("taking the outbox relay lock"))?
             .get(0);
         if !locked {
-            return Ok(RelayReport {
-                busy: true,
-                ..RelayReport::default()
-            });
+            return Ok(RelayReport::busy());
         }
         let report = self.relay_pass(producer, options).await;
         // Should this fail, the connection is gone, and the lock went with it.
