@@ -8,6 +8,7 @@
 //! Header names live here and nowhere else.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -107,6 +108,199 @@ impl CloudEvent {
     }
 }
 
+/// The context attributes of a CloudEvent received on an enveloped topic, as a valid message's
+/// [`Checked::cloudevent`](crate::Checked::cloudevent) holds them, read-only.
+/// [`Attributes::to_event`] gives an owned [`CloudEvent`] to change or send on.
+///
+/// This runs for every message, so it keeps what it was given with as few allocations as it
+/// can: a binary-mode event's attribute headers are copied into one buffer (instead of eight
+/// `String`s), and a structured-mode event keeps the strings parsing already allocated.
+///
+/// Extension attributes are checked for their names but not kept.
+#[derive(Clone)]
+pub struct Attributes(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// Binary mode: the values of the present attributes back to back, in slot order (see
+    /// [`NAMES`]); slot `i` ends at `ends[i]` and starts where slot `i - 1` ends; bit `i` of
+    /// `present` is set when slot `i` is present.
+    Packed {
+        text: Box<str>,
+        ends: [u32; 8],
+        present: u8,
+    },
+    /// Structured mode: the strings moved out of the parsed event.
+    Event(Box<CloudEvent>),
+}
+
+impl Attributes {
+    /// Packs borrowed attributes (binary mode) [`attributes`] accepted; `None` unless the four
+    /// required ones are present (or a value does not fit in `u32` offsets, which the payload
+    /// limit rules out).
+    fn pack(slots: &[Option<&str>; 8]) -> Option<Attributes> {
+        if slots[..4].iter().any(Option::is_none) {
+            return None;
+        }
+        let len = slots.iter().flatten().map(|v| v.len()).sum();
+        let mut text = String::with_capacity(len);
+        let mut ends = [0u32; 8];
+        let mut present = 0u8;
+        for (i, slot) in slots.iter().enumerate() {
+            if let Some(v) = slot {
+                text.push_str(v);
+                present |= 1 << i;
+            }
+            ends[i] = u32::try_from(text.len()).ok()?;
+        }
+        Some(Attributes(Repr::Packed {
+            text: text.into_boxed_str(),
+            ends,
+            present,
+        }))
+    }
+
+    /// Keeps owned attributes (structured mode) [`attributes`] accepted; `None` unless the four
+    /// required ones are present.
+    fn owned(slots: [Option<String>; 8]) -> Option<Attributes> {
+        let [
+            specversion,
+            id,
+            source,
+            event_type,
+            datacontenttype,
+            dataschema,
+            subject,
+            time,
+        ] = slots;
+        Some(Attributes(Repr::Event(Box::new(CloudEvent {
+            specversion: specversion?,
+            id: id?,
+            source: source?,
+            event_type: event_type?,
+            datacontenttype,
+            dataschema,
+            subject,
+            time,
+        }))))
+    }
+
+    /// The value in slot `i`, when present.
+    fn slot(&self, i: usize) -> Option<&str> {
+        match &self.0 {
+            Repr::Packed {
+                text,
+                ends,
+                present,
+            } => {
+                if present & (1 << i) == 0 {
+                    return None;
+                }
+                let end = *ends.get(i)? as usize;
+                let start = i.checked_sub(1).map_or(0, |p| ends[p] as usize);
+                text.get(start..end)
+            }
+            Repr::Event(e) => match i {
+                0 => Some(&e.specversion),
+                1 => Some(&e.id),
+                2 => Some(&e.source),
+                3 => Some(&e.event_type),
+                4 => e.datacontenttype.as_deref(),
+                5 => e.dataschema.as_deref(),
+                6 => e.subject.as_deref(),
+                7 => e.time.as_deref(),
+                _ => None,
+            },
+        }
+    }
+
+    /// A required attribute (always present: [`Attributes`] exist only for valid events).
+    fn required(&self, i: usize) -> &str {
+        self.slot(i).unwrap_or_default()
+    }
+
+    /// `specversion`: always `1.0`.
+    pub fn specversion(&self) -> &str {
+        self.required(0)
+    }
+
+    /// `id`: unique per source.
+    pub fn id(&self) -> &str {
+        self.required(1)
+    }
+
+    /// `source`: URI-reference of the producer.
+    pub fn source(&self) -> &str {
+        self.required(2)
+    }
+
+    /// `type`: the event type.
+    pub fn event_type(&self) -> &str {
+        self.required(3)
+    }
+
+    /// `datacontenttype`: media type of `data` (binary mode: the `content-type` header).
+    pub fn datacontenttype(&self) -> Option<&str> {
+        self.slot(4)
+    }
+
+    /// `dataschema`: URI of the schema `data` follows.
+    pub fn dataschema(&self) -> Option<&str> {
+        self.slot(5)
+    }
+
+    /// `subject`: subject of the event within the source.
+    pub fn subject(&self) -> Option<&str> {
+        self.slot(6)
+    }
+
+    /// `time`: RFC 3339 timestamp.
+    pub fn time(&self) -> Option<&str> {
+        self.slot(7)
+    }
+
+    /// The attributes as an owned [`CloudEvent`].
+    pub fn to_event(&self) -> CloudEvent {
+        let owned = |v: Option<&str>| v.map(str::to_owned);
+        CloudEvent {
+            specversion: self.specversion().to_owned(),
+            id: self.id().to_owned(),
+            source: self.source().to_owned(),
+            event_type: self.event_type().to_owned(),
+            datacontenttype: owned(self.datacontenttype()),
+            dataschema: owned(self.dataschema()),
+            subject: owned(self.subject()),
+            time: owned(self.time()),
+        }
+    }
+}
+
+impl From<&Attributes> for CloudEvent {
+    fn from(attributes: &Attributes) -> Self {
+        attributes.to_event()
+    }
+}
+
+impl PartialEq for Attributes {
+    fn eq(&self, other: &Self) -> bool {
+        (0..NAMES.len()).all(|i| self.slot(i) == other.slot(i))
+    }
+}
+
+impl Eq for Attributes {}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Attributes");
+        for (i, name) in NAMES.iter().enumerate() {
+            if let Some(v) = self.slot(i) {
+                s.field(name, &v);
+            }
+        }
+        s.finish()
+    }
+}
+
 /// The context attributes evkit knows, in slot order.
 const NAMES: [&str; 8] = [
     "specversion",
@@ -146,13 +340,14 @@ const FORMAT_RULES: [FormatRule; 6] = [
     (4, is_json_media_type, "pattern", "is not a JSON media type"),
 ];
 
-/// Checks CloudEvents 1.0 context attributes, given as `(name, value)` pairs (names without the
-/// `ce_` prefix; `None` for a value that is not a string). The rules are the spec's, in code
+/// Checks CloudEvents 1.0 context attributes, given as `(slot, name, value)` triples (the slot
+/// [`slot`] gives the name; names without the `ce_` prefix; `None` for a value that is not a
+/// string). The rules are the spec's, in code
 /// rather than a schema: they are fixed, and this runs for every message. Returns the known
 /// attributes by slot (see [`NAMES`]) when every rule holds; values are taken as given (borrowed
 /// header values in binary mode, strings moved out of the parsed event in structured mode).
 fn attributes<N: AsRef<str>, V: AsRef<str>>(
-    pairs: impl Iterator<Item = (N, Option<V>)>,
+    triples: impl Iterator<Item = (Option<usize>, N, Option<V>)>,
     out: &mut Vec<Violation>,
 ) -> Option<[Option<V>; 8]> {
     let before = out.len();
@@ -165,9 +360,9 @@ fn attributes<N: AsRef<str>, V: AsRef<str>>(
         ));
     };
     let mut attrs: [Option<V>; 8] = Default::default();
-    for (name, value) in pairs {
+    for (i, name, value) in triples {
         let name = name.as_ref();
-        let Some(i) = slot(name) else {
+        let Some(i) = i else {
             let legal = !name.is_empty()
                 && name.len() <= 20
                 && name
@@ -202,31 +397,6 @@ fn attributes<N: AsRef<str>, V: AsRef<str>>(
         }
     }
     (out.len() == before).then_some(attrs)
-}
-
-/// The event of attributes [`attributes`] accepted; `None` unless the four required ones are
-/// present.
-fn into_event<V: Into<String>>(attrs: [Option<V>; 8]) -> Option<CloudEvent> {
-    let [
-        specversion,
-        id,
-        source,
-        event_type,
-        datacontenttype,
-        dataschema,
-        subject,
-        time,
-    ] = attrs.map(|v| v.map(Into::into));
-    Some(CloudEvent {
-        specversion: specversion?,
-        id: id?,
-        source: source?,
-        event_type: event_type?,
-        datacontenttype,
-        dataschema,
-        subject,
-        time,
-    })
 }
 
 /// No whitespace or control characters (a URI-reference may be relative).
@@ -336,7 +506,7 @@ pub(crate) fn from_structured(
     payload: Option<Value>,
     message: &Message<'_>,
     out: &mut Vec<Violation>,
-) -> (Option<Value>, Option<CloudEvent>) {
+) -> (Option<Value>, Option<Attributes>) {
     if let Some(ct) = message.header_value(CONTENT_TYPE_HEADER) {
         const STRUCTURED: &[u8] = b"application/cloudevents+json";
         let ok = std::str::from_utf8(ct).is_ok_and(|ct| {
@@ -377,10 +547,10 @@ pub(crate) fn from_structured(
         ));
     }
     let strings = event.into_iter().map(|(k, v)| match v {
-        Value::String(s) => (k, Some(s)),
-        _ => (k, None),
+        Value::String(s) => (slot(&k), k, Some(s)),
+        _ => (slot(&k), k, None),
     });
-    let attrs = attributes(strings, out).and_then(into_event);
+    let attrs = attributes(strings, out).and_then(Attributes::owned);
     if data.is_none() {
         out.push(Violation::new(
             Part::Envelope,
@@ -392,10 +562,13 @@ pub(crate) fn from_structured(
     (data, attrs)
 }
 
+/// A binary-mode attribute: its slot (for a known one), name and value.
+type BinaryAttribute<'a> = (Option<usize>, Cow<'a, str>, &'a str);
+
 /// Reads binary-mode attributes from `ce_*` headers and `content-type`.
-pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Option<CloudEvent> {
+pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Option<Attributes> {
     // Header names are matched case-insensitively; lower-case copies only when needed.
-    let mut attrs: smallvec::SmallVec<[(Cow<'_, str>, &str); 8]> = smallvec::SmallVec::new();
+    let mut attrs: smallvec::SmallVec<[BinaryAttribute<'_>; 8]> = smallvec::SmallVec::new();
     let mut seen = [false; 8];
     for (name, value) in &message.headers {
         let prefixed = name.len() > HEADER_PREFIX.len()
@@ -415,9 +588,10 @@ pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Op
         };
         let part = || Part::Header(name.to_ascii_lowercase());
         // Known attributes are tracked by slot; only extensions need comparing by name.
-        let repeated = match slot(&attr) {
+        let i = slot(&attr);
+        let repeated = match i {
             Some(i) => std::mem::replace(&mut seen[i], true),
-            None => attrs.iter().any(|(a, _)| *a == attr),
+            None => attrs.iter().any(|(_, a, _)| *a == attr),
         };
         if repeated {
             out.push(Violation::new(
@@ -429,7 +603,7 @@ pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Op
             continue;
         }
         match value.map(std::str::from_utf8) {
-            Some(Ok(v)) => attrs.push((attr, v)),
+            Some(Ok(v)) => attrs.push((i, attr, v)),
             Some(Err(_)) => out.push(Violation::new(
                 part(),
                 "",
@@ -444,12 +618,53 @@ pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Op
             )),
         }
     }
-    attributes(attrs.iter().map(|(a, v)| (a.as_ref(), Some(*v))), out).and_then(into_event)
+    attributes(
+        attrs.iter().map(|(i, a, v)| (*i, a.as_ref(), Some(*v))),
+        out,
+    )
+    .and_then(|a| Attributes::pack(&a))
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
-    use super::is_json_media_type;
+    use super::{Attributes, is_json_media_type};
+
+    #[test]
+    fn attributes_keep_each_slot_apart() {
+        let slots = [
+            Some("1.0"),
+            Some("e-1"),
+            Some("urn:x"),
+            Some("t"),
+            None,
+            Some("https://x/s.json"),
+            Some(""),
+            None,
+        ];
+        let a = Attributes::pack(&slots).expect("the required four are present");
+        assert_eq!(
+            (a.specversion(), a.id(), a.source(), a.event_type()),
+            ("1.0", "e-1", "urn:x", "t")
+        );
+        assert_eq!(a.datacontenttype(), None);
+        assert_eq!(a.dataschema(), Some("https://x/s.json"));
+        // Present but empty is not absent.
+        assert_eq!(a.subject(), Some(""));
+        assert_eq!(a.time(), None);
+        let mut missing = slots;
+        missing[2] = None;
+        assert!(Attributes::pack(&missing).is_none());
+        // Kept as parsed (structured mode): the same attributes, equal to the packed ones.
+        let owned = Attributes::owned(slots.map(|v| v.map(str::to_owned))).expect("complete");
+        assert_eq!(owned, a);
+        assert_eq!(owned.subject(), Some(""));
+        assert_eq!(owned.to_event(), a.to_event());
+        assert!(Attributes::owned(missing.map(|v| v.map(str::to_owned))).is_none());
+        let mut other = slots;
+        other[7] = Some("2026-11-01T12:00:00Z");
+        assert_ne!(Attributes::pack(&other), Some(a));
+    }
 
     #[test]
     fn json_media_types() {

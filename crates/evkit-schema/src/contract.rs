@@ -6,7 +6,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::catalog::{DEFAULT_MAX_PAYLOAD_BYTES, EnvelopeMode, KeyPolicy, TopicSpec};
-use crate::cloudevents::{self, CloudEvent};
+use crate::cloudevents::{self, Attributes};
 use crate::error::Error;
 use crate::headers::{CompiledHeaders, HeaderRules, Identity};
 
@@ -204,7 +204,7 @@ pub struct Checked {
     /// The `x-rh-insights-request-id`, when present.
     pub request_id: Option<String>,
     /// The CloudEvents attributes of an enveloped topic.
-    pub cloudevent: Option<CloudEvent>,
+    pub cloudevent: Option<Attributes>,
 }
 
 /// A topic's compiled rules: key policy, headers, envelope and payload schema. Built once per
@@ -396,7 +396,7 @@ impl Contract {
             let validator = if self.dataschemas.is_empty() {
                 Some(&self.payload)
             } else {
-                let uri = cloudevent.as_ref().and_then(|c| c.dataschema.as_deref());
+                let uri = cloudevent.as_ref().and_then(|c| c.dataschema());
                 let found = uri.and_then(|u| self.dataschemas.get(u));
                 if found.is_none() {
                     out.push(Violation::new(

@@ -40,8 +40,18 @@ fn structured_mode_validates_data_by_its_dataschema() {
     let checked = c.check(&m).expect("valid notification");
     assert_eq!(checked.payload["status"], "degraded");
     let ce = checked.cloudevent.unwrap();
-    assert_eq!(ce.dataschema.as_deref(), Some(HEALTH));
-    assert_eq!(ce.event_type, "com.redhat.console.notification");
+    assert_eq!(ce.dataschema(), Some(HEALTH));
+    assert_eq!(ce.event_type(), "com.redhat.console.notification");
+    // Every attribute the producer set comes back, and nothing it did not set.
+    let mut sent = CloudEvent::new(
+        "evt-1",
+        "urn:redhat:source:console:app:idmsvc",
+        "com.redhat.console.notification",
+    );
+    sent.dataschema = Some(HEALTH.to_owned());
+    sent.time = Some("2026-11-01T12:05:00Z".to_owned());
+    assert_eq!(ce.to_event(), sent);
+    assert_eq!(ce.subject(), None);
 
     // The same data under the other dataschema breaks that definition's rules.
     let payload = notification(DELETED, health());
@@ -127,11 +137,12 @@ fn binary_mode_reads_ce_headers_and_validates_the_payload_as_data() {
     let c = catalog
         .contract("platform.evkit.domain-registered")
         .unwrap();
-    let ce = CloudEvent::new(
+    let mut ce = CloudEvent::new(
         "evt-9",
         "urn:redhat:source:evkit",
         "com.redhat.console.evkit.domain-registered",
     );
+    ce.subject = Some("domains/4f5ac7a4".to_owned());
     let headers = ce.binary_headers();
     let id = encode_identity("12345", "System");
     let payload = serde_json::to_vec(&domain()).unwrap();
@@ -143,7 +154,19 @@ fn binary_mode_reads_ce_headers_and_validates_the_payload_as_data() {
         m = m.header(n, v.as_bytes());
     }
     let checked = c.check(&m).expect("valid binary event");
-    assert_eq!(checked.cloudevent.unwrap().id, "evt-9");
+    let got = checked.cloudevent.unwrap();
+    assert_eq!(got.id(), "evt-9");
+    assert_eq!(got.specversion(), "1.0");
+    assert_eq!(got.source(), "urn:redhat:source:evkit");
+    assert_eq!(got.datacontenttype(), Some("application/json"));
+    assert_eq!(got.subject(), Some("domains/4f5ac7a4"));
+    assert_eq!((got.dataschema(), got.time()), (None, None));
+    assert_eq!(CloudEvent::from(&got), ce);
+    let debug = format!("{got:?}");
+    assert!(
+        debug.contains("id: \"evt-9\"") && !debug.contains("time"),
+        "{debug}"
+    );
     assert_eq!(checked.payload["domain_name"], "ipa.example.test");
 
     // Without the ce_* headers the envelope is missing.
