@@ -65,10 +65,14 @@ const CREATE_PG: &str = "CREATE TABLE IF NOT EXISTS evkit_outbox (
 /// An outbox table in SQLite (WAL journal, one connection shared behind a lock) or PostgreSQL
 /// (one connection; [`Outbox::connect`] with a `postgres://` URL).
 ///
-/// One relay pass runs at a time per outbox: clones share a lock, and on PostgreSQL a session
-/// advisory lock keeps out relays of other connections and processes (every replica of a
-/// service may run [`Outbox::run_relay`] against one database). A pass that finds another
-/// one running sends nothing and says so ([`RelayReport::busy`]).
+/// One relay pass runs at a time per outbox: clones share a lock, and relays of other
+/// connections and processes are kept out too, so every replica of a service may run
+/// [`Outbox::run_relay`] against one database, and `evkit outbox --relay` may run beside the
+/// service. On PostgreSQL a pass holds a session advisory lock; on a SQLite file it holds an
+/// exclusive lock (`flock`) on `<database>-relay.lock` next to it, released when the pass ends
+/// or the process dies. (A file lock needs a local file system; an in-memory database has no
+/// file and only the clones' lock.) A pass that finds another one running sends nothing and
+/// says so ([`RelayReport::busy`]).
 #[derive(Clone)]
 pub struct Outbox {
     backend: Backend,
@@ -476,8 +480,16 @@ impl Outbox {
         let Ok(_pass) = self.relaying.try_lock() else {
             return Ok(RelayReport::busy());
         };
-        let Backend::Postgres(client) = &self.backend else {
-            return self.relay_pass(producer, options).await;
+        let client = match &self.backend {
+            Backend::Postgres(client) => client,
+            Backend::Sqlite(conn) => {
+                // Held until the pass ends; dropping the file releases the lock.
+                let _lock = match Outbox::sqlite(conn, |c| relay_file_lock(c)).await? {
+                    FileLock::Busy => return Ok(RelayReport::busy()),
+                    lock @ (FileLock::Held(_) | FileLock::NoFile) => lock,
+                };
+                return self.relay_pass(producer, options).await;
+            }
         };
         let locked: bool = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&RELAY_LOCK_KEY])
@@ -582,6 +594,39 @@ impl Outbox {
                 Err(e) => tracing::warn!(error = %e, "outbox relay pass failed"),
             }
         }
+    }
+}
+
+/// The relay lock of a SQLite database, a lock file next to it.
+enum FileLock {
+    /// Taken; released when the file is dropped (or the process dies).
+    Held(#[allow(dead_code, reason = "held for its drop")] std::fs::File),
+    /// Another connection or process holds it.
+    Busy,
+    /// The database has no file (in memory): only the clones' lock applies.
+    NoFile,
+}
+
+/// Takes the lock file a SQLite relay pass holds, `<database>-relay.lock`.
+fn relay_file_lock(conn: &Connection) -> Result<FileLock, Error> {
+    let Some(path) = conn.path().filter(|p| !p.is_empty()) else {
+        return Ok(FileLock::NoFile);
+    };
+    let lock_path = format!("{path}-relay.lock");
+    let failed = |e: std::io::Error| Error::Outbox {
+        context: format!("taking the outbox relay lock {lock_path}"),
+        source: Box::new(e),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => Ok(FileLock::Held(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(FileLock::Busy),
+        Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
     }
 }
 

@@ -285,8 +285,8 @@ async fn a_row_that_cannot_be_read_is_kept_and_does_not_block_the_rows_behind_it
     }
 }
 
-/// Relays running at once (two clones of one outbox and, on PostgreSQL, another connection, as
-/// another replica of the service would hold) send every message exactly once.
+/// Relays running at once (two clones of one outbox and another connection, as another replica
+/// of the service or `evkit outbox --relay` would hold) send every message exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_relays_send_each_message_once() {
     const N: u64 = 60;
@@ -300,13 +300,7 @@ async fn concurrent_relays_send_each_message_once() {
             first.add(&m).await.unwrap();
         }
         let clone = first.clone();
-        // SQLite: one relay per database file and process (see the `Outbox` docs), so a second
-        // connection is only tried on PostgreSQL.
-        let other = if db.is_postgres() {
-            db.open().await
-        } else {
-            first.clone()
-        };
+        let other = db.open().await;
         let options = RelayOptions {
             batch: 4,
             ..RelayOptions::default()
@@ -347,4 +341,50 @@ async fn concurrent_relays_send_each_message_once() {
             db.url
         );
     }
+}
+
+/// A SQLite relay pass holds `<database>-relay.lock`: while another process holds it (here a
+/// file lock the test takes, as `evkit outbox --relay` would), a pass sends nothing and reports
+/// busy; once it is released, the next pass sends everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_relay_waits_for_another_process_holding_the_lock_file() {
+    let s = setup("outbox-lockfile", 1).await;
+    let producer = Producer::new(&s.config, common::catalog(), Metrics::new()).unwrap();
+    let ctx = Context::new().for_org("org-l");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("service.db");
+    let outbox = Outbox::open(&path).unwrap();
+    for id in 1..=3 {
+        let m = producer.prepare(TODO, &event(id, "org-l"), &ctx).unwrap();
+        outbox.add(&m).await.unwrap();
+    }
+    let lock_path = format!("{}-relay.lock", path.display());
+    let holder = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    holder.lock().unwrap();
+
+    let report = outbox
+        .relay(&producer, &RelayOptions::default())
+        .await
+        .unwrap();
+    assert!(report.busy, "{report:?}");
+    assert_eq!(report.sent, 0);
+    assert_eq!(outbox.pending().await.unwrap(), 3);
+
+    holder.unlock().unwrap();
+    let report = outbox
+        .relay(&producer, &RelayOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.busy, "{report:?}");
+    assert_eq!(report.sent, 3);
+    assert_eq!(outbox.pending().await.unwrap(), 0);
+    // The pass released the lock when it ended.
+    holder.try_lock().unwrap();
+    let back = read_all(&s.broker, &s.topic, 5, Duration::from_secs(10)).await;
+    assert_eq!(sorted_ids(&back), [1, 2, 3]);
 }
