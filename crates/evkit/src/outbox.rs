@@ -85,7 +85,46 @@ const RELAY_LOCK_KEY: i64 = 0x6576_6b69_745f_6f62;
 #[derive(Clone)]
 enum Backend {
     Sqlite(Arc<Mutex<Connection>>),
+    Postgres(Arc<PgLink>),
+}
+
+/// The connection a statement (or a whole relay pass) uses.
+enum Conn {
+    Sqlite(Arc<Mutex<Connection>>),
     Postgres(Arc<tokio_postgres::Client>),
+}
+
+/// A PostgreSQL connection that is opened again once it has closed (the server restarted, a
+/// proxy or the server dropped it): the next call after that reconnects, so a service does not
+/// need restarting. A statement that was under way when the connection went fails; it is not
+/// retried, since it may have committed. Its URL (which may hold a password) is never logged.
+struct PgLink {
+    url: String,
+    client: tokio::sync::Mutex<Arc<tokio_postgres::Client>>,
+}
+
+impl PgLink {
+    async fn open(url: &str) -> Result<tokio_postgres::Client, Error> {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(pg("connecting to the outbox database"))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "outbox database connection closed");
+            }
+        });
+        Ok(client)
+    }
+
+    /// The open connection, reconnecting first when it has closed.
+    async fn client(&self) -> Result<Arc<tokio_postgres::Client>, Error> {
+        let mut current = self.client.lock().await;
+        if current.is_closed() {
+            *current = Arc::new(PgLink::open(&self.url).await?);
+            tracing::info!("outbox database: reconnected");
+        }
+        Ok(Arc::clone(&current))
+    }
 }
 
 impl std::fmt::Debug for Outbox {
@@ -217,17 +256,13 @@ impl Outbox {
                     source: Box::new(e),
                 })?;
         }
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .map_err(pg("connecting to the outbox database"))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "outbox database connection closed");
-            }
-        });
+        let client = PgLink::open(url).await?;
         Outbox::install_postgres(&client).await?;
         Ok(Outbox {
-            backend: Backend::Postgres(Arc::new(client)),
+            backend: Backend::Postgres(Arc::new(PgLink {
+                url: url.to_owned(),
+                client: tokio::sync::Mutex::new(Arc::new(client)),
+            })),
             relaying: Arc::default(),
         })
     }
@@ -325,7 +360,9 @@ impl Outbox {
                 let message = message.clone();
                 Outbox::sqlite(c, move |conn| Outbox::add_in(conn, &message)).await
             }
-            Backend::Postgres(c) => Outbox::add_in_postgres(&**c, message).await,
+            Backend::Postgres(link) => {
+                Outbox::add_in_postgres(&*link.client().await?, message).await
+            }
         }
     }
 
@@ -340,7 +377,9 @@ impl Outbox {
                 })
                 .await?
             }
-            Backend::Postgres(c) => c
+            Backend::Postgres(link) => link
+                .client()
+                .await?
                 .query_one(SQL, &[])
                 .await
                 .map_err(pg("counting the outbox"))?
@@ -362,7 +401,9 @@ impl Outbox {
                 })
                 .await
             }
-            Backend::Postgres(c) => Ok(c
+            Backend::Postgres(link) => Ok(link
+                .client()
+                .await?
                 .query_opt(SQL, &[])
                 .await
                 .map_err(pg("reading the outbox"))?
@@ -370,13 +411,23 @@ impl Outbox {
         }
     }
 
+    /// The connection for the next statements (on PostgreSQL, reconnected if it had closed).
+    async fn conn(&self) -> Result<Conn, Error> {
+        Ok(match &self.backend {
+            Backend::Sqlite(c) => Conn::Sqlite(Arc::clone(c)),
+            Backend::Postgres(link) => Conn::Postgres(link.client().await?),
+        })
+    }
+}
+
+impl Conn {
     async fn load(&self, after: i64, cutoff_ms: i64, limit: usize) -> Result<Vec<Row>, Error> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let raw = match &self.backend {
-            Backend::Sqlite(c) => {
+        let raw = match self {
+            Conn::Sqlite(c) => {
                 Outbox::sqlite(c, move |conn| load_sqlite(conn, after, cutoff_ms, limit)).await?
             }
-            Backend::Postgres(c) => c
+            Conn::Postgres(c) => c
                 .query(
                     "SELECT id, topic, key, headers, payload FROM evkit_outbox
                      WHERE id > $1 AND created_at_ms <= $2 ORDER BY id LIMIT $3",
@@ -407,11 +458,11 @@ impl Outbox {
         if done.is_empty() && failed.is_empty() {
             return Ok(());
         }
-        match &self.backend {
-            Backend::Sqlite(c) => {
+        match self {
+            Conn::Sqlite(c) => {
                 Outbox::sqlite(c, move |conn| settle_sqlite(conn, &done, &failed)).await
             }
-            Backend::Postgres(c) => {
+            Conn::Postgres(c) => {
                 let fail = pg("settling sent rows");
                 let ids: Vec<i64> = failed.iter().map(|(id, _)| *id).collect();
                 let whys: Vec<&str> = failed.iter().map(|(_, why)| why.as_str()).collect();
@@ -427,7 +478,9 @@ impl Outbox {
             }
         }
     }
+}
 
+impl Outbox {
     /// Checks and prepares `event` like [`Producer::produce`], stores it, sends it, and deletes
     /// it once the broker acknowledges. A failed send returns the error and leaves the message
     /// stored, for the relay: it is not lost. An invalid event is an error and stores nothing.
@@ -454,11 +507,14 @@ impl Outbox {
     ) -> Result<Delivery, Error> {
         match producer.send_prepared(message).await {
             Ok(delivery) => {
-                self.settle(vec![id], Vec::new()).await?;
+                self.conn().await?.settle(vec![id], Vec::new()).await?;
                 Ok(delivery)
             }
             Err(e) => {
-                self.settle(Vec::new(), vec![(id, e.to_string())]).await?;
+                self.conn()
+                    .await?
+                    .settle(Vec::new(), vec![(id, e.to_string())])
+                    .await?;
                 Err(e)
             }
         }
@@ -480,15 +536,16 @@ impl Outbox {
         let Ok(_pass) = self.relaying.try_lock() else {
             return Ok(RelayReport::busy());
         };
-        let client = match &self.backend {
-            Backend::Postgres(client) => client,
-            Backend::Sqlite(conn) => {
+        let conn = self.conn().await?;
+        let client = match &conn {
+            Conn::Postgres(client) => Arc::clone(client),
+            Conn::Sqlite(c) => {
                 // Held until the pass ends; dropping the file releases the lock.
-                let _lock = match Outbox::sqlite(conn, |c| relay_file_lock(c)).await? {
+                let _lock = match Outbox::sqlite(c, |c| relay_file_lock(c)).await? {
                     FileLock::Busy => return Ok(RelayReport::busy()),
                     lock @ (FileLock::Held(_) | FileLock::NoFile) => lock,
                 };
-                return self.relay_pass(producer, options).await;
+                return Outbox::relay_pass(&conn, producer, options).await;
             }
         };
         let locked: bool = client
@@ -499,7 +556,9 @@ impl Outbox {
         if !locked {
             return Ok(RelayReport::busy());
         }
-        let report = self.relay_pass(producer, options).await;
+        // The whole pass runs on the connection that holds the lock: if it closes, the lock
+        // goes with it and the pass fails rather than go on without the lock.
+        let report = Outbox::relay_pass(&conn, producer, options).await;
         // Should this fail, the connection is gone, and the lock went with it.
         if let Err(e) = client
             .execute("SELECT pg_advisory_unlock($1)", &[&RELAY_LOCK_KEY])
@@ -511,7 +570,7 @@ impl Outbox {
     }
 
     async fn relay_pass(
-        &self,
+        conn: &Conn,
         producer: &Producer,
         options: &RelayOptions,
     ) -> Result<RelayReport, Error> {
@@ -526,7 +585,7 @@ impl Outbox {
             if room == 0 {
                 break;
             }
-            let rows = self.load(after, cutoff, room).await?;
+            let rows = conn.load(after, cutoff, room).await?;
             let Some(last) = rows.last() else {
                 break;
             };
@@ -563,7 +622,7 @@ impl Outbox {
                 );
             }
             failed.extend(unreadable);
-            self.settle(done, failed).await?;
+            conn.settle(done, failed).await?;
             if stop {
                 break;
             }

@@ -388,3 +388,59 @@ async fn sqlite_relay_waits_for_another_process_holding_the_lock_file() {
     let back = read_all(&s.broker, &s.topic, 5, Duration::from_secs(10)).await;
     assert_eq!(sorted_ids(&back), [1, 2, 3]);
 }
+
+/// When PostgreSQL drops the outbox's connection (a restart, an idle timeout, an administrator),
+/// the outbox connects again on its next call: messages are stored and relayed without
+/// reopening it. Runs when CI names a PostgreSQL server in `EVKIT_POSTGRES_URL`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outbox_reconnects_after_the_server_drops_it() {
+    let Some(db) = databases().await.into_iter().find(Db::is_postgres) else {
+        return;
+    };
+    let s = setup("outbox-reconnect", 1).await;
+    let producer = Producer::new(&s.config, common::catalog(), Metrics::new()).unwrap();
+    let ctx = Context::new().for_org("org-r");
+    let outbox = db.open().await;
+    let m = producer.prepare(TODO, &event(1, "org-r"), &ctx).unwrap();
+    outbox.add(&m).await.unwrap();
+
+    // Terminate every other session on the test database: the outbox's connection.
+    let admin = std::env::var("EVKIT_POSTGRES_URL").unwrap();
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let name = db.url.rsplit_once('/').unwrap().1;
+    let killed: i64 = client
+        .query_one(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1, "the outbox holds one connection");
+
+    // A call racing the termination may fail; a later one reconnects.
+    let mut stored = None;
+    for _ in 0..50 {
+        let m = producer.prepare(TODO, &event(2, "org-r"), &ctx).unwrap();
+        match outbox.add(&m).await {
+            Ok(id) => {
+                stored = Some(id);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert!(stored.is_some(), "the outbox never reconnected");
+    assert_eq!(outbox.pending().await.unwrap(), 2);
+    let report = outbox
+        .relay(&producer, &RelayOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((report.sent, report.busy), (2, false), "{report:?}");
+    let back = read_all(&s.broker, &s.topic, 4, Duration::from_secs(5)).await;
+    assert_eq!(sorted_ids(&back), [1, 2]);
+}
