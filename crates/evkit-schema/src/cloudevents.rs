@@ -401,12 +401,25 @@ fn attributes<N: AsRef<str>, V: AsRef<str>>(
 
 /// No whitespace or control characters (a URI-reference may be relative).
 fn is_uri_reference(s: &str) -> bool {
-    !s.bytes().any(is_space_or_control)
+    !has_space_or_control(s.as_bytes())
 }
 
-/// ASCII whitespace or control character (everything up to space, and DEL).
-fn is_space_or_control(b: u8) -> bool {
-    b <= b' ' || b == 0x7f
+/// Any ASCII whitespace or control character (everything up to space, and DEL)? Written as a
+/// fold without an early exit, which the compiler turns into SIMD compares: attribute values
+/// are scanned for every message.
+fn has_space_or_control(bytes: &[u8]) -> bool {
+    let found = bytes.iter().fold(0u8, |found, &b| {
+        found | u8::from(b <= b' ') | u8::from(b == 0x7f)
+    });
+    found != 0
+}
+
+/// Any ASCII upper-case letter? (A fold, as in [`has_space_or_control`].)
+fn has_upper_case(bytes: &[u8]) -> bool {
+    let found = bytes
+        .iter()
+        .fold(0u8, |found, &b| found | u8::from(b.is_ascii_uppercase()));
+    found != 0
 }
 
 /// `application/json`, `application/<x>+json`, with optional parameters.
@@ -438,7 +451,7 @@ fn is_absolute_uri(s: &str) -> bool {
             .iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
         && !rest.is_empty()
-        && !b.iter().copied().any(is_space_or_control)
+        && !has_space_or_control(b)
 }
 
 /// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, with ranges checked.
@@ -576,7 +589,7 @@ pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Op
                 .eq_ignore_ascii_case(HEADER_PREFIX.as_bytes());
         let attr: Cow<'_, str> = if prefixed {
             let a = &name[HEADER_PREFIX.len()..];
-            if a.bytes().any(|b| b.is_ascii_uppercase()) {
+            if has_upper_case(a.as_bytes()) {
                 Cow::Owned(a.to_ascii_lowercase())
             } else {
                 Cow::Borrowed(a)
@@ -628,7 +641,27 @@ pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Op
 #[cfg(test)]
 #[allow(clippy::expect_used)]
 mod tests {
-    use super::{Attributes, is_json_media_type};
+    use super::{Attributes, has_space_or_control, has_upper_case, is_json_media_type};
+
+    #[test]
+    fn byte_scans() {
+        for clean in ["", "urn:redhat:source:console", "https://x/y?z=1#f", "é~!"] {
+            assert!(!has_space_or_control(clean.as_bytes()), "{clean:?}");
+        }
+        for dirty in [
+            " ",
+            "a b",
+            "urn:x\t",
+            "\0",
+            "x\u{7f}",
+            "long-prefix-long-prefix-\n",
+        ] {
+            assert!(has_space_or_control(dirty.as_bytes()), "{dirty:?}");
+        }
+        assert!(!has_upper_case(b"specversion-09_"));
+        assert!(has_upper_case(b"specVersion"));
+        assert!(has_upper_case(b"Z"));
+    }
 
     #[test]
     fn attributes_keep_each_slot_apart() {
