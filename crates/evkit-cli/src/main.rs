@@ -28,6 +28,39 @@ struct Cli {
     command: Command,
 }
 
+/// `evkit gate`.
+#[derive(clap::Args)]
+struct GateArgs {
+    /// The deployed catalog, e.g. extracted with
+    /// `git archive origin/main schemas | tar -x -C /tmp/base` (then `/tmp/base/schemas`).
+    #[arg(long)]
+    base: PathBuf,
+    /// The service contracts folder, checked against the changed catalog.
+    #[arg(long)]
+    contracts: Option<PathBuf>,
+    /// `full` (both directions), `backward` (the change accepts what deployed producers
+    /// send) or `forward` (deployed consumers accept what the change produces).
+    #[arg(long, value_enum, default_value_t = GateMode::Full)]
+    mode: GateMode,
+    /// Generated messages per topic and direction.
+    #[arg(long, default_value_t = 256)]
+    cases: u32,
+    /// Seed of the generators.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+/// `evkit gate --mode`.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum GateMode {
+    Full,
+    Backward,
+    Forward,
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub(crate) enum Format {
     Human,
@@ -190,6 +223,12 @@ enum Command {
     /// `--relay` send them, oldest first, deleting each one the broker acknowledges. Exits 1 when
     /// messages are left. Connection settings as for `replay`.
     Outbox(OutboxArgs),
+    /// Block incompatible schema changes: compare the catalog (`--catalog`, the change) with
+    /// the deployed one (`--base`): topics removed, envelope or key changes, newly required
+    /// headers, and generated messages of each side checked by the other side's contract. With
+    /// `--contracts`, the service contracts must still hold against the change. Exits 1 when
+    /// the change is incompatible.
+    Gate(GateArgs),
     /// List the topics of the catalog.
     Topics {
         /// Output format.
@@ -381,6 +420,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
             topics(catalog, *format);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Gate(args) => gate(catalog, args),
         Command::Fuzz {
             topic,
             to,
@@ -419,6 +459,65 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
         )),
         // Handled in `run`, before a catalog is needed.
         Command::GenerateExamples { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn gate(catalog: &Catalog, args: &GateArgs) -> Result<ExitCode> {
+    let base = Catalog::load(&args.base)
+        .with_context(|| format!("loading the base catalog {}", args.base.display()))?;
+    let opts = evkit_testkit::gate::Options {
+        mode: match args.mode {
+            GateMode::Full => evkit_testkit::gate::Mode::Full,
+            GateMode::Backward => evkit_testkit::gate::Mode::Backward,
+            GateMode::Forward => evkit_testkit::gate::Mode::Forward,
+        },
+        cases: args.cases,
+        seed: args.seed,
+    };
+    let report = evkit_testkit::gate::gate(&base, catalog, args.contracts.as_deref(), &opts)?;
+    print_gate(&report, args.format);
+    Ok(if report.compatible() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_gate(report: &evkit_testkit::gate::Report, format: Format) {
+    match format {
+        Format::Json => {
+            let findings: Vec<_> = report
+                .findings
+                .iter()
+                .map(|f| json!({"topic": f.topic, "rule": f.rule, "detail": f.detail}))
+                .collect();
+            let checked: Vec<_> = report
+                .checked
+                .iter()
+                .map(|(t, n)| json!({"topic": t, "messages": n}))
+                .collect();
+            println!(
+                "{}",
+                json!({"compatible": report.compatible(), "findings": findings, "checked": checked})
+            );
+        }
+        Format::Human => {
+            for (topic, n) in &report.checked {
+                println!("checked {topic} ({n} generated messages)");
+            }
+            for f in &report.findings {
+                if f.topic.is_empty() {
+                    println!("INCOMPATIBLE [{}] {}", f.rule, f.detail);
+                } else {
+                    println!("INCOMPATIBLE {} [{}] {}", f.topic, f.rule, f.detail);
+                }
+            }
+            if report.compatible() {
+                println!("compatible");
+            } else {
+                println!("{} incompatibilities", report.findings.len());
+            }
+        }
     }
 }
 

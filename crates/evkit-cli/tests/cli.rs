@@ -470,3 +470,53 @@ fn verify_fails_when_a_consumer_relies_on_what_producers_may_omit() {
         .code(2)
         .stderr(predicate::str::contains("`platform.nope` is not a topic"));
 }
+
+/// `evkit gate`: the unchanged catalog passes (exit 0); a field made required is blocked
+/// (exit 1) with the topic, the direction and the rule named, in both formats.
+#[test]
+fn gate_blocks_an_incompatible_change() {
+    let base = catalog_dir();
+    let next = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&base).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, next.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let gate = |catalog: &std::path::Path, extra: &[&str]| {
+        let mut cmd = Command::cargo_bin("evkit").unwrap();
+        cmd.arg("--catalog")
+            .arg(catalog)
+            .args(["gate", "--cases", "32", "--base"])
+            .arg(&base)
+            .args(extra)
+            .timeout(std::time::Duration::from_secs(60));
+        cmd.assert()
+    };
+    gate(next.path(), &[])
+        .success()
+        .stdout(predicate::str::contains("compatible"))
+        .stdout(predicate::str::contains("INCOMPATIBLE").not());
+
+    let path = next.path().join(format!("{TODO}.event.json"));
+    let mut schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    schema["required"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!("priority"));
+    std::fs::write(&path, serde_json::to_vec(&schema).unwrap()).unwrap();
+    gate(next.path(), &[])
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "INCOMPATIBLE {TODO} [backward]"
+        )))
+        .stdout(predicate::str::contains(
+            "\"priority\" is a required property",
+        ));
+    let out = gate(next.path(), &["--format", "json"]).code(1);
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(report["compatible"], false);
+    assert_eq!(report["findings"][0]["topic"], TODO);
+    assert_eq!(report["findings"][0]["rule"], "backward");
+    // Only the deployed consumers' side: they accept what the change produces.
+    gate(next.path(), &["--mode", "forward"]).success();
+}

@@ -30,6 +30,7 @@ pub mod clients;
 pub mod contracts;
 mod embedded;
 pub mod fuzz;
+pub mod gate;
 pub mod generate;
 pub mod messages;
 pub mod steps;
