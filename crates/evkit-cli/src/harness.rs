@@ -1,5 +1,5 @@
-//! `evkit fuzz` (generated messages to a running broker) and `evkit verify` (every contract
-//! through a broker, with a report).
+//! `evkit fuzz` (generated messages to a running broker), `evkit verify` (every contract
+//! through a broker, with a report) and `evkit bench` (partition throughput).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -126,4 +126,86 @@ pub async fn run_verify(catalog: Catalog, v: &Verify<'_>) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `evkit bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// The catalog topic whose contract the messages follow.
+    #[arg(long)]
+    pub topic: String,
+    /// Messages per run.
+    #[arg(long, default_value_t = 5_000)]
+    pub messages: usize,
+    /// Partition counts to compare (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4, 8])]
+    pub partitions: Vec<u32>,
+    /// Milliseconds the handler waits per message (work that does not use the CPU, such as a
+    /// database call); 0 measures evkit alone.
+    #[arg(long, default_value_t = 0.0)]
+    pub handler_ms: f64,
+    /// A running broker instead of the embedded one (fresh topics are created on it).
+    #[arg(long)]
+    pub bootstrap: Option<String>,
+    /// Seed of the message generator.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::Format::Human)]
+    pub format: crate::Format,
+}
+
+/// Runs the partition-throughput benchmark and prints one row per partition count.
+pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
+    let catalog = Arc::new(catalog);
+    let topic = catalog.topic(&args.topic)?.clone();
+    let broker = match &args.bootstrap {
+        Some(b) => Broker::external(b, "kafka").await?,
+        None => Broker::start().await?,
+    };
+    if !(args.handler_ms.is_finite() && args.handler_ms >= 0.0) {
+        anyhow::bail!("--handler-ms must be a number of milliseconds, 0 or more");
+    }
+    let opts = evkit_testkit::bench::Options {
+        messages: args.messages.max(1),
+        partitions: args.partitions.clone(),
+        handler_time: Duration::from_secs_f64(args.handler_ms / 1000.0),
+        seed: args.seed,
+        ..evkit_testkit::bench::Options::default()
+    };
+    if args.format == crate::Format::Human {
+        println!(
+            "{} messages of {} per run on the {} broker, handler {} ms",
+            opts.messages,
+            topic.name(),
+            broker.name(),
+            args.handler_ms
+        );
+    }
+    let runs = evkit_testkit::bench::partition_throughput(&broker, &catalog, &topic, &opts).await?;
+    if args.format == crate::Format::Human {
+        println!("| partitions | messages/s | per partition (min-max) | committed |");
+        println!("|---:|---:|---:|---:|");
+    }
+    for run in &runs {
+        let min = run.per_partition.values().min().copied().unwrap_or(0);
+        let max = run.per_partition.values().max().copied().unwrap_or(0);
+        match args.format {
+            crate::Format::Human => println!(
+                "| {} | {:.0} | {min}-{max} | {} |",
+                run.partitions, run.rate, run.committed
+            ),
+            crate::Format::Json => println!(
+                "{}",
+                serde_json::json!({
+                    "partitions": run.partitions,
+                    "messages": run.handled,
+                    "rate": run.rate,
+                    "per_partition": run.per_partition,
+                    "committed": run.committed,
+                })
+            ),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -229,6 +229,11 @@ enum Command {
     /// `--contracts`, the service contracts must still hold against the change. Exits 1 when
     /// the change is incompatible.
     Gate(GateArgs),
+    /// Partition throughput: valid messages generated for `--topic` are published to fresh
+    /// topics of each `--partitions` count, and an evkit consumer (validation, routing, a
+    /// handler that waits `--handler-ms`, commits) reads them; prints messages per second per
+    /// partition count. On the embedded broker unless `--bootstrap`.
+    Bench(harness::BenchArgs),
     /// List the topics of the catalog.
     Topics {
         /// Output format.
@@ -416,11 +421,9 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
         }
         Command::Replay(args) => replay(catalog, args),
         Command::Outbox(args) => outbox(catalog, args),
-        Command::Topics { format } => {
-            topics(catalog, *format);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Topics { format } => Ok(topics(catalog, *format)),
         Command::Gate(args) => gate(catalog, args),
+        Command::Bench(args) => runtime()?.block_on(harness::bench(catalog.clone(), args)),
         Command::Fuzz {
             topic,
             to,
@@ -790,7 +793,7 @@ fn generate(catalog: &Catalog, out: &std::path::Path, check: bool) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-fn topics(catalog: &Catalog, format: Format) {
+fn topics(catalog: &Catalog, format: Format) -> ExitCode {
     match format {
         Format::Json => {
             let list: Vec<_> = catalog
@@ -845,4 +848,5 @@ fn topics(catalog: &Catalog, format: Format) {
             }
         }
     }
+    ExitCode::SUCCESS
 }

@@ -520,3 +520,54 @@ fn gate_blocks_an_incompatible_change() {
     // Only the deployed consumers' side: they accept what the change produces.
     gate(next.path(), &["--mode", "forward"]).success();
 }
+
+/// `evkit bench` on the embedded broker: one JSON row per partition count, every message
+/// handled and committed once, spread over that many partitions.
+#[test]
+fn bench_reports_each_partition_count() {
+    let out = evkit()
+        .args([
+            "bench",
+            "--topic",
+            TODO,
+            "--messages",
+            "300",
+            "--partitions",
+            "1,3",
+            "--format",
+            "json",
+        ])
+        .timeout(std::time::Duration::from_secs(180))
+        .assert()
+        .success();
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.get_output().stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (row, partitions) in rows.iter().zip([1u64, 3]) {
+        assert_eq!(row["partitions"], partitions);
+        assert_eq!(row["messages"], 300);
+        assert_eq!(row["committed"], 300);
+        assert!(row["rate"].as_f64().unwrap() > 0.0, "{row}");
+        let spread = row["per_partition"].as_object().unwrap();
+        assert_eq!(spread.len() as u64, partitions, "{row}");
+        let total: u64 = spread.values().map(|v| v.as_u64().unwrap()).sum();
+        assert_eq!(total, 300, "{row}");
+    }
+    // More than the embedded broker keeps on one partition: refused up front, with what fits.
+    evkit()
+        .args([
+            "bench",
+            "--topic",
+            TODO,
+            "--messages",
+            "20000",
+            "--partitions",
+            "1",
+        ])
+        .timeout(std::time::Duration::from_secs(180))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("use at most"));
+}

@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+pub mod bench;
 mod broker;
 pub mod clients;
 pub mod contracts;
@@ -114,6 +115,18 @@ pub enum Error {
         keyword: String,
         /// JSON pointer of the schema object that uses it.
         at: String,
+    },
+    /// A request the broker at hand cannot serve (with what would fit).
+    #[error("{what}")]
+    Limit {
+        /// What does not fit, and what would.
+        what: String,
+    },
+    /// A run did not finish: what was expected and how far it got.
+    #[error("stalled: {what}")]
+    Stalled {
+        /// What did not finish, and how far it got.
+        what: String,
     },
 }
 
