@@ -1,8 +1,10 @@
 //! The consumer loop: validate, dispatch per partition, commit at least once, drain on shutdown.
 //!
 //! One task reads from Kafka and hands each record to its partition's worker through a bounded
-//! queue (`max_in_flight_per_partition`); a full queue stops reading (backpressure) while commits
-//! keep flowing. Each worker runs its partition's messages one at a time through the topic's chain
+//! queue (`max_in_flight_per_partition`). A full queue pauses that partition alone (backpressure):
+//! the record is held until the worker has room, fetching the partition resumes then, and the
+//! other partitions keep flowing, as do commits. (Waiting for room instead would stall every
+//! partition behind one slow one.) Each worker runs its partition's messages one at a time through the topic's chain
 //! ([`crate::middleware`]), so order holds within a partition while partitions run concurrently.
 //! Offsets are committed only up to the last contiguous finished message of each partition
 //! ([`OffsetTracker`]): on a timer, when partitions are revoked, and once more at shutdown.
@@ -419,6 +421,9 @@ impl Consumer {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(signal);
         let mut consumed = 0u64;
+        // Partitions paused because their worker's queue was full, with the records held for it.
+        let mut parked: Vec<Parked> = Vec::new();
+        let (room_tx, mut room_rx) = mpsc::unbounded_channel::<Key>();
         'run: loop {
             let env = tokio::select! {
                 biased;
@@ -426,6 +431,10 @@ impl Consumer {
                 () = self.stop.cancelled() => break 'run,
                 _ = tick.tick() => {
                     self.commit_in_background();
+                    continue;
+                }
+                Some(key) = room_rx.recv() => {
+                    self.unpark(&key, &mut parked, &room_tx);
                     continue;
                 }
                 m = self.kafka.recv() => match m {
@@ -442,28 +451,88 @@ impl Consumer {
                 continue;
             };
             chain.metrics.consumed.inc();
-            let Some(tx) = self.worker_for(&env, chain) else {
+            let Some((tx, epoch)) = self.worker_for(&env, chain) else {
                 continue;
             };
-            // Wait for room in the partition's queue, committing meanwhile.
-            let permit = loop {
-                tokio::select! {
-                    biased;
-                    () = &mut signal => break 'run,
-                    () = self.stop.cancelled() => break 'run,
-                    p = tx.reserve() => break p,
-                    _ = tick.tick() => self.commit_in_background(),
+            // A record of a paused partition fetched before the pause took hold: behind the
+            // held ones, in order.
+            if let Some(p) = parked
+                .iter_mut()
+                .find(|p| p.key.1 == env.partition && p.key.0 == env.topic)
+            {
+                p.queue.push_back(env);
+                continue;
+            }
+            match tx.try_reserve() {
+                Ok(permit) => permit.send(env),
+                Err(mpsc::error::TrySendError::Full(())) => {
+                    let key = (env.topic.clone(), env.partition);
+                    self.pause(&key, true);
+                    wait_for_room(tx.clone(), key.clone(), room_tx.clone());
+                    parked.push(Parked {
+                        key,
+                        epoch,
+                        queue: std::collections::VecDeque::from([env]),
+                    });
                 }
-            };
-            if let Ok(permit) = permit {
-                permit.send(env);
+                // The partition was revoked: its records come again to its next owner.
+                Err(mpsc::error::TrySendError::Closed(())) => {}
             }
         }
+        // Held records are not handled; their offsets stay uncommitted, so they come again.
         Ok(self.drain(consumed).await)
     }
 
-    /// Begins the offset and returns the sender of the partition's worker, starting one if needed.
-    fn worker_for(&self, env: &Envelope, chain: &Chain) -> Option<mpsc::Sender<Envelope>> {
+    /// The worker of a parked partition has room: hands it the held records (until it is full
+    /// again) and resumes fetching the partition once none are left. Records held for a worker
+    /// that has since been revoked or replaced are dropped: their offsets were never committed.
+    fn unpark(&self, key: &Key, parked: &mut Vec<Parked>, room: &mpsc::UnboundedSender<Key>) {
+        let Some(i) = parked.iter().position(|p| p.key == *key) else {
+            return;
+        };
+        let current = {
+            let st = self.shared.lock();
+            st.worker(&key.0, key.1)
+                .and_then(|w| w.tx.clone().map(|tx| (tx, w.epoch)))
+        };
+        if let Some((tx, epoch)) = current
+            && epoch == parked[i].epoch
+        {
+            while let Some(env) = parked[i].queue.pop_front() {
+                match tx.try_reserve() {
+                    Ok(permit) => permit.send(env),
+                    Err(mpsc::error::TrySendError::Full(())) => {
+                        parked[i].queue.push_front(env);
+                        wait_for_room(tx.clone(), key.clone(), room.clone());
+                        return;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(())) => break,
+                }
+            }
+        }
+        parked.swap_remove(i);
+        self.pause(key, false);
+    }
+
+    /// Pauses (or resumes) fetching one partition. librdkafka drops what it fetched for a paused
+    /// partition and fetches again from the last record it handed over.
+    fn pause(&self, (topic, partition): &Key, pause: bool) {
+        let mut tpl = TopicPartitionList::with_capacity(1);
+        tpl.add_partition(topic, *partition);
+        let result = if pause {
+            self.kafka.pause(&tpl)
+        } else {
+            self.kafka.resume(&tpl)
+        };
+        if let Err(e) = result {
+            // A partition revoked meanwhile: nothing to pause or resume.
+            tracing::debug!(error = %e, topic, partition, pause, "pausing a partition");
+        }
+    }
+
+    /// Begins the offset and returns the sender of the partition's worker (and its epoch),
+    /// starting one if needed.
+    fn worker_for(&self, env: &Envelope, chain: &Chain) -> Option<(mpsc::Sender<Envelope>, u64)> {
         let mut st = self.shared.lock();
         if let Err(e) = st.tracker.begin(&env.topic, env.partition, env.offset) {
             tracing::warn!(error = %e, "duplicate delivery skipped");
@@ -472,7 +541,7 @@ impl Consumer {
         if let Some(w) = st.worker(&env.topic, env.partition)
             && let Some(tx) = &w.tx
         {
-            return Some(tx.clone());
+            return Some((tx.clone(), w.epoch));
         }
         let key = (env.topic.clone(), env.partition);
         let epoch = st.next_epoch;
@@ -497,7 +566,7 @@ impl Consumer {
                 task: Some(task),
             },
         );
-        Some(tx)
+        Some((tx, epoch))
     }
 
     /// Positions that moved since the last commit, marked as committed.
@@ -598,6 +667,23 @@ impl Consumer {
             committed,
         }
     }
+}
+
+/// A partition paused because its worker's queue was full, and the records held for it.
+struct Parked {
+    key: Key,
+    /// The worker the records were begun for.
+    epoch: u64,
+    queue: std::collections::VecDeque<Envelope>,
+}
+
+/// Tells the consumer loop when `tx` has room (or its worker is gone).
+fn wait_for_room(tx: mpsc::Sender<Envelope>, key: Key, room: mpsc::UnboundedSender<Key>) {
+    tokio::spawn(async move {
+        // The permit is dropped at once: the room stays for the loop, the only sender.
+        let _ = tx.reserve().await;
+        let _ = room.send(key);
+    });
 }
 
 async fn work(

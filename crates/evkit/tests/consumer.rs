@@ -12,6 +12,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -344,5 +345,119 @@ async fn a_dead_letter_outage_never_commits_the_source_offset() {
     assert_eq!(
         committed(&s.broker, &config.group_id, &s.topic, 1)[&0],
         Some(2)
+    );
+}
+
+/// A partition whose handler is stuck (its queue full) pauses alone: the other partition's
+/// messages, produced after the stall began, are all handled meanwhile. Once the stuck handler
+/// goes on, its partition resumes where it stopped: every message once, in order, all committed.
+/// (Before, the loop waited for room in the stuck partition's queue and every partition stalled.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stuck_partition_does_not_stall_the_others() {
+    let mut s = setup("stuck-partition", 2).await;
+    s.config.consumer.max_in_flight_per_partition = 1;
+    // Stuck for real: no handler timeout moves it on.
+    s.config.consumer.handler_timeout_ms = 120_000;
+    let p = big_producer(&s);
+    let produce = |partition: i32, id: u64| {
+        let (p, topic) = (p.clone(), s.topic.clone());
+        async move {
+            let h = headers("org-s");
+            let mut owned = rdkafka::message::OwnedHeaders::new();
+            for (n, v) in &h {
+                owned = owned.insert(rdkafka::message::Header {
+                    key: n.as_str(),
+                    value: Some(v.as_slice()),
+                });
+            }
+            let payload = todo(id, "org-s");
+            let record = rdkafka::producer::FutureRecord::to(&topic)
+                .partition(partition)
+                .key("org-s")
+                .payload(&payload)
+                .headers(owned);
+            p.send(record, Duration::from_secs(10)).await.unwrap();
+        }
+    };
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen: Arc<std::sync::Mutex<Vec<(i32, u64)>>> = Arc::default();
+    let handler = {
+        let (gate, started, seen) = (Arc::clone(&gate), Arc::clone(&started), Arc::clone(&seen));
+        handler_fn(move |msg: Incoming| {
+            let (gate, started, seen) = (Arc::clone(&gate), Arc::clone(&started), Arc::clone(&seen));
+            async move {
+                let partition = msg.envelope().partition;
+                let id = msg.event().and_then(|e| e["id"].as_u64()).unwrap_or(0);
+                if partition == 0 {
+                    started.store(true, std::sync::atomic::Ordering::SeqCst);
+                    gate.acquire().await.unwrap().forget();
+                }
+                seen.lock().unwrap().push((partition, id));
+                Outcome::Ack
+            }
+        })
+    };
+    let routes = Router::new(catalog()).route(TODO, handler).build().unwrap();
+    let consumer = Consumer::new(&s.config, routes, Metrics::new()).unwrap();
+    let stop = consumer.shutdown_token();
+    let run = tokio::spawn(consumer.run(std::future::pending()));
+
+    // Partition 0: its first message blocks the handler; the rest fill its queue and beyond.
+    for id in 1..=6 {
+        produce(0, id).await;
+    }
+    assert!(
+        eventually(Duration::from_secs(30), || started
+            .load(std::sync::atomic::Ordering::SeqCst))
+        .await,
+        "partition 0 was never handled"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for id in 101..=106 {
+        produce(1, id).await;
+    }
+    let others = |seen: &std::sync::Mutex<Vec<(i32, u64)>>| {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| *p == 1)
+            .map(|(_, id)| *id)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || others(&seen).len() == 6).await,
+        "partition 1 stalled behind partition 0: handled {:?}",
+        others(&seen)
+    );
+    assert_eq!(others(&seen), (101..=106).collect::<Vec<_>>());
+    assert!(
+        seen.lock().unwrap().iter().all(|(p, _)| *p == 1),
+        "partition 0 is still stuck"
+    );
+
+    // Partition 0 goes on: all six, once each, in order.
+    gate.add_permits(6);
+    let mine = |seen: &std::sync::Mutex<Vec<(i32, u64)>>| {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| *p == 0)
+            .map(|(_, id)| *id)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || mine(&seen).len() >= 6).await,
+        "partition 0 did not resume: {:?}",
+        mine(&seen)
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mine(&seen), (1..=6).collect::<Vec<_>>());
+    stop.cancel();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(
+        summary.committed.values().copied().collect::<Vec<_>>(),
+        [6, 6],
+        "{summary:?}"
     );
 }
