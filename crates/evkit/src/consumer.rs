@@ -1,10 +1,11 @@
 //! The consumer loop: validate, dispatch per partition, commit at least once, drain on shutdown.
 //!
 //! One task reads from Kafka and hands each record to its partition's worker through a bounded
-//! queue (`max_in_flight_per_partition`). A full queue pauses that partition alone (backpressure):
-//! the record is held until the worker has room, fetching the partition resumes then, and the
-//! other partitions keep flowing, as do commits. (Waiting for room instead would stall every
-//! partition behind one slow one.) Each worker runs its partition's messages one at a time through the topic's chain
+//! queue (`max_in_flight_per_partition`). A full queue is backpressure: the loop waits for room
+//! (committing meanwhile), and if none comes within 100 ms it pauses that partition alone, holds
+//! the record until the worker's queue is half empty, and resumes fetching the partition then;
+//! the other partitions keep flowing. (Waiting without a limit would stall every partition
+//! behind one stuck handler; pausing at once would refetch a partition for every short wait.) Each worker runs its partition's messages one at a time through the topic's chain
 //! ([`crate::middleware`]), so order holds within a partition while partitions run concurrently.
 //! Offsets are committed only up to the last contiguous finished message of each partition
 //! ([`OffsetTracker`]): on a timer, when partitions are revoked, and once more at shutdown.
@@ -466,14 +467,35 @@ impl Consumer {
             match tx.try_reserve() {
                 Ok(permit) => permit.send(env),
                 Err(mpsc::error::TrySendError::Full(())) => {
-                    let key = (env.topic.clone(), env.partition);
-                    self.pause(&key, true);
-                    wait_for_room(tx.clone(), key.clone(), room_tx.clone());
-                    parked.push(Parked {
-                        key,
-                        epoch,
-                        queue: std::collections::VecDeque::from([env]),
-                    });
+                    // Room usually comes soon (the handler is working through its queue): wait
+                    // a little, as before. Pausing costs a fetch when the partition resumes.
+                    let deadline = tokio::time::sleep(PARK_AFTER);
+                    tokio::pin!(deadline);
+                    let permit = loop {
+                        tokio::select! {
+                            biased;
+                            () = &mut signal => break 'run,
+                            () = self.stop.cancelled() => break 'run,
+                            p = tx.reserve() => break Some(p),
+                            _ = tick.tick() => self.commit_in_background(),
+                            () = &mut deadline => break None,
+                        }
+                    };
+                    match permit {
+                        Some(Ok(permit)) => permit.send(env),
+                        Some(Err(_)) => {}
+                        // Stuck: pause this partition alone and go on with the others.
+                        None => {
+                            let key = (env.topic.clone(), env.partition);
+                            self.pause(&key, true);
+                            wait_for_room(tx.clone(), key.clone(), room_tx.clone());
+                            parked.push(Parked {
+                                key,
+                                epoch,
+                                queue: std::collections::VecDeque::from([env]),
+                            });
+                        }
+                    }
                 }
                 // The partition was revoked: its records come again to its next owner.
                 Err(mpsc::error::TrySendError::Closed(())) => {}
@@ -669,6 +691,10 @@ impl Consumer {
     }
 }
 
+/// How long the loop waits for room in a full partition queue before it pauses that partition
+/// and goes on with the others.
+const PARK_AFTER: Duration = Duration::from_millis(100);
+
 /// A partition paused because its worker's queue was full, and the records held for it.
 struct Parked {
     key: Key,
@@ -677,11 +703,14 @@ struct Parked {
     queue: std::collections::VecDeque<Envelope>,
 }
 
-/// Tells the consumer loop when `tx` has room (or its worker is gone).
+/// Tells the consumer loop when `tx`'s queue is at least half empty (or its worker is gone).
+/// Resuming at the first free slot would pause and resume the partition, and fetch it again,
+/// for every message or two.
 fn wait_for_room(tx: mpsc::Sender<Envelope>, key: Key, room: mpsc::UnboundedSender<Key>) {
     tokio::spawn(async move {
-        // The permit is dropped at once: the room stays for the loop, the only sender.
-        let _ = tx.reserve().await;
+        // The permits are dropped at once: the room stays for the loop, the only sender.
+        let half = (tx.max_capacity() / 2).max(1);
+        let _ = tx.reserve_many(half).await;
         let _ = room.send(key);
     });
 }

@@ -385,7 +385,8 @@ async fn a_stuck_partition_does_not_stall_the_others() {
     let handler = {
         let (gate, started, seen) = (Arc::clone(&gate), Arc::clone(&started), Arc::clone(&seen));
         handler_fn(move |msg: Incoming| {
-            let (gate, started, seen) = (Arc::clone(&gate), Arc::clone(&started), Arc::clone(&seen));
+            let (gate, started, seen) =
+                (Arc::clone(&gate), Arc::clone(&started), Arc::clone(&seen));
             async move {
                 let partition = msg.envelope().partition;
                 let id = msg.event().and_then(|e| e["id"].as_u64()).unwrap_or(0);
