@@ -14,13 +14,12 @@ use std::time::{Duration, Instant};
 
 use evkit::{Config, Consumer, Incoming, Metrics, Outcome, Router, handler_fn};
 use evkit_schema::{Catalog, Topic};
-use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner};
 
 use crate::Error;
 use crate::clients::producer;
 use crate::messages::Generated;
 use crate::messages::valid_message;
-use crate::verify::publish;
+use crate::verify::{draw, publish, seeded_runner};
 use crate::{Broker, BrokerKind};
 
 /// What to run.
@@ -72,22 +71,11 @@ pub async fn partition_throughput(
     topic: &Topic,
     opts: &Options,
 ) -> Result<Vec<Run>, Error> {
-    let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&opts.seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(
-        RunnerConfig::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
-    );
+    let mut runner = seeded_runner(opts.seed);
     let strategy = valid_message(topic)?;
     let mut messages = Vec::with_capacity(opts.messages);
     for _ in 0..opts.messages {
-        let tree = proptest::strategy::Strategy::new_tree(&strategy, &mut runner).map_err(|e| {
-            Error::Unsupported {
-                keyword: format!("generation gave up: {e}"),
-                at: "/".to_owned(),
-            }
-        })?;
-        messages.push(proptest::strategy::ValueTree::current(&tree));
+        messages.push(draw(&strategy, &mut runner)?);
     }
     if broker.kind() == BrokerKind::Embedded {
         fits_the_mock_broker(&messages, opts)?;

@@ -19,11 +19,12 @@
 //! new schema no longer has, blocks the change too.
 
 use evkit_schema::{Catalog, Topic};
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use proptest::test_runner::TestRunner;
 
 use crate::Error;
 use crate::contracts::Contracts;
 use crate::messages::valid_message;
+use crate::verify::{draw, seeded_runner};
 
 /// Which direction must hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -104,12 +105,7 @@ pub fn gate(
     contracts: Option<&std::path::Path>,
     opts: &Options,
 ) -> Result<Report, Error> {
-    let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&opts.seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
-    );
+    let mut runner = seeded_runner(opts.seed);
     let mut report = Report::default();
     for old in base.topics() {
         let name = old.name().to_owned();
@@ -225,12 +221,7 @@ fn messages(
     let mut refused = 0u32;
     let mut first: Vec<String> = Vec::new();
     for _ in 0..cases {
-        let message = proptest::strategy::Strategy::new_tree(&strategy, runner)
-            .map(|t| proptest::strategy::ValueTree::current(&t))
-            .map_err(|e| Error::Unsupported {
-                keyword: format!("generation gave up: {e}"),
-                at: "/".to_owned(),
-            })?;
+        let message = draw(&strategy, runner)?;
         if let Err(e) = contract.check(&message.message()) {
             refused += 1;
             if first.len() < 3 {

@@ -153,7 +153,8 @@ struct Planned {
     valid: bool,
 }
 
-fn draw<T: std::fmt::Debug>(
+/// One value of `s`, or why generation gave up.
+pub(crate) fn draw<T: std::fmt::Debug>(
     s: &proptest::strategy::BoxedStrategy<T>,
     r: &mut TestRunner,
 ) -> Result<T, Error> {
@@ -163,6 +164,16 @@ fn draw<T: std::fmt::Debug>(
             keyword: format!("generation gave up: {e}"),
             at: "/".to_owned(),
         })
+}
+
+/// A test runner whose generators are fixed by `seed` (the same seed gives the same messages).
+pub(crate) fn seeded_runner(seed: u64) -> TestRunner {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    TestRunner::new_with_rng(
+        RunnerConfig::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+    )
 }
 
 fn plan(
@@ -269,12 +280,7 @@ pub async fn verify(
     contracts: &Contracts,
     opts: &Options,
 ) -> Result<Report, Error> {
-    let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&opts.seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(
-        RunnerConfig::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
-    );
+    let mut runner = seeded_runner(opts.seed);
     let mut report = Report::default();
     let p = producer(broker)?;
     for name in contracts.topics() {
