@@ -1,4 +1,4 @@
-//! Runs `parse`, `check` or `schema` (the payload schema alone) of one sample topic's ~500-byte
+//! Runs `parse`, `parse_str`, `check` or `schema` (the payload schema alone) of one sample topic's ~500-byte
 //! message N times, for counting instructions under valgrind's callgrind: a measure that,
 //! unlike time, does not move with the load of a shared machine. `benches/callgrind.sh` runs it
 //! and prints b/a per topic.
@@ -12,7 +12,7 @@ use std::hint::black_box;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: validate_instructions TOPIC parse|check|schema COUNT";
+    let usage = "usage: validate_instructions TOPIC parse|parse_str|check|schema COUNT";
     let topic = args.next().expect(usage);
     let what = args.next().expect(usage);
     let count: u32 = args.next().expect(usage).parse().expect(usage);
@@ -34,6 +34,12 @@ fn main() {
                     serde_json::from_slice::<serde_json::Value>(black_box(&sample.payload))
                         .unwrap(),
                 );
+            }
+            // The same parse through `&str` (one UTF-8 pass over the buffer, then
+            // `serde_json::from_str`), as the contract parses: a stricter baseline than (a).
+            "parse_str" => {
+                let text = std::str::from_utf8(black_box(&sample.payload)).unwrap();
+                black_box(serde_json::from_str::<serde_json::Value>(text).unwrap());
             }
             "check" => {
                 black_box(contract.check(black_box(&sample.message())).unwrap());

