@@ -102,8 +102,7 @@ fn main() {
         // buffer, then `serde_json::from_str`).
         let strict = paired_ratio(
             || {
-                let text = std::str::from_utf8(black_box(&sample.payload)).unwrap();
-                black_box(serde_json::from_str::<serde_json::Value>(text).unwrap());
+                black_box(evkit_schema::parse_json(black_box(&sample.payload)).unwrap());
             },
             || {
                 black_box(contract.check(black_box(&sample.message())).unwrap());

@@ -40,7 +40,7 @@ pub use catalog::{
     Catalog, DEFAULT_MAX_PAYLOAD_BYTES, EnvelopeMode, EnvelopeSpec, KeyPolicy, Owner, Topic,
     TopicSpec,
 };
-pub use contract::{Checked, Contract, Headers, Message, Part, Violation};
+pub use contract::{Checked, Contract, Headers, Message, Part, Violation, parse_json};
 pub use error::{Error, Problem};
 pub use headers::{IDENTITY_HEADER, Identity, REQUEST_ID_HEADER, encode_identity};
 
