@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::contract::Contract;
 use crate::error::{Error, Problem};
 use crate::headers::HeaderRules;
+use crate::validator::{CompiledSchema, Compiler, Precompiled};
 
 /// Payloads larger than this are rejected before parsing unless the catalog sets
 /// `max_payload_bytes` (Kafka's own default `message.max.bytes` is about 1 MiB).
@@ -172,6 +173,7 @@ pub struct Catalog {
     headers_path: PathBuf,
     headers_schema: Value,
     topics: Vec<Topic>,
+    schemas: Vec<CompiledSchema>,
 }
 
 impl Catalog {
@@ -182,7 +184,16 @@ impl Catalog {
     /// a schema of this catalog, a schema that does not compile, a key pointer or dataschema that
     /// points nowhere.
     pub fn load(dir: impl AsRef<Path>) -> Result<Catalog, Error> {
+        Catalog::load_with(dir, &[])
+    }
+
+    /// [`Catalog::load`], with validators generated at build time for some of the schemas (the
+    /// `PRECOMPILED` list that `evkit generate` writes): a contract answers `is_valid` with the
+    /// one generated from a schema equal to its own, and lists errors with the runtime validator.
+    /// [`Catalog::schemas`] tells which schemas found one.
+    pub fn load_with(dir: impl AsRef<Path>, precompiled: &[Precompiled]) -> Result<Catalog, Error> {
         let dir = dir.as_ref().to_path_buf();
+        let compiler = Compiler::new(precompiled);
         let mut problems = Vec::new();
         let index_path = dir.join("topics.yaml");
         let fail = |problems: Vec<Problem>| Error::Catalog {
@@ -241,6 +252,7 @@ impl Catalog {
                 schema_files: &schema_files,
                 header_base: header_base.as_ref(),
                 max_payload_bytes: file.max_payload_bytes,
+                compiler: &compiler,
             };
             if let Some(topic) = ctx.load(i, spec, &mut problems) {
                 topics.push(topic);
@@ -254,6 +266,7 @@ impl Catalog {
             headers_path,
             headers_schema: headers_schema.unwrap_or(Value::Null),
             topics,
+            schemas: compiler.into_compiled(),
         })
     }
 
@@ -270,6 +283,13 @@ impl Catalog {
     /// The shared header schema.
     pub fn headers_schema(&self) -> &Value {
         &self.headers_schema
+    }
+
+    /// Every distinct schema the catalog compiled into a validator: payload schemas, the
+    /// wrappers of dataschemas and of the identity document, key schemas, each topic's header
+    /// schema and each header's. `evkit generate` writes a build-time validator for each.
+    pub fn schemas(&self) -> &[CompiledSchema] {
+        &self.schemas
     }
 
     /// All topics, in catalog order.
@@ -311,6 +331,7 @@ struct TopicContext<'a> {
     schema_files: &'a HashSet<String>,
     header_base: Option<&'a HeaderRules>,
     max_payload_bytes: Option<usize>,
+    compiler: &'a Compiler,
 }
 
 impl TopicContext<'_> {
@@ -380,7 +401,13 @@ impl TopicContext<'_> {
         if problems.len() > before {
             return None;
         }
-        match Contract::compile(spec, &schema, self.header_base?, self.max_payload_bytes) {
+        match Contract::compile(
+            self.compiler,
+            spec,
+            &schema,
+            self.header_base?,
+            self.max_payload_bytes,
+        ) {
             Ok(contract) => Some(Topic {
                 spec: spec.clone(),
                 schema_path,

@@ -9,6 +9,7 @@ use crate::catalog::{DEFAULT_MAX_PAYLOAD_BYTES, EnvelopeMode, KeyPolicy, TopicSp
 use crate::cloudevents::{self, Attributes};
 use crate::error::Error;
 use crate::headers::{CompiledHeaders, HeaderRules, Identity};
+use crate::validator::{Compiler, SchemaValidator};
 
 /// A record's headers in wire order, borrowed; a header may have no value. Up to twelve are kept
 /// inline (the required two, the eight attributes of a binary CloudEvent and two more), so
@@ -174,7 +175,7 @@ impl fmt::Display for Violation {
 
 /// Runs a validator and appends its (masked) errors; the fast `is_valid` path runs first.
 pub(crate) fn push_schema_errors(
-    validator: &jsonschema::Validator,
+    validator: &SchemaValidator,
     instance: &Value,
     part: &Part,
     prefix: &str,
@@ -213,9 +214,9 @@ pub struct Contract {
     topic: String,
     spec: TopicSpec,
     max_payload_bytes: usize,
-    payload: jsonschema::Validator,
-    dataschemas: BTreeMap<String, jsonschema::Validator>,
-    key_schema: Option<jsonschema::Validator>,
+    payload: SchemaValidator,
+    dataschemas: BTreeMap<String, SchemaValidator>,
+    key_schema: Option<SchemaValidator>,
     /// The key pointer's segments, unescaped once here rather than for every message.
     key_path: Option<Vec<String>>,
     headers: CompiledHeaders,
@@ -236,17 +237,19 @@ impl Contract {
     /// Compiles a topic's rules. On failure returns the `topics.yaml` field at fault (empty for
     /// the schema file itself) and what is wrong.
     pub(crate) fn compile(
+        compiler: &Compiler,
         spec: &TopicSpec,
         schema: &Value,
         headers: &HeaderRules,
         max_payload_bytes: Option<usize>,
     ) -> Result<Contract, (String, String)> {
-        let payload = crate::compile(schema)
+        let payload = compiler
+            .compile(schema)
             .map_err(|e| (String::new(), format!("schema does not compile: {e}")))?;
         let mut dataschemas = BTreeMap::new();
         for (uri, pointer) in &spec.envelope.dataschemas {
             let wrapper = crate::ref_schema(schema, pointer);
-            let v = crate::compile(&wrapper).map_err(|e| {
+            let v = compiler.compile(&wrapper).map_err(|e| {
                 (
                     format!("/envelope/dataschemas/{uri}"),
                     format!("`{pointer}` does not compile: {e}"),
@@ -255,7 +258,7 @@ impl Contract {
             dataschemas.insert(uri.clone(), v);
         }
         let key_schema = match &spec.key.schema {
-            Some(s) => Some(crate::compile(s).map_err(|e| {
+            Some(s) => Some(compiler.compile(s).map_err(|e| {
                 (
                     "/key/schema".to_owned(),
                     format!("key schema does not compile: {e}"),
@@ -264,7 +267,7 @@ impl Contract {
             None => None,
         };
         let compiled_headers = headers
-            .compile(spec.required_headers.as_deref())
+            .compile(compiler, spec.required_headers.as_deref())
             .map_err(|e| ("/required_headers".to_owned(), e))?;
         Ok(Contract {
             topic: spec.name.clone(),

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::contract::{Part, Violation, push_schema_errors};
+use crate::validator::{Compiler, SchemaValidator};
 
 /// The identity header: base64 of a JSON document with `identity.org_id`.
 pub const IDENTITY_HEADER: &str = "x-rh-identity";
@@ -147,11 +148,11 @@ pub(crate) struct CompiledHeaders {
     required: Vec<String>,
     /// Bit `i` set when `known[i]` is required.
     required_mask: u64,
-    validator: jsonschema::Validator,
+    validator: SchemaValidator,
     /// One validator per known header, when the header schema only constrains headers one by one
     /// (the usual shape): checking a message then allocates only for the headers it validates.
-    per_header: Option<Vec<Option<jsonschema::Validator>>>,
-    identity: Option<jsonschema::Validator>,
+    per_header: Option<Vec<Option<SchemaValidator>>>,
+    identity: Option<SchemaValidator>,
     /// Raw header value → the identity it decoded to (valid ones only).
     identities: Mutex<IdentityCache>,
 }
@@ -204,7 +205,8 @@ impl HeaderRules {
             };
             crate::ref_schema(schema, &format!("#/{key}/identity"))
         });
-        crate::compile(schema).map_err(|e| format!("header schema does not compile: {e}"))?;
+        crate::validator::runtime(schema)
+            .map_err(|e| format!("header schema does not compile: {e}"))?;
         Ok(HeaderRules {
             schema: schema.clone(),
             known,
@@ -214,7 +216,11 @@ impl HeaderRules {
     }
 
     /// Compiles the rules for a topic that may narrow or widen the required headers.
-    pub fn compile(&self, required: Option<&[String]>) -> Result<CompiledHeaders, String> {
+    pub(crate) fn compile(
+        &self,
+        compiler: &Compiler,
+        required: Option<&[String]>,
+    ) -> Result<CompiledHeaders, String> {
         let required: Vec<String> = required.map_or_else(
             || self.required.clone(),
             |r| r.iter().map(|h| h.to_ascii_lowercase()).collect(),
@@ -238,14 +244,17 @@ impl HeaderRules {
                 known.len()
             ));
         }
-        let validator = crate::compile(&schema).map_err(|e| format!("header schema: {e}"))?;
+        let validator = compiler
+            .compile(&schema)
+            .map_err(|e| format!("header schema: {e}"))?;
         let per_header = if self.per_header_shape() {
             let mut list = Vec::new();
             for name in &known {
                 list.push(
                     match self.schema.get("properties").and_then(|p| p.get(name)) {
                         Some(_) => Some(
-                            crate::compile(&self.property_schema(name))
+                            compiler
+                                .compile(&self.property_schema(name))
                                 .map_err(|e| format!("header schema for `{name}`: {e}"))?,
                         ),
                         None => None,
@@ -257,7 +266,11 @@ impl HeaderRules {
             None
         };
         let identity = match &self.identity {
-            Some(s) => Some(crate::compile(s).map_err(|e| format!("identity schema: {e}"))?),
+            Some(s) => Some(
+                compiler
+                    .compile(s)
+                    .map_err(|e| format!("identity schema: {e}"))?,
+            ),
             None => None,
         };
         let required_mask = known
@@ -384,7 +397,7 @@ impl CompiledHeaders {
 
     fn check_each<'h>(
         &self,
-        validators: &[Option<jsonschema::Validator>],
+        validators: &[Option<SchemaValidator>],
         headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>,
         out: &mut Vec<Violation>,
     ) -> HeaderFacts {
@@ -526,7 +539,7 @@ impl CompiledHeaders {
     fn identity(
         &self,
         raw: &str,
-        validator: &jsonschema::Validator,
+        validator: &SchemaValidator,
         out: &mut Vec<Violation>,
     ) -> Option<Identity> {
         if let Some(hit) = self.cached_identity(raw.as_bytes()) {
@@ -539,7 +552,7 @@ impl CompiledHeaders {
     fn decode_and_remember(
         &self,
         raw: &str,
-        validator: &jsonschema::Validator,
+        validator: &SchemaValidator,
         out: &mut Vec<Violation>,
     ) -> Option<Identity> {
         let identity = decode_identity(raw, validator, out)?;
@@ -559,7 +572,7 @@ impl CompiledHeaders {
 
 fn decode_identity(
     raw: &str,
-    validator: &jsonschema::Validator,
+    validator: &SchemaValidator,
     out: &mut Vec<Violation>,
 ) -> Option<Identity> {
     let part = || Part::Header(IDENTITY_HEADER.to_owned());

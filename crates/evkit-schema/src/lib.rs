@@ -35,6 +35,7 @@ mod contract;
 mod error;
 mod headers;
 pub mod lint;
+mod validator;
 
 pub use catalog::{
     Catalog, DEFAULT_MAX_PAYLOAD_BYTES, EnvelopeMode, EnvelopeSpec, KeyPolicy, Owner, Topic,
@@ -43,15 +44,7 @@ pub use catalog::{
 pub use contract::{Checked, Contract, Headers, Message, Part, Violation, parse_json};
 pub use error::{Error, Problem};
 pub use headers::{IDENTITY_HEADER, Identity, REQUEST_ID_HEADER, encode_identity};
-
-/// Builds a validator with the options evkit uses everywhere: formats are asserted (draft 2020-12
-/// treats them as annotations by default, which would let `"format": "uuid"` accept anything).
-pub(crate) fn compile(schema: &serde_json::Value) -> Result<jsonschema::Validator, String> {
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(schema)
-        .map_err(|e| e.to_string())
-}
+pub use validator::{CompiledSchema, Precompiled};
 
 /// A schema that validates what `pointer` (`#/$defs/X`, `#/properties/y`) names inside `schema`.
 /// It keeps the document's `$schema`, `$id` and definitions, and the root member the pointer
