@@ -4,6 +4,9 @@
 //! (`platform.evkit.todo-created` → `platform_evkit_todo_created.rs`) holding the schema's types,
 //! `pub const TOPIC` and `pub type Event` (the root type). `mod.rs` lists the modules, `TOPICS`,
 //! and `roundtrip(topic, json)`, which decodes into a topic's `Event` and encodes it again.
+//! `validators.rs` holds a validator generated at build time by jsonschema's `validator` macro for
+//! every schema the catalog compiles, and `PRECOMPILED`, their list for
+//! [`evkit_schema::Catalog::load_with`].
 //!
 //! The output is checked in (`crates/evkit-events/src/generated/`): [`check`] reports drift, so a
 //! schema change shows up as a reviewable diff of Rust code.
@@ -108,7 +111,74 @@ pub fn generate(catalog: &Catalog) -> Result<Generated, Error> {
         modules.push((module, topic.name().to_owned(), root));
     }
     files.insert("mod.rs".to_owned(), mod_file(&modules));
+    files.insert("validators.rs".to_owned(), validators_file(catalog));
     Ok(Generated { files })
+}
+
+/// Options of every generated validator: the ones evkit's runtime validators use.
+const VALIDATOR_OPTIONS: &str =
+    "validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false }";
+
+/// `validators.rs`: one `jsonschema::validator` per schema the catalog compiles, and
+/// `PRECOMPILED`, the list [`evkit_schema::Catalog::load_with`] takes.
+fn validators_file(catalog: &Catalog) -> String {
+    let mut code = format!(
+        "{GENERATED_BANNER}\n\
+         //! Validators generated at build time by jsonschema's `validator` macro, one per schema the\n\
+         //! catalog compiles (payloads, dataschemas, key and header schemas). Load the catalog with\n\
+         //! `evkit_schema::Catalog::load_with(dir, PRECOMPILED)`: contracts then answer `is_valid`\n\
+         //! with this code and list errors with the runtime validator.\n\n"
+    );
+    let mut list = String::new();
+    for (i, compiled) in catalog.schemas().iter().enumerate() {
+        let pretty = serde_json::to_string_pretty(&compiled.schema).unwrap_or_default();
+        let compact = compiled.schema.to_string();
+        let _ = write!(
+            code,
+            "/// {}\n#[jsonschema_buildtime::validator(schema = {}, {VALIDATOR_OPTIONS})]\npub struct Schema{i};\n\n",
+            schema_label(&compiled.schema),
+            raw_string(&pretty),
+        );
+        let _ = writeln!(
+            list,
+            "    evkit_schema::Precompiled {{\n        schema: {},\n        is_valid: Schema{i}::is_valid,\n    }},",
+            raw_string(&compact),
+        );
+    }
+    let _ = write!(
+        code,
+        "/// Every validator above with the schema it was generated from.\npub const PRECOMPILED: &[evkit_schema::Precompiled] = &[\n{list}];\n"
+    );
+    code
+}
+
+/// A one-line name for a generated validator's doc comment.
+fn schema_label(schema: &serde_json::Value) -> String {
+    let field = |k: &str| schema.get(k).and_then(serde_json::Value::as_str);
+    match (field("$id"), field("$ref"), field("title")) {
+        (Some(id), Some(r), _) => format!("`{id}` at `{r}`."),
+        (Some(id), None, _) => format!("`{id}`."),
+        (None, _, Some(title)) => format!("{title}."),
+        _ => format!("`{schema}`."),
+    }
+}
+
+/// `text` as a Rust raw string literal, with enough `#` that nothing in it closes the literal.
+fn raw_string(text: &str) -> String {
+    let mut hashes = 0;
+    let mut run: Option<usize> = None;
+    for c in text.chars() {
+        run = match (c, run) {
+            ('"', _) => Some(0),
+            ('#', Some(n)) => Some(n + 1),
+            _ => None,
+        };
+        if let Some(n) = run {
+            hashes = hashes.max(n + 1);
+        }
+    }
+    let h = "#".repeat(hashes);
+    format!("r{h}\"{text}\"{h}")
 }
 
 fn generate_topic(topic: &Topic) -> Result<(String, String), Error> {
@@ -152,6 +222,9 @@ fn mod_file(modules: &[(String, String, String)]) -> String {
     for (module, topic, _) in modules {
         let _ = writeln!(code, "/// Topic `{topic}`.\npub mod {module};");
     }
+    code.push_str(
+        "/// Build-time validators of every schema the catalog compiles.\npub mod validators;\npub use validators::PRECOMPILED;\n",
+    );
     code.push_str("\n/// Every topic with generated types.\npub const TOPICS: &[&str] = &[\n");
     for (module, _, _) in modules {
         let _ = writeln!(code, "    {module}::TOPIC,");

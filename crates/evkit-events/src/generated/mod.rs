@@ -11,6 +11,9 @@ pub mod platform_evkit_todo_indexed;
 pub mod platform_evkit_domain_registered;
 /// Topic `platform.notifications.ingress`.
 pub mod platform_notifications_ingress;
+/// Build-time validators of every schema the catalog compiles.
+pub mod validators;
+pub use validators::PRECOMPILED;
 
 /// Every topic with generated types.
 pub const TOPICS: &[&str] = &[
