@@ -72,7 +72,8 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(cli: &Cli) -> anyhow::Result<()> {
     let config = Config::load()?;
     let catalog = Arc::new(
-        Catalog::load(&cli.catalog)
+        // With the generated crate's build-time validators (used where the schema still matches).
+        Catalog::load_with(&cli.catalog, evkit_events::generated::PRECOMPILED)
             .with_context(|| format!("loading the catalog {}", cli.catalog.display()))?,
     );
     let db = cli
