@@ -6,6 +6,11 @@
 //! `serde_json::from_str`), so the table also gives b/a′ against that parse: the cost of the
 //! checks alone.
 //!
+//! (b) runs on the catalog as a service with the generated crate loads it: build-time validators
+//! (jsonschema's `validator` macro, `evkit_events::generated::PRECOMPILED`) answer `is_valid`.
+//! The last column, `b_rt/a`, is the same check with runtime validators only (`Catalog::load`), as
+//! `evkit validate` and a catalog without a generated crate run it.
+//!
 //! `cargo bench -p evkit-benches --bench validate` prints criterion's numbers, then the ratios.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -78,11 +83,12 @@ fn main() {
     let sizes = bench(&mut c);
     c.final_summary();
     let catalog = evkit_benches::catalog().expect("sample catalog");
+    let runtime = evkit_benches::catalog_runtime().expect("sample catalog");
     println!("\nallocator: {}", evkit_benches::ALLOCATOR);
     println!(
-        "\n| topic | payload bytes | (a) parse | (b) parse + check | b/a (criterion medians) | b/a (paired) | b/a′ (paired) |"
+        "\n| topic | payload bytes | (a) parse | (b) parse + check | b/a (criterion medians) | b/a (paired) | b/a′ (paired) | b_rt/a (paired) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (topic, len) in sizes {
         let t = catalog.topic(&topic).expect("topic");
         let sample = evkit_benches::sample(t, 500).expect("sample");
@@ -108,9 +114,21 @@ fn main() {
                 black_box(contract.check(black_box(&sample.message())).unwrap());
             },
         );
+        let without = runtime.contract(&topic).expect("topic");
+        let runtime_only = paired_ratio(
+            || {
+                black_box(
+                    serde_json::from_slice::<serde_json::Value>(black_box(&sample.payload))
+                        .unwrap(),
+                );
+            },
+            || {
+                black_box(without.check(black_box(&sample.message())).unwrap());
+            },
+        );
         if let (Some(a), Some(b)) = (median_ns("parse", &topic), median_ns("check", &topic)) {
             println!(
-                "| {topic} | {len} | {:.2} µs | {:.2} µs | {:.2} | {paired:.2} | {strict:.2} |",
+                "| {topic} | {len} | {:.2} µs | {:.2} µs | {:.2} | {paired:.2} | {strict:.2} | {runtime_only:.2} |",
                 a / 1000.0,
                 b / 1000.0,
                 b / a
@@ -142,7 +160,7 @@ fn main() {
         },
     );
     println!(
-        "| {} (a new identity every message) | {} | | | | {paired:.2} | |",
+        "| {} (a new identity every message) | {} | | | | {paired:.2} | | |",
         t.name(),
         base.payload.len()
     );

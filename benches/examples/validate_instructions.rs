@@ -12,11 +12,16 @@ use std::hint::black_box;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: validate_instructions TOPIC parse|parse_str|check|schema COUNT";
+    let usage = "usage: validate_instructions TOPIC parse|parse_str|check|schema|check_runtime|schema_runtime COUNT";
     let topic = args.next().expect(usage);
     let what = args.next().expect(usage);
     let count: u32 = args.next().expect(usage).parse().expect(usage);
-    let catalog = evkit_benches::catalog().expect("sample catalog");
+    let catalog = if what.ends_with("_runtime") {
+        evkit_benches::catalog_runtime()
+    } else {
+        evkit_benches::catalog()
+    }
+    .expect("sample catalog");
     let t = catalog
         .topic(&topic)
         .expect("a topic of the sample catalog");
@@ -40,12 +45,13 @@ fn main() {
             "parse_str" => {
                 black_box(evkit_schema::parse_json(black_box(&sample.payload)).unwrap());
             }
-            "check" => {
+            // `check_runtime`, `schema_runtime`: the catalog loaded without build-time validators.
+            "check" | "check_runtime" => {
                 black_box(contract.check(black_box(&sample.message())).unwrap());
             }
             // The payload schema alone (jsonschema), on a payload parsed once: the part of
             // `check` that is jsonschema's own work.
-            "schema" => {
+            "schema" | "schema_runtime" => {
                 contract.check_event(black_box(&parsed)).unwrap();
             }
             _ => {

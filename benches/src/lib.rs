@@ -39,10 +39,20 @@ impl Sample {
     }
 }
 
-/// The sample catalog of this repository.
+/// The sample catalog of this repository, as a service with the generated crate loads it: with
+/// the validators that jsonschema's `validator` macro generated at build time
+/// (`evkit_events::generated::PRECOMPILED`) answering `is_valid`.
 pub fn catalog() -> Result<Catalog, evkit_schema::Error> {
-    Catalog::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas"))
+    Catalog::load_with(CATALOG_DIR, evkit_events::generated::PRECOMPILED)
 }
+
+/// The sample catalog with runtime validators only (`Catalog::load`), as `evkit validate` and
+/// any catalog without a generated crate check messages.
+pub fn catalog_runtime() -> Result<Catalog, evkit_schema::Error> {
+    Catalog::load(CATALOG_DIR)
+}
+
+const CATALOG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas");
 
 /// A valid message for `topic`, built from the schema's first example and padded toward
 /// `target_len` bytes through a free-text field when the schema has one.
