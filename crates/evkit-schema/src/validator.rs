@@ -10,10 +10,10 @@ use serde_json::Value;
 ///
 /// `evkit generate` writes one for every schema a catalog compiles (`PRECOMPILED` in the
 /// generated crate); pass them to [`Catalog::load_with`](crate::Catalog::load_with). A contract
-/// then answers "is this valid?" with generated code, which is about twice as fast as the runtime
-/// validator, and still lists errors with the runtime validator. One is used only for a schema
-/// equal to the one it was generated from: after a schema changes and before it is regenerated,
-/// the runtime validator answers alone.
+/// then answers "is this valid?" with generated code (on the sample catalog's payloads, a quarter
+/// to a third fewer instructions than the runtime validator), and still lists errors with the
+/// runtime validator. One is used only for a schema equal to the one it was generated from: after
+/// a schema changes and before it is regenerated, the runtime validator answers alone.
 ///
 /// ```
 /// use evkit_schema::{Catalog, Precompiled};
