@@ -313,3 +313,38 @@ fn stale(generated: &Generated, dir: &Path) -> Result<Vec<String>, Error> {
         })
         .collect())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    #[test]
+    fn raw_strings_survive_any_quotes_and_hashes() {
+        for text in [
+            "",
+            "plain",
+            "\"",
+            "\"#/$defs/X\"",
+            "a\"##b\"#c",
+            "#\"#",
+            "{\"k\": \"v\"}",
+        ] {
+            let literal = super::raw_string(text);
+            let parsed: syn::LitStr = syn::parse_str(&literal).unwrap();
+            assert_eq!(parsed.value(), text, "{literal}");
+        }
+        assert_eq!(super::raw_string("\"#/$defs/X\""), "r##\"\"#/$defs/X\"\"##");
+    }
+
+    #[test]
+    fn validators_are_labelled_by_id_pointer_title_or_text() {
+        use serde_json::json;
+        let label = super::schema_label;
+        assert_eq!(label(&json!({"$id": "u", "$ref": "#/a"})), "`u` at `#/a`.");
+        assert_eq!(label(&json!({"$id": "u", "title": "T"})), "`u`.");
+        assert_eq!(label(&json!({"title": "T"})), "T.");
+        assert_eq!(
+            label(&json!({"type": "string"})),
+            "`{\"type\":\"string\"}`."
+        );
+    }
+}
