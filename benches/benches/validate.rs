@@ -52,6 +52,16 @@ fn median_ns(function: &str, topic: &str) -> Option<f64> {
     v.pointer("/median/point_estimate")?.as_f64()
 }
 
+/// Side (a): `serde_json::from_slice` of a payload.
+fn parse(payload: &[u8]) {
+    black_box(serde_json::from_slice::<serde_json::Value>(black_box(payload)).unwrap());
+}
+
+/// Side (b): the full contract check of a sample.
+fn check(contract: &evkit_schema::Contract, sample: &evkit_benches::Sample) {
+    black_box(contract.check(black_box(&sample.message())).unwrap());
+}
+
 /// Median over rounds of (time of a batch of `b`) / (time of a batch of `a`), the two batches
 /// run back to back, so a slow moment of a shared machine hits both sides alike.
 fn paired_ratio(mut a: impl FnMut(), mut b: impl FnMut()) -> f64 {
@@ -93,39 +103,17 @@ fn main() {
         let t = catalog.topic(&topic).expect("topic");
         let sample = evkit_benches::sample(t, 500).expect("sample");
         let contract = t.contract();
-        let paired = paired_ratio(
-            || {
-                black_box(
-                    serde_json::from_slice::<serde_json::Value>(black_box(&sample.payload))
-                        .unwrap(),
-                );
-            },
-            || {
-                black_box(contract.check(black_box(&sample.message())).unwrap());
-            },
-        );
+        let paired = paired_ratio(|| parse(&sample.payload), || check(contract, &sample));
         // a′: the stricter baseline, the parse the contract itself runs (one UTF-8 pass over the
         // buffer, then `serde_json::from_str`).
         let strict = paired_ratio(
             || {
                 black_box(evkit_schema::parse_json(black_box(&sample.payload)).unwrap());
             },
-            || {
-                black_box(contract.check(black_box(&sample.message())).unwrap());
-            },
+            || check(contract, &sample),
         );
         let without = runtime.contract(&topic).expect("topic");
-        let runtime_only = paired_ratio(
-            || {
-                black_box(
-                    serde_json::from_slice::<serde_json::Value>(black_box(&sample.payload))
-                        .unwrap(),
-                );
-            },
-            || {
-                black_box(without.check(black_box(&sample.message())).unwrap());
-            },
-        );
+        let runtime_only = paired_ratio(|| parse(&sample.payload), || check(without, &sample));
         if let (Some(a), Some(b)) = (median_ns("parse", &topic), median_ns("check", &topic)) {
             println!(
                 "| {topic} | {len} | {:.2} µs | {:.2} µs | {:.2} | {paired:.2} | {strict:.2} | {runtime_only:.2} |",
@@ -149,14 +137,10 @@ fn main() {
     let contract = t.contract();
     let mut next = 0usize;
     let paired = paired_ratio(
-        || {
-            black_box(
-                serde_json::from_slice::<serde_json::Value>(black_box(&base.payload)).unwrap(),
-            );
-        },
+        || parse(&base.payload),
         || {
             next = (next + 1) % samples.len();
-            black_box(contract.check(black_box(&samples[next].message())).unwrap());
+            check(contract, &samples[next]);
         },
     );
     println!(

@@ -11,26 +11,9 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
 
-const CASES: u32 = 256;
+mod common;
 
-fn runner(seed_name: &str) -> TestRunner {
-    // Deterministic per schema: a failure reproduces.
-    let mut seed = [0u8; 32];
-    for (i, b) in seed_name.bytes().enumerate() {
-        seed[i % 32] ^= b;
-    }
-    TestRunner::new_with_rng(
-        Config {
-            cases: CASES,
-            max_global_rejects: CASES * 64,
-            ..Config::default()
-        },
-        proptest::test_runner::TestRng::from_seed(
-            proptest::test_runner::RngAlgorithm::ChaCha,
-            &seed,
-        ),
-    )
-}
+use common::runner;
 
 fn catalog() -> Catalog {
     Catalog::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas")).unwrap()

@@ -11,26 +11,13 @@ use evkit_testkit::generate::values;
 use evkit_testkit::messages::{invalid_message, invalid_payload, valid_message};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
 
-const CASES: u32 = 256;
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas");
+mod common;
 
-fn runner(seed_name: &str) -> TestRunner {
-    let mut seed = [7u8; 32];
-    for (i, b) in seed_name.bytes().enumerate() {
-        seed[i % 32] ^= b;
-    }
-    TestRunner::new_with_rng(
-        Config {
-            cases: CASES,
-            max_global_rejects: CASES * 64,
-            ..Config::default()
-        },
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
-    )
-}
+use common::{CASES, runner};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas");
 
 #[test]
 fn the_generated_crate_covers_every_schema_the_catalog_compiles() {
