@@ -407,6 +407,7 @@ fn is_uri_reference(s: &str) -> bool {
 /// Any ASCII whitespace or control character (everything up to space, and DEL)? Written as a
 /// fold without an early exit, which the compiler turns into SIMD compares: attribute values
 /// are scanned for every message.
+#[inline(never)]
 fn has_space_or_control(bytes: &[u8]) -> bool {
     let found = bytes.iter().fold(0u8, |found, &b| {
         found | u8::from(b <= b' ') | u8::from(b == 0x7f)
@@ -415,6 +416,7 @@ fn has_space_or_control(bytes: &[u8]) -> bool {
 }
 
 /// Any ASCII upper-case letter? (A fold, as in [`has_space_or_control`].)
+#[inline(never)]
 fn has_upper_case(bytes: &[u8]) -> bool {
     let found = bytes
         .iter()
@@ -515,6 +517,7 @@ fn is_rfc3339(s: &str) -> bool {
 }
 
 /// Splits a structured-mode event into its data and attributes.
+#[inline(never)]
 pub(crate) fn from_structured(
     payload: Option<Value>,
     message: &Message<'_>,
@@ -579,6 +582,7 @@ pub(crate) fn from_structured(
 type BinaryAttribute<'a> = (Option<usize>, Cow<'a, str>, &'a str);
 
 /// Reads binary-mode attributes from `ce_*` headers and `content-type`.
+#[inline(never)]
 pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Option<Attributes> {
     // Header names are matched case-insensitively; lower-case copies only when needed.
     let mut attrs: smallvec::SmallVec<[BinaryAttribute<'_>; 8]> = smallvec::SmallVec::new();

@@ -148,6 +148,10 @@ pub struct Violation {
 }
 
 impl Violation {
+    // Cold: violations are the exception, and the branches that build one (with their
+    // `format!`) are then laid out away from the valid path, which keeps that path's code
+    // compact in the instruction cache.
+    #[cold]
     pub(crate) fn new(part: Part, instance_path: &str, rule: &str, message: String) -> Self {
         Violation {
             part,
@@ -181,9 +185,20 @@ pub(crate) fn push_schema_errors(
     prefix: &str,
     out: &mut Vec<Violation>,
 ) {
-    if validator.is_valid(instance) {
-        return;
+    if !validator.is_valid(instance) {
+        list_schema_errors(validator, instance, part, prefix, out);
     }
+}
+
+/// The error list of a value [`push_schema_errors`] found invalid (cold, as [`Violation::new`]).
+#[cold]
+fn list_schema_errors(
+    validator: &SchemaValidator,
+    instance: &Value,
+    part: &Part,
+    prefix: &str,
+    out: &mut Vec<Violation>,
+) {
     for e in validator.iter_errors(instance) {
         out.push(Violation {
             part: part.clone(),
@@ -473,6 +488,7 @@ impl Contract {
         }
     }
 
+    #[inline(never)]
     fn check_key(&self, key: Option<&[u8]>, data: Option<&Value>, out: &mut Vec<Violation>) {
         let policy = &self.spec.key;
         let key = match key {

@@ -404,17 +404,7 @@ impl CompiledHeaders {
         let present = self.collect(headers, out);
         let present_mask = present.iter().fold(0u64, |m, (i, _)| m | (1 << i));
         if present_mask & self.required_mask != self.required_mask {
-            for (i, name) in self.known.iter().enumerate() {
-                if self.required_mask & (1 << i) != 0 && present_mask & (1 << i) == 0 {
-                    out.push(Violation {
-                        part: Part::Header(name.clone()),
-                        instance_path: String::new(),
-                        schema_path: "/required".to_owned(),
-                        rule: "required".to_owned(),
-                        message: format!("\"{name}\" is a required property"),
-                    });
-                }
-            }
+            self.missing(present_mask, out);
         }
         let mut facts = HeaderFacts::default();
         for (i, raw) in present {
@@ -433,24 +423,7 @@ impl CompiledHeaders {
             if let Some(v) = &validators[i]
                 && !v.is_valid(&instance)
             {
-                for e in v.iter_errors(&instance) {
-                    // The validator wraps a `$ref` to `#/properties/<name>`: report the path
-                    // in the header schema itself.
-                    let path = e.schema_path().as_str();
-                    let path = path.strip_prefix("/$ref").unwrap_or(path);
-                    let own = format!("/properties/{name}");
-                    out.push(Violation {
-                        part: Part::Header(name.to_owned()),
-                        instance_path: String::new(),
-                        schema_path: if path.starts_with(&own) {
-                            path.to_owned()
-                        } else {
-                            format!("{own}{path}")
-                        },
-                        rule: e.kind().keyword().to_owned(),
-                        message: e.masked().to_string(),
-                    });
-                }
+                header_errors(name, v, &instance, out);
             }
             if name == REQUEST_ID_HEADER
                 && let Value::String(id) = instance
@@ -467,6 +440,23 @@ impl CompiledHeaders {
         facts
     }
 
+    /// A `required` violation for each required header `present_mask` lacks (cold: see
+    /// [`Violation::new`]).
+    #[cold]
+    fn missing(&self, present_mask: u64, out: &mut Vec<Violation>) {
+        for (i, name) in self.known.iter().enumerate() {
+            if self.required_mask & (1 << i) != 0 && present_mask & (1 << i) == 0 {
+                out.push(Violation {
+                    part: Part::Header(name.clone()),
+                    instance_path: String::new(),
+                    schema_path: "/required".to_owned(),
+                    rule: "required".to_owned(),
+                    message: format!("\"{name}\" is a required property"),
+                });
+            }
+        }
+    }
+
     fn cached_identity(&self, raw: &[u8]) -> Option<Identity> {
         self.identities
             .lock()
@@ -475,6 +465,8 @@ impl CompiledHeaders {
     }
 
     /// The general path: the known headers as one JSON object, validated by the whole schema.
+    /// Out of line: a catalog uses either this or [`CompiledHeaders::check_each`].
+    #[inline(never)]
     fn check_document<'h>(
         &self,
         headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>,
@@ -567,6 +559,35 @@ impl CompiledHeaders {
     /// Header names this topic requires (lower case).
     pub fn required(&self) -> &[String] {
         &self.required
+    }
+}
+
+/// The errors of a header value its validator rejected, with schema paths in the header schema
+/// itself (cold: see [`Violation::new`]).
+#[cold]
+fn header_errors(
+    name: &str,
+    validator: &SchemaValidator,
+    instance: &Value,
+    out: &mut Vec<Violation>,
+) {
+    let own = format!("/properties/{name}");
+    for e in validator.iter_errors(instance) {
+        // The validator wraps a `$ref` to `#/properties/<name>`: report the path in the header
+        // schema itself.
+        let path = e.schema_path().as_str();
+        let path = path.strip_prefix("/$ref").unwrap_or(path);
+        out.push(Violation {
+            part: Part::Header(name.to_owned()),
+            instance_path: String::new(),
+            schema_path: if path.starts_with(&own) {
+                path.to_owned()
+            } else {
+                format!("{own}{path}")
+            },
+            rule: e.kind().keyword().to_owned(),
+            message: e.masked().to_string(),
+        });
     }
 }
 
