@@ -119,6 +119,85 @@ pub fn generate(catalog: &Catalog) -> Result<Generated, Error> {
 const VALIDATOR_OPTIONS: &str =
     "validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false }";
 
+/// What `pattern` is renamed to in a build-time validator's schema when the pattern is a
+/// sequence of character classes (see [`sequence_patterns`]).
+pub const SEQUENCE_PATTERN: &str = "x-evkit-sequence-pattern";
+
+/// The macro option that registers [`SEQUENCE_PATTERN`], implemented by evkit-schema's
+/// `sequence_pattern` (feature `buildtime`).
+const SEQUENCE_PATTERN_OPTION: &str =
+    "keywords = { \"x-evkit-sequence-pattern\" => ::evkit_schema::sequence_pattern::keyword }";
+
+/// Keywords whose value is a subschema, or (`items` before 2020-12) an array of them.
+const SUBSCHEMA: &[&str] = &[
+    "additionalItems",
+    "additionalProperties",
+    "contains",
+    "contentSchema",
+    "else",
+    "if",
+    "items",
+    "not",
+    "propertyNames",
+    "then",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+];
+/// Keywords whose value is an array of subschemas.
+const SUBSCHEMA_ARRAY: &[&str] = &["allOf", "anyOf", "oneOf", "prefixItems"];
+/// Keywords whose value maps names to subschemas (`dependencies` also to arrays of names).
+const SUBSCHEMA_MAP: &[&str] = &[
+    "$defs",
+    "definitions",
+    "dependencies",
+    "dependentSchemas",
+    "patternProperties",
+    "properties",
+];
+
+/// Renames `pattern` to [`SEQUENCE_PATTERN`] in every subschema of `schema` whose pattern is a
+/// sequence of character classes (`jsonschema_regex::Sequence` compiles it), and returns how many
+/// it renamed. jsonschema 0.61's runtime validator matches those byte by byte; the macro of
+/// 0.60 (the one published) would run its regex engine, several times slower. The walk enters
+/// only keywords that hold subschemas, so values (`enum`, `const`, `examples`, `default`) and
+/// properties that happen to be named `pattern` are never touched.
+pub fn sequence_patterns(schema: &mut serde_json::Value) -> usize {
+    use serde_json::Value;
+    let Value::Object(map) = schema else {
+        return 0;
+    };
+    let mut renamed = 0;
+    let sequence = map.get("pattern").and_then(Value::as_str).is_some_and(|p| {
+        jsonschema_regex::to_rust_regex(p)
+            .ok()
+            .and_then(|t| jsonschema_regex::Sequence::compile(&t))
+            .is_some()
+    });
+    if sequence
+        && !map.contains_key(SEQUENCE_PATTERN)
+        && let Some(pattern) = map.remove("pattern")
+    {
+        map.insert(SEQUENCE_PATTERN.to_owned(), pattern);
+        renamed += 1;
+    }
+    for (keyword, value) in map.iter_mut() {
+        let keyword = keyword.as_str();
+        if SUBSCHEMA.contains(&keyword) || SUBSCHEMA_ARRAY.contains(&keyword) {
+            match value {
+                Value::Array(items) => {
+                    renamed += items.iter_mut().map(sequence_patterns).sum::<usize>();
+                }
+                other => renamed += sequence_patterns(other),
+            }
+        } else if SUBSCHEMA_MAP.contains(&keyword)
+            && let Value::Object(entries) = value
+        {
+            renamed += entries.values_mut().map(sequence_patterns).sum::<usize>();
+        }
+    }
+    renamed
+}
+
 /// `validators.rs`: one `jsonschema::validator` per schema the catalog compiles, and
 /// `PRECOMPILED`, the list [`evkit_schema::Catalog::load_with`] takes.
 fn validators_file(catalog: &Catalog) -> String {
@@ -131,11 +210,19 @@ fn validators_file(catalog: &Catalog) -> String {
     );
     let mut list = String::new();
     for (i, compiled) in catalog.schemas().iter().enumerate() {
-        let pretty = serde_json::to_string_pretty(&compiled.schema).unwrap_or_default();
+        // The macro gets the schema with sequence patterns renamed; `PRECOMPILED` keeps the
+        // schema as the catalog compiles it, which is what `load_with` matches.
+        let mut fast = compiled.schema.clone();
+        let options = if sequence_patterns(&mut fast) > 0 {
+            format!("{VALIDATOR_OPTIONS}, {SEQUENCE_PATTERN_OPTION}")
+        } else {
+            VALIDATOR_OPTIONS.to_owned()
+        };
+        let pretty = serde_json::to_string_pretty(&fast).unwrap_or_default();
         let compact = compiled.schema.to_string();
         let _ = write!(
             code,
-            "/// {}\n#[jsonschema_buildtime::validator(schema = {}, {VALIDATOR_OPTIONS})]\npub struct Schema{i};\n\n",
+            "/// {}\n#[jsonschema_buildtime::validator(schema = {}, {options})]\npub struct Schema{i};\n\n",
             schema_label(&compiled.schema),
             raw_string(&pretty),
         );
@@ -333,6 +420,82 @@ mod tests {
             assert_eq!(parsed.value(), text, "{literal}");
         }
         assert_eq!(super::raw_string("\"#/$defs/X\""), "r##\"\"#/$defs/X\"\"##");
+    }
+
+    #[test]
+    fn sequence_patterns_are_renamed_in_subschemas_only() {
+        use serde_json::json;
+        let class = "^[a-z][a-z0-9-]*$";
+        let mut schema = json!({
+            "pattern": class,
+            "properties": {
+                // A property named `pattern` is not the keyword; its schema's pattern is.
+                "pattern": {"type": "string", "pattern": "^[0-9]+$"},
+                // Not a sequence of classes: a lookahead, an alternation, a bare literal.
+                "lookahead": {"pattern": "^(?=a)[a-z]+$"},
+                "alternation": {"pattern": "^(ab|cd)+$"},
+                "literal": {"pattern": "abc"},
+                // Already uses the keyword: left as it is.
+                "taken": {"pattern": class, "x-evkit-sequence-pattern": "^x$"},
+                "not_string": {"pattern": 7}
+            },
+            "items": [{"pattern": class}],
+            "prefixItems": [{"pattern": class}],
+            "additionalProperties": {"pattern": class},
+            "not": {"pattern": "^[._-]"},
+            "allOf": [{"anyOf": [{"oneOf": [{"pattern": class}]}]}],
+            "$defs": {"a": {"patternProperties": {"^x": {"pattern": class}}}},
+            "dependencies": {"a": ["b"], "c": {"pattern": class}},
+            "if": {"pattern": class}, "then": {"pattern": class}, "else": {"pattern": class},
+            // Values, not schemas: never touched.
+            "enum": [{"pattern": class}],
+            "const": {"pattern": class},
+            "examples": [{"pattern": class}],
+            "default": {"pattern": class},
+            "x-unknown": {"pattern": class}
+        });
+        let renamed = super::sequence_patterns(&mut schema);
+        let key = super::SEQUENCE_PATTERN;
+        for at in [
+            "",
+            "/properties/pattern",
+            "/items/0",
+            "/prefixItems/0",
+            "/additionalProperties",
+            "/not",
+            "/allOf/0/anyOf/0/oneOf/0",
+            "/$defs/a/patternProperties/^x",
+            "/dependencies/c",
+            "/if",
+            "/then",
+            "/else",
+        ] {
+            let sub = schema.pointer(at).unwrap();
+            assert!(
+                sub.get("pattern").is_none() && sub.get(key).is_some(),
+                "{at}: {sub}"
+            );
+        }
+        for at in [
+            "/properties/lookahead",
+            "/properties/alternation",
+            "/properties/literal",
+            "/properties/not_string",
+            "/enum/0",
+            "/const",
+            "/examples/0",
+            "/default",
+            "/x-unknown",
+        ] {
+            let sub = schema.pointer(at).unwrap();
+            assert!(
+                sub.get("pattern").is_some() && sub.get(key).is_none(),
+                "{at}: {sub}"
+            );
+        }
+        assert_eq!(schema["properties"]["taken"]["pattern"], class);
+        assert_eq!(schema["properties"]["taken"][key], "^x$");
+        assert_eq!(renamed, 12);
     }
 
     #[test]

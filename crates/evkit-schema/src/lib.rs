@@ -35,6 +35,8 @@ mod contract;
 mod error;
 mod headers;
 pub mod lint;
+#[cfg(feature = "buildtime")]
+pub mod sequence_pattern;
 mod validator;
 
 pub use catalog::{

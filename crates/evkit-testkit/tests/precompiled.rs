@@ -99,7 +99,14 @@ fn strings() -> impl Strategy<Value = String> {
         "[0-9a-f-]{30,40}",
         "20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})?",
         "\\PC{0,20}",
+        class_strings(),
     ]
+}
+
+/// Short text around the character classes of the catalog's patterns, with non-ASCII letters
+/// (which the build-time validators' sequence patterns leave to the regex engine).
+fn class_strings() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9._\u{e9}\u{3b1} -]{0,12}"
 }
 
 fn keys() -> impl Strategy<Value = String> {
@@ -192,14 +199,20 @@ fn build_time_and_runtime_validators_agree() {
             n.get()
         };
         run(json().boxed(), "arbitrary JSON");
+        // Strings alone: the root of a header's schema, and what patterns see.
+        run(class_strings().prop_map(Value::from).boxed(), "strings");
         // Schema-derived values exist for the schemas the generators support (the header
         // wrappers with `not` and `$ref` into properties are covered by arbitrary JSON).
         if let Ok(valid) = values(&schema) {
             valid_seen += run(valid.clone(), "valid values");
-            let mutated = (valid, any::<prop::sample::Index>(), json())
+            let mutated = (valid.clone(), any::<prop::sample::Index>(), json())
                 .prop_map(|(v, i, with)| mutate(v, i, with))
                 .boxed();
             run(mutated, "valid values with one leaf replaced");
+            let near_classes = (valid, any::<prop::sample::Index>(), class_strings())
+                .prop_map(|(v, i, with)| mutate(v, i, Value::from(with)))
+                .boxed();
+            run(near_classes, "valid values with one leaf replaced by text");
             with_values += 1;
         }
         if let Ok(invalid) = invalid_payload(&schema) {

@@ -54,8 +54,8 @@
       "description": "Tenant that owns the todo; also the Kafka key.",
       "maxLength": 64,
       "minLength": 1,
-      "pattern": "^[0-9A-Za-z_-]+$",
-      "type": "string"
+      "type": "string",
+      "x-evkit-sequence-pattern": "^[0-9A-Za-z_-]+$"
     },
     "priority": {
       "enum": [
@@ -89,7 +89,7 @@
   ],
   "title": "TodoCreatedEvent",
   "type": "object"
-}"#, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false })]
+}"#, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false }, keywords = { "x-evkit-sequence-pattern" => ::evkit_schema::sequence_pattern::keyword })]
 pub struct Schema0;
 
 /// `https://evkit.dev/schemas/headers.json`.
@@ -113,8 +113,8 @@ pub struct Schema0;
             "org_id": {
               "maxLength": 64,
               "minLength": 1,
-              "pattern": "^[0-9A-Za-z_-]+$",
-              "type": "string"
+              "type": "string",
+              "x-evkit-sequence-pattern": "^[0-9A-Za-z_-]+$"
             },
             "service_account": {
               "type": "object"
@@ -165,10 +165,10 @@ pub struct Schema0;
       "maxLength": 64,
       "minLength": 1,
       "not": {
-        "pattern": "^[._-]"
+        "x-evkit-sequence-pattern": "^[._-]"
       },
-      "pattern": "^[A-Za-z0-9._-]+$",
-      "type": "string"
+      "type": "string",
+      "x-evkit-sequence-pattern": "^[A-Za-z0-9._-]+$"
     }
   },
   "required": [
@@ -177,7 +177,7 @@ pub struct Schema0;
   ],
   "title": "Kafka headers",
   "type": "object"
-}"#, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false })]
+}"#, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false }, keywords = { "x-evkit-sequence-pattern" => ::evkit_schema::sequence_pattern::keyword })]
 pub struct Schema1;
 
 /// `https://evkit.dev/schemas/headers.json` at `#/properties/x-rh-identity`.
@@ -201,8 +201,8 @@ pub struct Schema1;
             "org_id": {
               "maxLength": 64,
               "minLength": 1,
-              "pattern": "^[0-9A-Za-z_-]+$",
-              "type": "string"
+              "type": "string",
+              "x-evkit-sequence-pattern": "^[0-9A-Za-z_-]+$"
             },
             "service_account": {
               "type": "object"
@@ -253,13 +253,13 @@ pub struct Schema1;
       "maxLength": 64,
       "minLength": 1,
       "not": {
-        "pattern": "^[._-]"
+        "x-evkit-sequence-pattern": "^[._-]"
       },
-      "pattern": "^[A-Za-z0-9._-]+$",
-      "type": "string"
+      "type": "string",
+      "x-evkit-sequence-pattern": "^[A-Za-z0-9._-]+$"
     }
   }
-}"##, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false })]
+}"##, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false }, keywords = { "x-evkit-sequence-pattern" => ::evkit_schema::sequence_pattern::keyword })]
 pub struct Schema2;
 
 /// `https://evkit.dev/schemas/headers.json` at `#/properties/x-rh-insights-request-id`.
@@ -283,8 +283,8 @@ pub struct Schema2;
             "org_id": {
               "maxLength": 64,
               "minLength": 1,
-              "pattern": "^[0-9A-Za-z_-]+$",
-              "type": "string"
+              "type": "string",
+              "x-evkit-sequence-pattern": "^[0-9A-Za-z_-]+$"
             },
             "service_account": {
               "type": "object"
@@ -335,13 +335,13 @@ pub struct Schema2;
       "maxLength": 64,
       "minLength": 1,
       "not": {
-        "pattern": "^[._-]"
+        "x-evkit-sequence-pattern": "^[._-]"
       },
-      "pattern": "^[A-Za-z0-9._-]+$",
-      "type": "string"
+      "type": "string",
+      "x-evkit-sequence-pattern": "^[A-Za-z0-9._-]+$"
     }
   }
-}"##, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false })]
+}"##, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false }, keywords = { "x-evkit-sequence-pattern" => ::evkit_schema::sequence_pattern::keyword })]
 pub struct Schema3;
 
 /// `https://evkit.dev/schemas/headers.json` at `#/$defs/identity`.
@@ -365,8 +365,8 @@ pub struct Schema3;
             "org_id": {
               "maxLength": 64,
               "minLength": 1,
-              "pattern": "^[0-9A-Za-z_-]+$",
-              "type": "string"
+              "type": "string",
+              "x-evkit-sequence-pattern": "^[0-9A-Za-z_-]+$"
             },
             "service_account": {
               "type": "object"
@@ -405,7 +405,7 @@ pub struct Schema3;
   "$id": "https://evkit.dev/schemas/headers.json",
   "$ref": "#/$defs/identity",
   "$schema": "https://json-schema.org/draft/2020-12/schema"
-}"##, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false })]
+}"##, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false }, keywords = { "x-evkit-sequence-pattern" => ::evkit_schema::sequence_pattern::keyword })]
 pub struct Schema4;
 
 /// `https://evkit.dev/schemas/platform.evkit.todo-indexed.event.json`.
@@ -441,8 +441,8 @@ pub struct Schema4;
       "description": "Tenant that owns the todo; also the Kafka key.",
       "maxLength": 64,
       "minLength": 1,
-      "pattern": "^[0-9A-Za-z_-]+$",
-      "type": "string"
+      "type": "string",
+      "x-evkit-sequence-pattern": "^[0-9A-Za-z_-]+$"
     },
     "org_todo_count": {
       "description": "How many todos the tenant has in the store after this one.",
@@ -477,7 +477,7 @@ pub struct Schema4;
   ],
   "title": "TodoIndexedEvent",
   "type": "object"
-}"#, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false })]
+}"#, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false }, keywords = { "x-evkit-sequence-pattern" => ::evkit_schema::sequence_pattern::keyword })]
 pub struct Schema5;
 
 /// `https://evkit.dev/schemas/platform.evkit.domain-registered.event.json`.
@@ -496,8 +496,8 @@ pub struct Schema5;
         },
         "location": {
           "maxLength": 64,
-          "pattern": "^[a-z][a-z0-9-]*$",
-          "type": "string"
+          "type": "string",
+          "x-evkit-sequence-pattern": "^[a-z][a-z0-9-]*$"
         },
         "pkinit_server": {
           "type": "boolean"
@@ -565,8 +565,8 @@ pub struct Schema5;
     "org_id": {
       "maxLength": 64,
       "minLength": 1,
-      "pattern": "^[0-9A-Za-z_-]+$",
-      "type": "string"
+      "type": "string",
+      "x-evkit-sequence-pattern": "^[0-9A-Za-z_-]+$"
     },
     "registered_at": {
       "format": "date-time",
@@ -595,7 +595,7 @@ pub struct Schema5;
   ],
   "title": "DomainRegisteredEvent",
   "type": "object"
-}"##, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false })]
+}"##, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false }, keywords = { "x-evkit-sequence-pattern" => ::evkit_schema::sequence_pattern::keyword })]
 pub struct Schema6;
 
 /// `https://evkit.dev/schemas/platform.notifications.ingress.event.json`.
@@ -871,8 +871,8 @@ pub struct Schema10;
             "org_id": {
               "maxLength": 64,
               "minLength": 1,
-              "pattern": "^[0-9A-Za-z_-]+$",
-              "type": "string"
+              "type": "string",
+              "x-evkit-sequence-pattern": "^[0-9A-Za-z_-]+$"
             },
             "service_account": {
               "type": "object"
@@ -923,10 +923,10 @@ pub struct Schema10;
       "maxLength": 64,
       "minLength": 1,
       "not": {
-        "pattern": "^[._-]"
+        "x-evkit-sequence-pattern": "^[._-]"
       },
-      "pattern": "^[A-Za-z0-9._-]+$",
-      "type": "string"
+      "type": "string",
+      "x-evkit-sequence-pattern": "^[A-Za-z0-9._-]+$"
     }
   },
   "required": [
@@ -934,7 +934,7 @@ pub struct Schema10;
   ],
   "title": "Kafka headers",
   "type": "object"
-}"#, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false })]
+}"#, validate_formats = true, methods = { is_valid = true, validate = false, iter_errors = false }, keywords = { "x-evkit-sequence-pattern" => ::evkit_schema::sequence_pattern::keyword })]
 pub struct Schema11;
 
 /// Every validator above with the schema it was generated from.
