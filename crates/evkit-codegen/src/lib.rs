@@ -160,8 +160,29 @@ const SUBSCHEMA_MAP: &[&str] = &[
 /// it renamed. jsonschema 0.61's runtime validator matches those byte by byte; the macro of
 /// 0.60 (the one published) would run its regex engine, several times slower. The walk enters
 /// only keywords that hold subschemas, so values (`enum`, `const`, `examples`, `default`) and
-/// properties that happen to be named `pattern` are never touched.
+/// properties that happen to be named `pattern` are never touched. A schema that already uses
+/// the name [`SEQUENCE_PATTERN`] anywhere is left as it is (its own keyword of that name means
+/// nothing to the runtime validator, so it must mean nothing to the generated one either).
 pub fn sequence_patterns(schema: &mut serde_json::Value) -> usize {
+    if mentions(schema, SEQUENCE_PATTERN) {
+        return 0;
+    }
+    rename_sequence_patterns(schema)
+}
+
+/// Whether any object in `value` has the key `key`.
+fn mentions(value: &serde_json::Value, key: &str) -> bool {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.contains_key(key) || map.values().any(|v| mentions(v, key))
+        }
+        serde_json::Value::Array(items) => items.iter().any(|v| mentions(v, key)),
+        _ => false,
+    }
+}
+
+/// [`sequence_patterns`] on a schema known not to use [`SEQUENCE_PATTERN`].
+fn rename_sequence_patterns(schema: &mut serde_json::Value) -> usize {
     use serde_json::Value;
     let Value::Object(map) = schema else {
         return 0;
@@ -173,10 +194,7 @@ pub fn sequence_patterns(schema: &mut serde_json::Value) -> usize {
             .and_then(|t| jsonschema_regex::Sequence::compile(&t))
             .is_some()
     });
-    if sequence
-        && !map.contains_key(SEQUENCE_PATTERN)
-        && let Some(pattern) = map.remove("pattern")
-    {
+    if sequence && let Some(pattern) = map.remove("pattern") {
         map.insert(SEQUENCE_PATTERN.to_owned(), pattern);
         renamed += 1;
     }
@@ -185,14 +203,20 @@ pub fn sequence_patterns(schema: &mut serde_json::Value) -> usize {
         if SUBSCHEMA.contains(&keyword) || SUBSCHEMA_ARRAY.contains(&keyword) {
             match value {
                 Value::Array(items) => {
-                    renamed += items.iter_mut().map(sequence_patterns).sum::<usize>();
+                    renamed += items
+                        .iter_mut()
+                        .map(rename_sequence_patterns)
+                        .sum::<usize>();
                 }
-                other => renamed += sequence_patterns(other),
+                other => renamed += rename_sequence_patterns(other),
             }
         } else if SUBSCHEMA_MAP.contains(&keyword)
             && let Value::Object(entries) = value
         {
-            renamed += entries.values_mut().map(sequence_patterns).sum::<usize>();
+            renamed += entries
+                .values_mut()
+                .map(rename_sequence_patterns)
+                .sum::<usize>();
         }
     }
     renamed
@@ -435,8 +459,6 @@ mod tests {
                 "lookahead": {"pattern": "^(?=a)[a-z]+$"},
                 "alternation": {"pattern": "^(ab|cd)+$"},
                 "literal": {"pattern": "abc"},
-                // Already uses the keyword: left as it is.
-                "taken": {"pattern": class, "x-evkit-sequence-pattern": "^x$"},
                 "not_string": {"pattern": 7}
             },
             "items": [{"pattern": class}],
@@ -493,9 +515,18 @@ mod tests {
                 "{at}: {sub}"
             );
         }
-        assert_eq!(schema["properties"]["taken"]["pattern"], class);
-        assert_eq!(schema["properties"]["taken"][key], "^x$");
         assert_eq!(renamed, 12);
+
+        // A schema that already has a keyword of that name anywhere is left alone.
+        let mut taken = json!({
+            "properties": {
+                "a": {"pattern": class},
+                "b": {"x-evkit-sequence-pattern": "^x$"}
+            }
+        });
+        let before = taken.clone();
+        assert_eq!(super::sequence_patterns(&mut taken), 0);
+        assert_eq!(taken, before);
     }
 
     #[test]
