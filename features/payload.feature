@@ -15,11 +15,11 @@ Feature: Payload rules
     Then it lands on the dead-letter topic with reason "validation" and the failed path "payload"
 
   Scenario: A title longer than maxLength
-    When a message that breaks "maxLength crossed at /title" is published to "platform.evkit.todo-created"
+    When a message that breaks "maxLength@/title" is published to "platform.evkit.todo-created"
     Then it lands on the dead-letter topic with reason "validation" and the failed path "payload/title"
 
   Scenario: An id of the wrong type (the Go service's float ids)
-    When a message that breaks "wrong type at /id" is published to "platform.evkit.todo-created"
+    When a message that breaks "type@/id" is published to "platform.evkit.todo-created"
     Then it lands on the dead-letter topic with reason "validation" and the failed path "payload/id"
 
   Scenario: An unknown field on a closed topic

@@ -483,7 +483,7 @@ fn check_refs(
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                let here = format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"));
+                let here = format!("{pointer}/{}", crate::pointer::escape(k));
                 if k == "$ref" {
                     if let Some(r) = v.as_str().filter(|r| !r.starts_with('#')) {
                         let target = r.split('#').next().unwrap_or(r);

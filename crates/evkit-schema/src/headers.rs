@@ -319,7 +319,7 @@ impl HeaderRules {
 
     /// A schema for the value of header `name`, keeping the document's definitions.
     fn property_schema(&self, name: &str) -> Value {
-        let escaped = name.replace('~', "~0").replace('/', "~1");
+        let escaped = crate::pointer::escape(name);
         crate::ref_schema(&self.schema, &format!("#/properties/{escaped}"))
     }
 }

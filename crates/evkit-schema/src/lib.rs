@@ -35,6 +35,7 @@ mod contract;
 mod error;
 mod headers;
 pub mod lint;
+pub mod pointer;
 #[cfg(feature = "buildtime")]
 pub mod sequence_pattern;
 mod validator;

@@ -390,7 +390,7 @@ impl Lint<'_> {
 }
 
 fn escape(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
+    crate::pointer::escape(segment).into_owned()
 }
 
 fn pointer_is_required(schema: &Value, pointer: &str) -> bool {

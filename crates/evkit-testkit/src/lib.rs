@@ -35,6 +35,7 @@ pub mod gate;
 pub mod generate;
 pub mod messages;
 pub mod steps;
+pub mod suite;
 pub mod verify;
 
 pub use broker::{Broker, BrokerKind, Capabilities, Capability};
@@ -115,6 +116,21 @@ pub enum Error {
         keyword: String,
         /// JSON pointer of the schema object that uses it.
         at: String,
+    },
+    /// A schema (or the subschema at `at`) accepts no value at all.
+    #[error("generator: the schema at {at} accepts nothing")]
+    AcceptsNothing {
+        /// JSON pointer of the subschema (for a generated value: its instance path).
+        at: String,
+    },
+    /// The generators cannot build what was asked (a schema that does not compile, recursion
+    /// without a shallow end, a rule that cannot be broken).
+    #[error("generator: {at}: {reason}")]
+    Generator {
+        /// JSON pointer of the subschema or instance location.
+        at: String,
+        /// Why.
+        reason: String,
     },
     /// A request the broker at hand cannot serve (with what would fit).
     #[error("{what}")]

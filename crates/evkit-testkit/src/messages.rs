@@ -2,12 +2,13 @@
 
 use std::fmt;
 
-use evkit_schema::{EnvelopeMode, Message, Topic, Violation, encode_identity};
+use evkit_schema::{EnvelopeMode, Message, Part, Topic, Violation, encode_identity};
 use proptest::strategy::{BoxedStrategy, Strategy};
+use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Value, json};
 
 use crate::Error;
-use crate::generate::values;
+use crate::generate::{Breakage, Schema, Site, values};
 
 /// A generated message, owned.
 #[derive(Clone, PartialEq)]
@@ -48,122 +49,129 @@ impl Generated {
     }
 }
 
-/// The one rule an invalid message breaks: the part, where, and the keyword the contract's
-/// violation names.
+/// The one rule an invalid message breaks: the part, where, the schema keyword (or evkit rule)
+/// and how it was broken. `Display` writes `keyword@/instance/path` for the payload,
+/// `header NAME: keyword` for a header and `key: keyword` for the key (the form `--break`
+/// takes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rule {
-    /// A required payload field is missing (`required` at the object's path).
-    MissingRequired {
-        /// Instance path of the object.
-        at: String,
-        /// The field left out.
-        field: String,
-    },
-    /// A payload field has a value of the wrong type (`type` at its path).
-    WrongType {
-        /// Instance path of the field.
-        at: String,
-    },
-    /// A payload value crosses a bound (`maximum`, `minimum`, `maxLength`, `minLength`).
-    BoundCrossed {
-        /// Instance path of the field.
-        at: String,
-        /// The keyword crossed.
-        keyword: String,
-    },
-    /// A payload value outside its `enum`.
-    NotInEnum {
-        /// Instance path of the field.
-        at: String,
-    },
-    /// An unknown field on a closed object (`additionalProperties`).
-    UnknownField {
-        /// Instance path of the object.
-        at: String,
-    },
-    /// The `x-rh-identity` header is missing.
-    MissingIdentity,
-    /// The `x-rh-identity` header is not base64.
-    IdentityNotBase64,
-    /// The request id travels under the historical misspelling `x-rh-insight-request-id`.
-    MisspelledRequestId,
-    /// The key is empty where one is required.
-    EmptyKey,
-    /// The key differs from the payload value at the key pointer.
-    KeyMismatch,
+pub struct Rule {
+    /// Key, a header or the payload (for CloudEvents, the event's `data` under `/data`).
+    pub part: Part,
+    /// JSON pointer of the failing value inside that part (empty for the root).
+    pub instance_path: String,
+    /// JSON pointer of the broken keyword in the schema document (empty for rules outside a
+    /// schema).
+    pub schema_path: String,
+    /// The keyword the contract's violation names (`maxLength`, `required`, `anyOf`, ...), or
+    /// an evkit rule (`base64`, `key-pointer`); empty when any violation of the part will do.
+    pub keyword: String,
+    /// How it was broken, in words (`missing required \`title\``, `maxLength broken`).
+    pub how: String,
 }
 
 impl Rule {
+    fn header(name: &str, keyword: &str, how: &str) -> Rule {
+        Rule {
+            part: Part::Header(name.to_owned()),
+            instance_path: String::new(),
+            schema_path: String::new(),
+            keyword: keyword.to_owned(),
+            how: how.to_owned(),
+        }
+    }
+
+    fn key(keyword: &str, how: &str) -> Rule {
+        Rule {
+            part: Part::Key,
+            instance_path: String::new(),
+            schema_path: String::new(),
+            keyword: keyword.to_owned(),
+            how: how.to_owned(),
+        }
+    }
+
+    /// The rule a payload breakage shows as: the keyword and place the validator reports.
+    pub fn from_breakage(b: &Breakage) -> Rule {
+        let (instance_path, schema_path, keyword) = b.reported.clone();
+        let how = match b.site.keyword.as_str() {
+            "required" => {
+                let missing: Vec<String> = b
+                    .value
+                    .pointer(&instance_path)
+                    .and_then(Value::as_object)
+                    .map(|o| {
+                        b.site_required()
+                            .into_iter()
+                            .filter(|r| !o.contains_key(r))
+                            .map(|r| format!("`{r}`"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                format!("missing required {}", missing.join(", "))
+            }
+            k if k == keyword => format!("{k} broken"),
+            k => format!("{k} broken in {keyword} at {}", b.site.schema_path),
+        };
+        Rule {
+            part: Part::Payload,
+            instance_path,
+            schema_path,
+            keyword,
+            how,
+        }
+    }
+
     /// The same rule with its payload path under `prefix` (a structured CloudEvent's `/data`).
     #[must_use]
-    pub fn under(self, prefix: &str) -> Rule {
-        let p = |at: String| format!("{prefix}{at}");
-        match self {
-            Rule::MissingRequired { at, field } => Rule::MissingRequired { at: p(at), field },
-            Rule::WrongType { at } => Rule::WrongType { at: p(at) },
-            Rule::BoundCrossed { at, keyword } => Rule::BoundCrossed { at: p(at), keyword },
-            Rule::NotInEnum { at } => Rule::NotInEnum { at: p(at) },
-            Rule::UnknownField { at } => Rule::UnknownField { at: p(at) },
-            other => other,
+    pub fn under(mut self, prefix: &str) -> Rule {
+        if matches!(self.part, Part::Payload) {
+            self.instance_path = format!("{prefix}{}", self.instance_path);
         }
+        self
     }
 
     /// The keyword the contract's violation carries for this rule.
     pub fn keyword(&self) -> &str {
-        match self {
-            Rule::MissingRequired { .. }
-            | Rule::MissingIdentity
-            | Rule::MisspelledRequestId
-            | Rule::EmptyKey => "required",
-            Rule::WrongType { .. } => "type",
-            Rule::BoundCrossed { keyword, .. } => keyword,
-            Rule::NotInEnum { .. } => "enum",
-            Rule::UnknownField { .. } => "additionalProperties",
-            Rule::IdentityNotBase64 => "base64",
-            Rule::KeyMismatch => "key-pointer",
-        }
+        &self.keyword
     }
 
-    /// `true` when `v` is the violation this rule predicts (payload path and keyword, or the
-    /// header or key it concerns).
+    /// `true` when `v` is the violation this rule predicts: same part, same instance path
+    /// (payload), same keyword (when the rule names one).
     pub fn explains(&self, v: &Violation) -> bool {
-        use evkit_schema::Part;
-        let payload_at = |at: &str| matches!(v.part, Part::Payload) && v.instance_path == at;
-        match self {
-            Rule::MissingRequired { at, .. }
-            | Rule::UnknownField { at }
-            | Rule::WrongType { at }
-            | Rule::NotInEnum { at }
-            | Rule::BoundCrossed { at, .. } => payload_at(at) && v.rule == self.keyword(),
-            Rule::MissingIdentity | Rule::IdentityNotBase64 => {
-                matches!(&v.part, Part::Header(h) if h == "x-rh-identity")
-                    && v.rule == self.keyword()
-            }
-            Rule::MisspelledRequestId => {
-                matches!(&v.part, Part::Header(h) if h == "x-rh-insights-request-id")
-            }
-            Rule::EmptyKey | Rule::KeyMismatch => {
-                matches!(v.part, Part::Key) && v.rule == self.keyword()
-            }
+        v.part == self.part
+            && (!matches!(self.part, Part::Payload) || v.instance_path == self.instance_path)
+            && (self.keyword.is_empty() || v.rule == self.keyword)
+    }
+
+    /// `true` when `selector` picks this rule: `keyword@/path`, `keyword`, `@/path`, or words
+    /// of its description (`missing x-rh-identity`).
+    pub fn matches(&self, selector: &str) -> bool {
+        if let Some((k, path)) = selector.split_once('@') {
+            let path = if path == "/" { "" } else { path };
+            return (k.is_empty() || k == self.keyword)
+                && matches!(self.part, Part::Payload)
+                && path == self.instance_path;
         }
+        selector == self.keyword || self.to_string() == selector || self.how.contains(selector)
     }
 }
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Rule::MissingRequired { at, field } => {
-                write!(f, "missing required `{field}` at {at:?}")
-            }
-            Rule::WrongType { at } => write!(f, "wrong type at {at}"),
-            Rule::BoundCrossed { at, keyword } => write!(f, "{keyword} crossed at {at}"),
-            Rule::NotInEnum { at } => write!(f, "value outside enum at {at}"),
-            Rule::UnknownField { at } => write!(f, "unknown field at {at:?}"),
-            Rule::MissingIdentity => f.write_str("missing x-rh-identity"),
-            Rule::IdentityNotBase64 => f.write_str("x-rh-identity not base64"),
-            Rule::MisspelledRequestId => f.write_str("request id as x-rh-insight-request-id"),
-            Rule::EmptyKey => f.write_str("empty key"),
-            Rule::KeyMismatch => f.write_str("key differs from the key pointer's value"),
+        match &self.part {
+            Part::Payload => write!(
+                f,
+                "{}@{}",
+                self.keyword,
+                if self.instance_path.is_empty() {
+                    "/"
+                } else {
+                    &self.instance_path
+                }
+            ),
+            Part::Header(h) => write!(f, "header {h}: {}", self.how),
+            Part::Key => write!(f, "key: {}", self.how),
+            other => write!(f, "{other}: {}", self.how),
         }
     }
 }
@@ -322,151 +330,6 @@ pub fn valid_message(topic: &Topic) -> Result<BoxedStrategy<Generated>, Error> {
     Ok(proptest::strategy::Union::new(options).boxed())
 }
 
-/// `schema` with a top-level `allOf` merged into one object (the rules and mutations below walk
-/// `properties`), definitions kept.
-fn flatten(schema: &Value) -> Value {
-    let Some(all) = schema.get("allOf").and_then(Value::as_array) else {
-        return schema.clone();
-    };
-    let mut merged = schema.clone();
-    if let Some(m) = merged.as_object_mut() {
-        m.remove("allOf");
-    }
-    for part in all {
-        let part = match part.get("$ref").and_then(Value::as_str) {
-            Some(r) => schema
-                .pointer(r.trim_start_matches('#'))
-                .cloned()
-                .unwrap_or_default(),
-            None => part.clone(),
-        };
-        crate::generate::merge(&mut merged, &part);
-    }
-    merged
-}
-
-/// The payload rules a schema offers to break.
-fn payload_rules(schema: &Value) -> Vec<Rule> {
-    let mut out = Vec::new();
-    collect_rules(schema, schema, "", &mut out, 0);
-    out
-}
-
-fn collect_rules(root: &Value, schema: &Value, at: &str, out: &mut Vec<Rule>, depth: usize) {
-    if depth > 2 {
-        return;
-    }
-    let schema = match schema.get("$ref").and_then(Value::as_str) {
-        Some(r) => root
-            .pointer(r.trim_start_matches('#'))
-            .unwrap_or(&Value::Null),
-        None => schema,
-    };
-    let Some(obj) = schema.as_object() else {
-        return;
-    };
-    let props = obj.get("properties").and_then(Value::as_object);
-    for r in obj
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        out.push(Rule::MissingRequired {
-            at: at.to_owned(),
-            field: r.to_owned(),
-        });
-        let Some(p) = props.and_then(|p| p.get(r)) else {
-            continue;
-        };
-        let p = match p.get("$ref").and_then(Value::as_str) {
-            Some(rf) => root.pointer(rf.trim_start_matches('#')).unwrap_or(p),
-            None => p,
-        };
-        let here = format!("{at}/{r}");
-        if p.get("type").and_then(Value::as_str).is_some() && p.get("oneOf").is_none() {
-            out.push(Rule::WrongType { at: here.clone() });
-        }
-        for kw in ["maximum", "minimum", "maxLength", "minLength"] {
-            if p.get(kw).is_some() && !(kw == "minLength" && p[kw] == json!(0)) {
-                out.push(Rule::BoundCrossed {
-                    at: here.clone(),
-                    keyword: kw.to_owned(),
-                });
-            }
-        }
-        if p.get("enum").is_some() {
-            out.push(Rule::NotInEnum { at: here.clone() });
-        }
-        if p.get("type") == Some(&json!("object")) {
-            collect_rules(root, p, &here, out, depth + 1);
-        }
-    }
-    if obj.get("additionalProperties") == Some(&Value::Bool(false)) {
-        out.push(Rule::UnknownField { at: at.to_owned() });
-    }
-}
-
-/// Applies a payload rule to valid data; `None` when this data cannot carry it.
-fn break_data(schema: &Value, mut data: Value, rule: &Rule) -> Option<Value> {
-    let field_schema = |at: &str| -> Option<Value> {
-        let mut s = schema.clone();
-        for part in at.split('/').skip(1) {
-            let next = s.get("properties")?.get(part)?.clone();
-            s = match next.get("$ref").and_then(Value::as_str) {
-                Some(r) => schema.pointer(r.trim_start_matches('#'))?.clone(),
-                None => next,
-            };
-        }
-        Some(s)
-    };
-    match rule {
-        Rule::MissingRequired { at, field } => {
-            data.pointer_mut(at)?.as_object_mut()?.remove(field)?;
-        }
-        Rule::UnknownField { at } => {
-            data.pointer_mut(at)?
-                .as_object_mut()?
-                .insert("evkit_unknown_field".to_owned(), json!(true));
-        }
-        Rule::WrongType { at } => {
-            let s = field_schema(at)?;
-            let wrong = match s.get("type")?.as_str()? {
-                "string" => json!(12345),
-                "integer" => json!("not a number"),
-                "number" | "boolean" | "array" | "null" => json!({"not": "this"}),
-                _ => json!("not an object"),
-            };
-            *data.pointer_mut(at)? = wrong;
-        }
-        Rule::NotInEnum { at } => {
-            *data.pointer_mut(at)? = json!("evkit-not-in-enum-\u{1f4a5}");
-        }
-        Rule::BoundCrossed { at, keyword } => {
-            let s = field_schema(at)?;
-            let bound = s.get(keyword)?.as_f64()?;
-            let value = data.pointer_mut(at)?;
-            *value = match keyword.as_str() {
-                "maximum" => json!(bound.floor() + 1.0),
-                "minimum" => json!(bound.ceil() - 1.0),
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                "maxLength" => json!("a".repeat(bound as usize + 1)),
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                "minLength" => json!("a".repeat((bound as usize).saturating_sub(1))),
-                _ => return None,
-            };
-            if s.get("type") == Some(&json!("integer")) && value.is_f64() {
-                #[allow(clippy::cast_possible_truncation)]
-                let i = value.as_f64()? as i64;
-                *value = json!(i);
-            }
-        }
-        _ => return None,
-    }
-    Some(data)
-}
-
 /// Header and key rules that apply to `topic`.
 fn message_rules(topic: &Topic) -> Vec<Rule> {
     let mut out = Vec::new();
@@ -477,40 +340,57 @@ fn message_rules(topic: &Topic) -> Vec<Rule> {
         .map(String::as_str)
         .collect();
     if required.contains(&"x-rh-identity") {
-        out.push(Rule::MissingIdentity);
+        out.push(Rule::header(
+            "x-rh-identity",
+            "required",
+            "missing x-rh-identity",
+        ));
     }
-    out.push(Rule::IdentityNotBase64);
+    out.push(Rule::header(
+        "x-rh-identity",
+        "base64",
+        "x-rh-identity not base64",
+    ));
     if required.contains(&"x-rh-insights-request-id") {
-        out.push(Rule::MisspelledRequestId);
+        out.push(Rule::header(
+            "x-rh-insights-request-id",
+            "",
+            "request id as x-rh-insight-request-id",
+        ));
     }
     if topic.spec.key.required {
-        out.push(Rule::EmptyKey);
+        out.push(Rule::key("required", "empty key"));
     }
     if topic.spec.key.pointer.is_some() {
-        out.push(Rule::KeyMismatch);
+        out.push(Rule::key(
+            "key-pointer",
+            "key differs from the key pointer's value",
+        ));
     }
     out
 }
 
 fn break_message(mut m: Generated, rule: &Rule) -> Generated {
-    match rule {
-        Rule::MissingIdentity => m.headers.retain(|(n, _)| n != "x-rh-identity"),
-        Rule::IdentityNotBase64 => {
+    match (&rule.part, rule.keyword.as_str()) {
+        (Part::Header(h), "required") if h == "x-rh-identity" => {
+            m.headers.retain(|(n, _)| n != "x-rh-identity");
+        }
+        (Part::Header(h), "base64") if h == "x-rh-identity" => {
             for (n, v) in &mut m.headers {
                 if n == "x-rh-identity" {
                     *v = b"not base64 at all!".to_vec();
                 }
             }
         }
-        Rule::MisspelledRequestId => {
+        (Part::Header(h), _) if h == "x-rh-insights-request-id" => {
             for (n, _) in &mut m.headers {
                 if n == "x-rh-insights-request-id" {
                     "x-rh-insight-request-id".clone_into(n);
                 }
             }
         }
-        Rule::EmptyKey => m.key = Some(Vec::new()),
-        Rule::KeyMismatch => {
+        (Part::Key, "required") => m.key = Some(Vec::new()),
+        (Part::Key, "key-pointer") => {
             let mut k = m.key.take().unwrap_or_default();
             k.extend_from_slice(b"-other");
             m.key = Some(k);
@@ -521,67 +401,220 @@ fn break_message(mut m: Generated, rule: &Rule) -> Generated {
     m
 }
 
-/// Messages that break exactly one named rule of `topic`'s contract (see [`Generated::broken`]).
-/// Payload rules come from the payload schema (for structured CloudEvents topics, the first
-/// dataschema); header and key rules from the catalog entry.
-pub fn invalid_message(topic: &Topic) -> Result<BoxedStrategy<Generated>, Error> {
-    let (uri, schema) = payload_schemas(topic)
+/// A breakable payload site of one payload schema.
+struct PayloadRules {
+    uri: Option<String>,
+    schema: Schema,
+    sites: Vec<Site>,
+    valid: BoxedStrategy<Value>,
+}
+
+/// How many valid starting values a site gets when the rules are listed.
+const PROBE_ATTEMPTS: usize = 8;
+
+/// The payload sites of `schema` that generation can break (redundant ones left out), each
+/// with an example breakage, found with a deterministic runner.
+pub fn breakable_sites(schema: &Schema) -> Vec<(Site, Breakage)> {
+    let mut runner = TestRunner::deterministic();
+    let mut breaker = schema.breaker();
+    schema
+        .sites()
         .into_iter()
-        .map(|(u, s)| (u, flatten(&s)))
-        .next()
-        .ok_or_else(|| Error::Unsupported {
-            keyword: "payload schema".to_owned(),
-            at: topic.name().to_owned(),
-        })?;
-    let data = values(&schema)?;
-    let mut rules = payload_rules(&schema);
-    let payload_count = rules.len();
-    rules.extend(message_rules(topic));
-    if rules.is_empty() {
-        return Err(Error::Unsupported {
-            keyword: "no rule to break".to_owned(),
-            at: topic.name().to_owned(),
+        .filter(|s| !schema.is_redundant(s))
+        .filter_map(|s| {
+            breaker
+                .break_site(&s, &mut runner, PROBE_ATTEMPTS)
+                .map(|b| (s, b))
+        })
+        .collect()
+}
+
+fn payload_rules(topic: &Topic) -> Result<Vec<PayloadRules>, Error> {
+    let mut out = Vec::new();
+    for (uri, doc) in payload_schemas(topic) {
+        let schema = Schema::new(&doc)?;
+        let sites = breakable_sites(&schema)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        let valid = schema.valid()?;
+        out.push(PayloadRules {
+            uri,
+            schema,
+            sites,
+            valid,
         });
     }
-    let topic = topic.clone();
-    Ok((data, ids(), 0..rules.len())
-        .prop_filter_map("this value cannot carry the rule", move |(d, req, i)| {
-            let rule = &rules[i];
-            if i < payload_count {
-                let broken = break_data(&schema, d, rule)?;
-                let mut m = assemble(&topic, uri.as_deref(), broken, req);
-                let prefix = if uri.is_some() { "/data" } else { "" };
-                m.broken = Some(rule.clone().under(prefix));
-                Some(m)
-            } else {
-                Some(break_message(
-                    assemble(&topic, uri.as_deref(), d, req),
-                    rule,
-                ))
+    Ok(out)
+}
+
+/// Every rule of `topic` an invalid message can break, as [`invalid_message`] names them
+/// (payload rules from an example breakage of each site, then header and key rules).
+pub fn rules(topic: &Topic) -> Result<Vec<Rule>, Error> {
+    let mut out = Vec::new();
+    for p in payload_rules(topic)? {
+        let prefix = if p.uri.is_some() { "/data" } else { "" };
+        for (_, b) in breakable_sites(&p.schema) {
+            let r = Rule::from_breakage(&b).under(prefix);
+            if !out.contains(&r) {
+                out.push(r);
             }
+        }
+    }
+    out.extend(message_rules(topic));
+    Ok(out)
+}
+
+/// A runner for the samples a breakage draws inside a strategy, seeded from the draw.
+fn inner_runner(seed: u64) -> TestRunner {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    TestRunner::new_with_rng(
+        proptest::test_runner::Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+    )
+}
+
+/// Messages that break exactly one named rule of `topic`'s contract (see [`Generated::broken`]):
+/// any constraint keyword of the payload schema at the instance location it applies to (for
+/// structured CloudEvents topics, of every dataschema), and the header and key rules of the
+/// catalog entry. `selector` (see [`Rule::matches`]) narrows the rules; `None` takes all.
+pub fn invalid_message_for(
+    topic: &Topic,
+    selector: Option<&str>,
+) -> Result<BoxedStrategy<Generated>, Error> {
+    let payloads = payload_rules(topic)?;
+    let headers: Vec<Rule> = message_rules(topic)
+        .into_iter()
+        .filter(|r| selector.is_none_or(|s| r.matches(s)))
+        .collect();
+    let mut options: Vec<BoxedStrategy<Generated>> = Vec::new();
+    for p in payloads {
+        let prefix = if p.uri.is_some() { "/data" } else { "" };
+        let sites: Vec<Site> = match selector {
+            None => p.sites.clone(),
+            Some(sel) => {
+                let mut runner = TestRunner::deterministic();
+                let mut breaker = p.schema.breaker();
+                p.sites
+                    .iter()
+                    .filter(|s| {
+                        s.keyword == sel
+                            || breaker
+                                .break_site(s, &mut runner, PROBE_ATTEMPTS)
+                                .is_some_and(|b| Rule::from_breakage(&b).under(prefix).matches(sel))
+                    })
+                    .cloned()
+                    .collect()
+            }
+        };
+        if sites.is_empty() {
+            continue;
+        }
+        let breaker = std::cell::RefCell::new(p.schema.breaker());
+        let topic = topic.clone();
+        let uri = p.uri.clone();
+        let n = sites.len();
+        options.push(
+            (
+                p.valid.clone(),
+                ids(),
+                0..n,
+                proptest::arbitrary::any::<u64>(),
+            )
+                .prop_filter_map(
+                    "this value cannot carry the rule",
+                    move |(d, req, i, seed)| {
+                        let mut runner = inner_runner(seed);
+                        let b =
+                            breaker
+                                .try_borrow_mut()
+                                .ok()?
+                                .break_from(&sites[i], d, &mut runner)?;
+                        let mut m = assemble(&topic, uri.as_deref(), b.value.clone(), req);
+                        m.broken = Some(Rule::from_breakage(&b).under(prefix));
+                        Some(m)
+                    },
+                )
+                .boxed(),
+        );
+    }
+    if !headers.is_empty() {
+        let topic = topic.clone();
+        let first = payload_schemas(&topic)
+            .into_iter()
+            .next()
+            .map(|(u, d)| (u, d));
+        if let Some((uri, doc)) = first {
+            let valid = Schema::new(&doc)?.valid()?;
+            let n = headers.len();
+            options.push(
+                (valid, ids(), 0..n)
+                    .prop_map(move |(d, req, i)| {
+                        break_message(assemble(&topic, uri.as_deref(), d, req), &headers[i])
+                    })
+                    .boxed(),
+            );
+        }
+    }
+    if options.is_empty() {
+        return Err(Error::Generator {
+            at: topic.name().to_owned(),
+            reason: match selector {
+                Some(s) => format!("no rule matches `{s}` (see --list-rules)"),
+                None => "no rule to break".to_owned(),
+            },
+        });
+    }
+    Ok(proptest::strategy::Union::new(options).boxed())
+}
+
+/// Messages that break exactly one named rule of `topic`'s contract (every rule; see
+/// [`invalid_message_for`]).
+pub fn invalid_message(topic: &Topic) -> Result<BoxedStrategy<Generated>, Error> {
+    invalid_message_for(topic, None)
+}
+
+/// Payloads that break exactly one constraint keyword of `schema` (no key or headers): for
+/// any JSON Schema, not only catalog topics. `selector` narrows the rules (see
+/// [`Rule::matches`]).
+pub fn invalid_payload_for(
+    schema: &Value,
+    selector: Option<&str>,
+) -> Result<BoxedStrategy<(Rule, Value)>, Error> {
+    let compiled = Schema::new(schema)?;
+    let sites: Vec<Site> = breakable_sites(&compiled)
+        .into_iter()
+        .filter(|(s, b)| {
+            selector.is_none_or(|sel| s.keyword == sel || Rule::from_breakage(b).matches(sel))
+        })
+        .map(|(s, _)| s)
+        .collect();
+    if sites.is_empty() {
+        return Err(Error::Generator {
+            at: "/".to_owned(),
+            reason: match selector {
+                Some(s) => format!("no breakable rule matches `{s}` (see --list-rules)"),
+                None => "no constraint keyword that a value can break".to_owned(),
+            },
+        });
+    }
+    let valid = compiled.valid()?;
+    let breaker = std::cell::RefCell::new(compiled.breaker());
+    let n = sites.len();
+    Ok((valid, 0..n, proptest::arbitrary::any::<u64>())
+        .prop_filter_map("this value cannot carry the rule", move |(d, i, seed)| {
+            let mut runner = inner_runner(seed);
+            let b = breaker
+                .try_borrow_mut()
+                .ok()?
+                .break_from(&sites[i], d, &mut runner)?;
+            Some((Rule::from_breakage(&b), b.value))
         })
         .boxed())
 }
 
-/// Payloads that break exactly one named rule of `schema` (no key or headers): for any JSON
-/// Schema, not only catalog topics.
+/// Payloads that break exactly one constraint keyword of `schema` (every breakable one).
 pub fn invalid_payload(schema: &Value) -> Result<BoxedStrategy<(Rule, Value)>, Error> {
-    let schema = &flatten(schema);
-    let data = values(schema)?;
-    let rules = payload_rules(schema);
-    if rules.is_empty() {
-        return Err(Error::Unsupported {
-            keyword:
-                "no payload rule to break (no required fields, bounds, enums or closed objects)"
-                    .to_owned(),
-            at: "/".to_owned(),
-        });
-    }
-    let schema = schema.clone();
-    Ok((data, 0..rules.len())
-        .prop_filter_map("this value cannot carry the rule", move |(d, i)| {
-            let rule = rules[i].clone();
-            break_data(&schema, d, &rule).map(|v| (rule, v))
-        })
-        .boxed())
+    invalid_payload_for(schema, None)
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use evkit_schema::Catalog;
-use evkit_testkit::generate::{unsupported, values};
+use evkit_testkit::generate::{Schema, values};
 use evkit_testkit::messages::{invalid_message, invalid_payload, valid_message};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, TestRunner};
@@ -91,7 +91,8 @@ fn the_corpus_has_at_least_25_schemas_and_every_keyword_is_supported() {
             jsonschema::meta::is_valid(schema),
             "{name} is not a valid JSON Schema"
         );
-        assert_eq!(unsupported(schema), vec![], "{name}");
+        let compiled = Schema::new(schema).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(compiled.unmodeled(), Vec::<String>::new(), "{name}");
     }
 }
 
@@ -155,23 +156,59 @@ fn every_corpus_schema_generates_invalid_payloads_that_fail_for_the_named_rule()
 }
 
 #[test]
-fn unsupported_keywords_are_reported_by_name() {
-    let schema = serde_json::json!({
-        "type": "object",
-        "patternProperties": {"^x-": {"type": "string"}},
-        "properties": {"a": {"type": "string", "format": "idn-email"}}
-    });
-    let found = unsupported(&schema);
+fn keywords_the_old_generators_refused_now_generate_valid_values() {
+    // patternProperties and idn-email were refused before; `false` inside allOf, decimal
+    // bounds and small decimal multipleOf produced invalid "valid" values.
+    for schema in [
+        serde_json::json!({
+            "type": "object",
+            "patternProperties": {"^x-": {"type": "string"}},
+            "properties": {"a": {"type": "string", "format": "idn-email"}},
+            "required": ["a"]
+        }),
+        serde_json::json!({"type": "array", "maxItems": 2.0, "items": {"type": "integer"}}),
+        serde_json::json!({"type": "number", "multipleOf": 0.0001, "minimum": 0.5, "maximum": 0.6}),
+        serde_json::json!({"if": {"type": "integer"}, "then": {"minimum": 5}, "else": {"type": "string", "minLength": 2}}),
+        serde_json::json!({"type": "object", "dependentRequired": {"a": ["b"]}, "minProperties": 1}),
+        serde_json::json!({"type": "array", "prefixItems": [{"const": 1}], "contains": {"type": "string"}, "maxContains": 1}),
+        serde_json::json!({"not": {"type": ["string", "object"]}}),
+    ] {
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap();
+        let strategy = values(&schema).unwrap_or_else(|e| panic!("{schema}: {e}"));
+        runner("supported")
+            .run(&strategy, |v| {
+                assert!(validator.is_valid(&v), "{schema}: {v}");
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{schema}: {e}"));
+    }
+}
+
+#[test]
+fn bad_schemas_get_clear_errors_not_panics() {
+    let nothing =
+        serde_json::json!({"type": "object", "properties": {"a": false}, "required": ["a"]});
+    let err = values(&nothing).expect_err("accepts nothing");
+    assert!(err.to_string().contains("accepts nothing"), "{err}");
+    let contradiction = serde_json::json!({"type": "integer", "minimum": 5, "maximum": 4});
     assert!(
-        found.contains(&(String::new(), "patternProperties".to_owned())),
-        "{found:?}"
+        values(&contradiction)
+            .unwrap_err()
+            .to_string()
+            .contains("accepts nothing")
     );
-    assert!(
-        found.contains(&("/properties/a".to_owned(), "format: idn-email".to_owned())),
-        "{found:?}"
-    );
-    let err = values(&schema).expect_err("an unsupported keyword is an error");
-    assert!(err.to_string().contains("patternProperties"), "{err}");
+    let broken = serde_json::json!({"type": "no-such-type"});
+    let err = values(&broken).expect_err("does not compile");
+    assert!(err.to_string().contains("does not compile"), "{err}");
+    let missing = serde_json::json!({"$ref": "other.json#/x"});
+    let err = values(&missing).expect_err("a $ref to a missing file");
+    assert!(err.to_string().contains("other.json"), "{err}");
+    let no_rules = serde_json::json!(true);
+    let err = invalid_payload(&no_rules).expect_err("nothing to break");
+    assert!(err.to_string().contains("no constraint keyword"), "{err}");
 }
 
 #[test]

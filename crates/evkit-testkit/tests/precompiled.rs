@@ -139,7 +139,7 @@ fn leaves(v: &Value, at: &str, out: &mut Vec<String>) {
             for (k, x) in m {
                 leaves(
                     x,
-                    &format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    &format!("{at}/{}", evkit_schema::pointer::escape(k)),
                     out,
                 );
             }

@@ -1,0 +1,252 @@
+//! Strings: the generic alphabet (with the characters consumers trip on), every format
+//! jsonschema asserts, and ECMA-262 patterns through proptest's regex strategies.
+
+use proptest::prelude::*;
+use proptest::strategy::{BoxedStrategy, Just, Strategy};
+
+/// Every format jsonschema asserts (with `should_validate_formats(true)`), and so every format
+/// the generators build strings for. A format outside this list is not asserted, so any string
+/// satisfies it.
+pub const FORMATS: &[&str] = &[
+    "date",
+    "date-time",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+    "uuid",
+];
+
+/// Characters of generated free text: mostly ASCII letters, with digits, spaces, non-ASCII
+/// letters, an astral-plane emoji and characters JSON must escape, so consumers meet what the
+/// JSON text allows.
+fn text_char() -> BoxedStrategy<char> {
+    prop_oneof![
+        12 => proptest::char::range('a', 'z'),
+        2 => proptest::char::range('A', 'Z'),
+        2 => proptest::char::range('0', '9'),
+        1 => Just(' '),
+        1 => proptest::sample::select(vec!['é', 'ß', 'ñ', 'Ω', '日', '本', '😀', '𝄞']),
+        1 => proptest::sample::select(vec!['"', '\\', '\n', '\t', '/', '\u{1}', '\u{7f}', '\u{2028}']),
+    ]
+    .boxed()
+}
+
+/// Free text of `min..=max` characters (code points, as JSON Schema counts them).
+pub fn free_text(min: usize, max: usize) -> BoxedStrategy<String> {
+    proptest::collection::vec(text_char(), min..=max.max(min))
+        .prop_map(|cs| cs.into_iter().collect())
+        .boxed()
+}
+
+/// Object keys: short lower-case names mostly, sometimes text with escapes or non-ASCII.
+pub fn key() -> BoxedStrategy<String> {
+    prop_oneof![
+        6 => "[a-z][a-z0-9_]{0,7}",
+        1 => free_text(0, 6),
+    ]
+    .boxed()
+}
+
+/// A strategy for strings of `format`; `None` for a format jsonschema does not assert.
+pub fn format(format: &str) -> Option<BoxedStrategy<String>> {
+    let s: BoxedStrategy<String> = match format {
+        "uuid" => any::<u128>()
+            .prop_map(|n| uuid::Uuid::from_u128(n).to_string())
+            .boxed(),
+        "date-time" => (date(), time())
+            .prop_map(|(d, t)| format!("{d}T{t}"))
+            .boxed(),
+        "date" => date(),
+        "time" => time(),
+        "duration" => prop_oneof![
+            "P[1-9][0-9]{0,2}D",
+            "P[1-9][0-9]?Y([1-9]M([1-9]D)?)?(T[1-9]H([1-9]M([1-9]S)?)?)?",
+            "PT[1-9][0-9]{0,2}[HMS]",
+            "P[1-9]W",
+        ]
+        .boxed(),
+        "email" => "[a-z][a-z0-9]{0,8}(\\.[a-z0-9]{1,6}){0,2}@[a-z]{1,10}\\.(com|org|example)"
+            .boxed(),
+        "idn-email" => prop_oneof![
+            "[a-z][a-z0-9]{0,8}@[a-z]{1,10}\\.(com|org|example)",
+            "(żółw|δοκιμή|実例)@(example|例え)\\.(com|jp)",
+        ]
+        .boxed(),
+        "hostname" => hostname(),
+        "idn-hostname" => prop_oneof![
+            hostname(),
+            "(münchen|δοκιμή|実例|例え)(\\.[a-z]{2,6}){0,2}".boxed(),
+        ]
+        .boxed(),
+        "ipv4" => any::<[u8; 4]>()
+            .prop_map(|b| format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3]))
+            .boxed(),
+        "ipv6" => prop_oneof![
+            any::<[u16; 8]>().prop_map(|w| {
+                w.iter()
+                    .map(|x| format!("{x:x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+            }),
+            any::<u128>().prop_map(|n| std::net::Ipv6Addr::from(n).to_string()),
+            Just("::1".to_owned()),
+        ]
+        .boxed(),
+        "uri" => "(https|http|urn|mailto|ftp):(//)?[a-z]{1,10}\\.example(/[a-z0-9_~.-]{1,8}){0,3}(\\?[a-z]{1,4}=[a-z0-9]{1,4})?(#[a-z]{0,4})?"
+            .boxed(),
+        "iri" => prop_oneof![
+            "https://[a-z]{1,10}\\.example(/[a-z0-9]{1,8}){0,3}",
+            "https://(ñandú|δοκιμή|例え)\\.example/(ü|é|日本){1,3}",
+        ]
+        .boxed(),
+        "uri-reference" => prop_oneof![
+            "https://[a-z]{1,10}\\.example(/[a-z0-9]{1,8}){0,3}",
+            "(/[a-z0-9]{1,8}){0,3}(#[a-z]{0,4})?",
+            "[a-z]{1,8}(/[a-z0-9]{1,8}){0,2}",
+        ]
+        .boxed(),
+        "iri-reference" => prop_oneof![
+            "https://[a-z]{1,10}\\.example(/[a-z0-9]{1,8}){0,3}",
+            "(/(ü|é|日本|[a-z]){1,6}){0,3}",
+        ]
+        .boxed(),
+        "uri-template" => "https://[a-z]{1,8}\\.example(/[a-z]{1,6}|/\\{[a-z]{1,6}\\}){0,3}".boxed(),
+        "json-pointer" => "(/([a-z0-9 ]|~0|~1){0,6}){0,4}".boxed(),
+        "relative-json-pointer" => "(0|[1-9][0-9]?)((/([a-z0-9]|~0|~1){0,6}){0,3}|#)".boxed(),
+        "regex" => prop_oneof![
+            "\\^?[a-z]{1,6}(\\[a-z\\]\\+|\\.\\*|[0-9])?\\$?",
+            Just("^\\d{3}-\\w+$".to_owned()),
+            Just("(a|b)*c".to_owned()),
+        ]
+        .boxed(),
+        _ => return None,
+    };
+    Some(s)
+}
+
+fn date() -> BoxedStrategy<String> {
+    (1i32..=9999, 1u32..=12, 1u32..=28)
+        .prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}"))
+        .boxed()
+}
+
+fn time() -> BoxedStrategy<String> {
+    (
+        0u32..24,
+        0u32..60,
+        0u32..60,
+        proptest::option::of(0u32..1000),
+        prop_oneof![
+            Just("Z".to_owned()),
+            (0u32..=14, 0u32..60, any::<bool>())
+                .prop_map(|(h, m, neg)| format!("{}{h:02}:{m:02}", if neg { '-' } else { '+' })),
+        ],
+    )
+        .prop_map(|(h, m, s, frac, tz)| {
+            let frac = frac.map(|f| format!(".{f:03}")).unwrap_or_default();
+            format!("{h:02}:{m:02}:{s:02}{frac}{tz}")
+        })
+        .boxed()
+}
+
+fn hostname() -> BoxedStrategy<String> {
+    "[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,4})?(\\.[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,4})?){0,3}".boxed()
+}
+
+/// A strategy for strings that match `pattern` (ECMA-262, unanchored), when proptest's regex
+/// strategies can read it. The strings match it whole, so they also contain a match.
+pub fn pattern(pattern: &str) -> Option<BoxedStrategy<String>> {
+    let translated = ecma_to_rust(strip_anchors(pattern));
+    proptest::string::string_regex(&translated)
+        .ok()
+        .map(Strategy::boxed)
+}
+
+/// proptest generates strings the regex matches whole; `^`/`$` at the ends are implied.
+fn strip_anchors(p: &str) -> &str {
+    let p = p.strip_prefix('^').unwrap_or(p);
+    match p.strip_suffix('$') {
+        Some(rest) if !rest.ends_with('\\') => rest,
+        _ => p,
+    }
+}
+
+/// ECMA-262's `\d`, `\w` and `\s` are ASCII classes (and `\s` a fixed list); Rust's regex
+/// reads the first two as Unicode classes. Translate them so generated text stays inside
+/// what the validator's ECMA semantics accept.
+fn ecma_to_rust(p: &str) -> String {
+    let mut out = String::with_capacity(p.len());
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str("[0-9]"),
+            Some('D') => out.push_str("[^0-9]"),
+            Some('w') => out.push_str("[A-Za-z0-9_]"),
+            Some('W') => out.push_str("[^A-Za-z0-9_]"),
+            Some('s') => out.push_str("[ \\t\\n]"),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    use serde_json::json;
+
+    use super::*;
+
+    /// Every format strategy produces strings jsonschema's own format check accepts (the
+    /// generators' filter would catch the others, but a strategy that needs it is a bug).
+    #[test]
+    fn every_format_strategy_satisfies_jsonschemas_format_check() {
+        let mut runner = TestRunner::deterministic();
+        for f in FORMATS {
+            let validator = jsonschema::options()
+                .should_validate_formats(true)
+                .build(&json!({"format": f}))
+                .unwrap();
+            let strategy = format(f).unwrap();
+            let mut rejected = Vec::new();
+            for _ in 0..200 {
+                let s = strategy.new_tree(&mut runner).unwrap().current();
+                if !validator.is_valid(&json!(s)) {
+                    rejected.push(s);
+                }
+            }
+            assert!(rejected.is_empty(), "format {f}: {rejected:?}");
+        }
+    }
+
+    #[test]
+    fn ecma_classes_are_ascii() {
+        assert_eq!(ecma_to_rust(r"^\d+\w$"), "^[0-9]+[A-Za-z0-9_]$");
+        assert_eq!(ecma_to_rust(r"a\.b\\d"), r"a\.b\\d");
+        assert_eq!(strip_anchors("^abc$"), "abc");
+        assert_eq!(strip_anchors(r"abc\$"), r"abc\$");
+    }
+}
