@@ -6,8 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, anyhow, ensure};
 use evkit_schema::Catalog;
-use evkit_testkit::generate::values;
-use evkit_testkit::messages::{Generated, invalid_message, invalid_payload, valid_message};
+use evkit_testkit::generate::{Schema, values};
+use evkit_testkit::messages::{
+    Generated, Rule, breakable_sites, invalid_message_for, invalid_payload_for, rules,
+    valid_message,
+};
 use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Value, json};
@@ -24,6 +27,10 @@ pub struct Args<'a> {
     pub invalid_ratio: f64,
     /// The seed.
     pub seed: u64,
+    /// Only this rule is broken (see [`evkit_testkit::messages::Rule::matches`]).
+    pub rule: Option<&'a str>,
+    /// List the breakable rules instead of generating.
+    pub list_rules: bool,
 }
 
 /// Message `i` of `count` is invalid when the running share of invalid ones steps up there:
@@ -77,6 +84,17 @@ pub fn topic_messages(
     invalid_ratio: f64,
     seed: u64,
 ) -> Result<impl Iterator<Item = Result<Generated>>> {
+    topic_messages_breaking(topic, count, invalid_ratio, seed, None)
+}
+
+/// Like [`topic_messages`], the invalid ones breaking only rules `rule` selects.
+pub fn topic_messages_breaking(
+    topic: &evkit_schema::Topic,
+    count: usize,
+    invalid_ratio: f64,
+    seed: u64,
+    rule: Option<&str>,
+) -> Result<impl Iterator<Item = Result<Generated>>> {
     ensure!(
         (0.0..=1.0).contains(&invalid_ratio),
         "--invalid-ratio must be between 0 and 1, not {invalid_ratio}"
@@ -84,7 +102,7 @@ pub fn topic_messages(
     let mut r = runner(seed);
     let valid = valid_message(topic)?;
     let invalid = if invalid_ratio > 0.0 {
-        Some(invalid_message(topic)?)
+        Some(invalid_message_for(topic, rule)?)
     } else {
         None
     };
@@ -97,6 +115,12 @@ pub fn topic_messages(
     }))
 }
 
+fn read_schema(path: &Path) -> Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
 /// Writes `count` JSON lines to standard output.
 pub fn run(catalog_dir: &Path, a: &Args<'_>) -> Result<ExitCode> {
     ensure!(
@@ -105,21 +129,48 @@ pub fn run(catalog_dir: &Path, a: &Args<'_>) -> Result<ExitCode> {
         a.invalid_ratio
     );
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if a.list_rules {
+        let listed: Vec<(Rule, String)> = if let Some(name) = a.topic {
+            let catalog = Catalog::load(catalog_dir)?;
+            rules(catalog.topic(name)?)?
+                .into_iter()
+                .map(|r| {
+                    let at = r.schema_path.clone();
+                    (r, at)
+                })
+                .collect()
+        } else if let Some(path) = a.schema {
+            let schema = Schema::new(&read_schema(path)?)?;
+            breakable_sites(&schema)
+                .into_iter()
+                .map(|(site, b)| (Rule::from_breakage(&b), site.schema_path))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for (r, at) in listed {
+            let at = if at.is_empty() {
+                String::new()
+            } else {
+                format!("\t{at}")
+            };
+            writeln!(out, "{r}\t{}{at}", r.how)?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(name) = a.topic {
         let catalog = Catalog::load(catalog_dir)?;
         let topic = catalog.topic(name)?;
-        for m in topic_messages(topic, a.count, a.invalid_ratio, a.seed)? {
+        for m in topic_messages_breaking(topic, a.count, a.invalid_ratio, a.seed, a.rule)? {
             writeln!(out, "{}", message_line(name, &m?))?;
         }
     } else if let Some(path) = a.schema {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let schema: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let schema = read_schema(path)?;
         let mut r = runner(a.seed);
         let valid = values(&schema)?;
         let invalid = if a.invalid_ratio > 0.0 {
-            Some(invalid_payload(&schema)?)
+            Some(invalid_payload_for(&schema, a.rule)?)
         } else {
             None
         };

@@ -168,6 +168,15 @@ enum Command {
         /// Seed: the same seed gives the same messages.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Break only this rule in the invalid messages: `keyword@/instance/path`
+        /// (`maxLength@/title`), a keyword (`pattern`), or words of a header or key rule
+        /// (`missing x-rh-identity`). Implies `--invalid-ratio 1` unless a ratio is given.
+        #[arg(long = "break", value_name = "RULE")]
+        break_rule: Option<String>,
+        /// List the rules an invalid message can break (one per line: the rule, how, and the
+        /// schema path of the keyword) and exit.
+        #[arg(long)]
+        list_rules: bool,
     },
     /// Publish generated messages (valid and one-rule-broken) to a running broker, to fuzz the
     /// service that consumes the topic; prints how many were sent per rule.
@@ -346,17 +355,25 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         count,
         invalid_ratio,
         seed,
+        break_rule,
+        list_rules,
     } = &cli.command
     {
         // Needs the catalog only for `--topic`.
+        let invalid_ratio = match (break_rule, *invalid_ratio) {
+            (Some(_), r) if r == 0.0 => 1.0,
+            (_, r) => r,
+        };
         return examples::run(
             &cli.catalog,
             &examples::Args {
                 topic: topic.as_deref(),
                 schema: schema.as_deref(),
                 count: *count,
-                invalid_ratio: *invalid_ratio,
+                invalid_ratio,
                 seed: *seed,
+                rule: break_rule.as_deref(),
+                list_rules: *list_rules,
             },
         );
     }

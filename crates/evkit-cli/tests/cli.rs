@@ -406,16 +406,91 @@ fn generate_examples_takes_any_schema_without_a_catalog() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--invalid-ratio"));
+    // A schema that accepts nothing, and one that does not compile: clear refusals.
     std::fs::write(
         &schema,
-        r#"{"type": "object", "patternProperties": {"^x": {}}}"#,
+        r#"{"type": "object", "properties": {"a": false}, "required": ["a"]}"#,
     )
     .unwrap();
     evkit()
         .args(["generate-examples", "--schema", schema.to_str().unwrap()])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("patternProperties"));
+        .stderr(predicate::str::contains("accepts nothing"));
+    std::fs::write(&schema, r#"{"type": "no-such-type"}"#).unwrap();
+    evkit()
+        .args(["generate-examples", "--schema", schema.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("does not compile"));
+}
+
+#[test]
+fn generate_examples_lists_rules_and_breaks_the_one_asked_for() {
+    let listed = evkit()
+        .args([
+            "generate-examples",
+            "--topic",
+            "platform.evkit.todo-created",
+            "--list-rules",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let listed = String::from_utf8(listed).unwrap();
+    for rule in [
+        "maxLength@/title",
+        "required@/",
+        "type@/id",
+        "additionalProperties@/",
+        "header x-rh-identity: missing x-rh-identity",
+        "key: key differs",
+    ] {
+        assert!(listed.contains(rule), "{rule} not listed:\n{listed}");
+    }
+    let out = evkit()
+        .args([
+            "generate-examples",
+            "--topic",
+            "platform.evkit.todo-created",
+            "--count",
+            "8",
+            "--break",
+            "maxLength@/title",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 8);
+    for l in &lines {
+        assert_eq!(l["broken"], "maxLength@/title", "{l}");
+        assert!(
+            l["payload"]["title"].as_str().unwrap().chars().count() > 255,
+            "{l}"
+        );
+    }
+    evkit()
+        .args([
+            "generate-examples",
+            "--topic",
+            "platform.evkit.todo-created",
+            "--break",
+            "maxLength@/nowhere",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no rule matches `maxLength@/nowhere`",
+        ));
 }
 
 #[test]

@@ -349,7 +349,7 @@ fn mod_file(modules: &[(String, String, String)]) -> String {
     for (module, _, _) in modules {
         let _ = writeln!(
             code,
-            "        {module}::TOPIC => Some(\n            serde_json::from_value::<{module}::Event>(payload).and_then(|e| serde_json::to_value(e)),\n        ),"
+            "        {module}::TOPIC => Some(\n            evkit_schema::decode::<{module}::Event>(&payload).and_then(|e| serde_json::to_value(e)),\n        ),"
         );
     }
     code.push_str("        _ => None,\n    }\n}\n");

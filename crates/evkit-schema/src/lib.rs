@@ -32,10 +32,13 @@
 mod catalog;
 pub mod cloudevents;
 mod contract;
+mod decode;
 mod error;
 mod headers;
 pub mod lint;
 pub mod pointer;
+pub mod wire;
+pub use decode::decode;
 #[cfg(feature = "buildtime")]
 pub mod sequence_pattern;
 mod validator;

@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use evkit_schema::{EnvelopeMode, Message, Part, Topic, Violation, encode_identity};
+use evkit_schema::{Message, Part, Topic, Violation, encode_identity};
 use proptest::strategy::{BoxedStrategy, Strategy};
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::Error;
 use crate::generate::{Breakage, Schema, Site, values};
@@ -215,15 +215,6 @@ fn assemble(
     data: Value,
     (req, id): (String, String),
 ) -> Generated {
-    let policy = &topic.spec.key;
-    let at_pointer = policy
-        .pointer
-        .as_deref()
-        .and_then(|p| data.pointer(p))
-        .map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        });
     let org = data
         .get("org_id")
         .and_then(Value::as_str)
@@ -234,52 +225,25 @@ fn assemble(
         })
         .unwrap_or("12345")
         .to_owned();
-    let key = at_pointer.or_else(|| policy.required.then(|| org.clone()));
-    let mut headers = vec![
-        (
-            "x-rh-identity".to_owned(),
-            encode_identity(&org, "User").into_bytes(),
-        ),
-        ("x-rh-insights-request-id".to_owned(), req.into_bytes()),
-    ];
-    let env = &topic.spec.envelope;
-    let source = env
-        .source
-        .clone()
-        .unwrap_or_else(|| "urn:evkit:generated".to_owned());
-    let kind = env
-        .event_type
-        .clone()
-        .unwrap_or_else(|| topic.name().to_owned());
-    let payload = match env.mode {
-        EnvelopeMode::Plain => data,
-        EnvelopeMode::CloudeventsBinary => {
-            headers.push(("ce_specversion".to_owned(), b"1.0".to_vec()));
-            headers.push(("ce_id".to_owned(), id.into_bytes()));
-            headers.push(("ce_source".to_owned(), source.into_bytes()));
-            headers.push(("ce_type".to_owned(), kind.into_bytes()));
-            headers.push(("content-type".to_owned(), b"application/json".to_vec()));
-            data
-        }
-        EnvelopeMode::CloudeventsStructured => {
-            headers.push((
-                "content-type".to_owned(),
-                b"application/cloudevents+json".to_vec(),
-            ));
-            let mut ce = json!({
-                "specversion": "1.0", "id": id, "source": source, "type": kind,
-                "datacontenttype": "application/json", "data": data,
-            });
-            if let Some(ds) = dataschema {
-                ce["dataschema"] = json!(ds);
-            }
-            ce
-        }
+    // The producer's own encoding (evkit_schema::wire), so tests send what services send.
+    let attributes = evkit_schema::wire::Attributes {
+        id,
+        time: None,
+        dataschema: dataschema.map(str::to_owned),
+        identity: Some(encode_identity(&org, "User")),
+        request_id: Some(req),
     };
+    let encoded = evkit_schema::wire::encode(topic.contract(), &data, &attributes);
+    let (key, headers, payload) = match encoded {
+        Ok(e) => (e.key, e.headers, e.payload),
+        Err(_) => (None, Vec::new(), Vec::new()),
+    };
+    // A key policy without a pointer: the producer needs the caller's key; ours is the tenant.
+    let key = key.or_else(|| topic.spec.key.required.then(|| org.into_bytes()));
     Generated {
-        key: key.map(String::into_bytes),
+        key,
         headers,
-        payload: serde_json::to_vec(&payload).unwrap_or_default(),
+        payload,
         broken: None,
     }
 }

@@ -61,6 +61,9 @@ pub struct Report {
     pub unbroken: BTreeMap<String, usize>,
     /// One line per problem: file, description, what happened (wrong claims and refusals).
     pub details: Vec<String>,
+    /// With [`Effort::keep`]: every generated value, as
+    /// `{"schema", "value", "valid", "site"}`, for a second validator to judge.
+    pub samples: Vec<Value>,
 }
 
 impl Report {
@@ -181,6 +184,8 @@ pub struct Effort {
     pub attempts: usize,
     /// The seed.
     pub seed: u64,
+    /// Keep every generated value in [`Report::samples`].
+    pub keep: bool,
 }
 
 impl Default for Effort {
@@ -189,6 +194,7 @@ impl Default for Effort {
             values: 20,
             attempts: 6,
             seed: 0,
+            keep: false,
         }
     }
 }
@@ -305,6 +311,11 @@ fn one(
                     Ok(tree) => {
                         let v = tree.current();
                         generated += 1;
+                        if effort.keep {
+                            report.samples.push(serde_json::json!({
+                                "schema": schema, "value": v, "valid": true, "site": null,
+                            }));
+                        }
                         if !judge.is_valid(&v) {
                             report.wrong_valid += 1;
                             report
@@ -366,6 +377,12 @@ fn one(
                     continue;
                 }
                 report.broken += 1;
+                if effort.keep {
+                    report.samples.push(serde_json::json!({
+                        "schema": schema, "value": b.value, "valid": false,
+                        "site": site.schema_path,
+                    }));
+                }
                 if b.sole {
                     report.broken_sole += 1;
                 }

@@ -83,7 +83,8 @@ impl Incoming {
         self.checked.as_ref().and_then(|c| c.request_id.as_deref())
     }
 
-    /// Decodes the validated event into a generated type.
+    /// Decodes the validated event into a generated type. Integral floats (`1.0`, `1e3`), which
+    /// JSON Schema counts as integers, decode into integer fields (see [`evkit_schema::decode`]).
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Failure> {
         let Some(event) = self.event() else {
             return Err(Failure::new(
@@ -91,7 +92,7 @@ impl Incoming {
                 "the message was not validated before decoding",
             ));
         };
-        T::deserialize(event).map_err(|e| {
+        evkit_schema::decode::<T>(event).map_err(|e| {
             Failure::new(
                 Reason::Decode,
                 format!(

@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use evkit_schema::cloudevents::{CONTENT_TYPE_HEADER, CloudEvent, STRUCTURED_CONTENT_TYPE};
 use evkit_schema::{Catalog, Contract, EnvelopeMode, IDENTITY_HEADER, Message, REQUEST_ID_HEADER};
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -252,7 +251,37 @@ impl Producer {
             topic: topic.to_owned(),
             source,
         })?;
-        let key = contract.key_for(&value);
+        let spec = &contract.spec().envelope;
+        // The payload is `value` itself unless the envelope is structured: then the check
+        // reuses `value` instead of parsing the bytes again.
+        let payload_is_value = spec.mode != EnvelopeMode::CloudeventsStructured;
+        let enveloped = spec.mode != EnvelopeMode::Plain;
+        let attributes = evkit_schema::wire::Attributes {
+            id: if enveloped {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                String::new()
+            },
+            time: enveloped
+                .then(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            dataschema: None,
+            identity: ctx.identity.as_ref().map(|id| id.expose().to_owned()),
+            request_id: Some(
+                ctx.request_id
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            ),
+        };
+        let evkit_schema::wire::Encoded {
+            key,
+            headers,
+            payload,
+        } = evkit_schema::wire::encode(contract, &value, &attributes).map_err(|source| {
+            Error::Serialize {
+                topic: topic.to_owned(),
+                source,
+            }
+        })?;
         if key.is_none() && contract.key_policy().required {
             return Err(Error::MissingKey {
                 topic: topic.to_owned(),
@@ -263,45 +292,6 @@ impl Producer {
                     .unwrap_or_else(|| "(none: use produce_raw with a key)".to_owned()),
             });
         }
-        let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(8);
-        let spec = &contract.spec().envelope;
-        // The payload is `value` itself unless the envelope is structured: then the check
-        // reuses `value` instead of parsing the bytes again.
-        let payload_is_value = spec.mode != EnvelopeMode::CloudeventsStructured;
-        let payload = match spec.mode {
-            EnvelopeMode::Plain => serde_json::to_vec(&value),
-            EnvelopeMode::CloudeventsBinary | EnvelopeMode::CloudeventsStructured => {
-                let mut ce = CloudEvent::new(
-                    uuid::Uuid::new_v4().to_string(),
-                    spec.source
-                        .clone()
-                        .unwrap_or_else(|| "urn:evkit".to_owned()),
-                    spec.event_type.clone().unwrap_or_else(|| topic.to_owned()),
-                );
-                ce.time =
-                    Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-                if spec.mode == EnvelopeMode::CloudeventsBinary {
-                    headers.extend(
-                        ce.binary_headers()
-                            .into_iter()
-                            .map(|(n, v)| (n, v.into_bytes())),
-                    );
-                    serde_json::to_vec(&value)
-                } else {
-                    headers.push((
-                        CONTENT_TYPE_HEADER.to_owned(),
-                        STRUCTURED_CONTENT_TYPE.as_bytes().to_vec(),
-                    ));
-                    serde_json::to_vec(&ce.structured(value.clone()))
-                }
-            }
-        }
-        .map_err(|source| Error::Serialize {
-            topic: topic.to_owned(),
-            source,
-        })?;
-        Self::add_context_headers(&mut headers, ctx);
-        let key = key.map(String::into_bytes);
         {
             let message = Message::from_parts(key.as_deref(), &headers, &payload);
             if payload_is_value {

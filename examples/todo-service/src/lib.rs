@@ -120,8 +120,8 @@ fn follow_up(
         indexed_at: chrono::Utc::now(),
         org_todo_count: stored.org_count,
         source_offset: Some(indexed::TodoIndexedEventSourceOffset {
-            partition: u64::try_from(source.0).unwrap_or_default(),
-            offset: u64::try_from(source.1).unwrap_or_default(),
+            partition: i64::from(source.0),
+            offset: source.1,
         }),
     })
 }

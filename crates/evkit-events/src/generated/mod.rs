@@ -31,16 +31,16 @@ pub fn roundtrip(
 ) -> Option<Result<serde_json::Value, serde_json::Error>> {
     match topic {
         platform_evkit_todo_created::TOPIC => Some(
-            serde_json::from_value::<platform_evkit_todo_created::Event>(payload).and_then(|e| serde_json::to_value(e)),
+            evkit_schema::decode::<platform_evkit_todo_created::Event>(&payload).and_then(|e| serde_json::to_value(e)),
         ),
         platform_evkit_todo_indexed::TOPIC => Some(
-            serde_json::from_value::<platform_evkit_todo_indexed::Event>(payload).and_then(|e| serde_json::to_value(e)),
+            evkit_schema::decode::<platform_evkit_todo_indexed::Event>(&payload).and_then(|e| serde_json::to_value(e)),
         ),
         platform_evkit_domain_registered::TOPIC => Some(
-            serde_json::from_value::<platform_evkit_domain_registered::Event>(payload).and_then(|e| serde_json::to_value(e)),
+            evkit_schema::decode::<platform_evkit_domain_registered::Event>(&payload).and_then(|e| serde_json::to_value(e)),
         ),
         platform_notifications_ingress::TOPIC => Some(
-            serde_json::from_value::<platform_notifications_ingress::Event>(payload).and_then(|e| serde_json::to_value(e)),
+            evkit_schema::decode::<platform_notifications_ingress::Event>(&payload).and_then(|e| serde_json::to_value(e)),
         ),
         _ => None,
     }

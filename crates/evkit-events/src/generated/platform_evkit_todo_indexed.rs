@@ -81,8 +81,8 @@ impl<'de> ::serde::Deserialize<'de> for TodoIndexedEventOrgId {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TodoIndexedEventSourceOffset {
-    pub offset: u64,
-    pub partition: u64,
+    pub offset: i64,
+    pub partition: i64,
 }
 /// Error types.
 pub mod error {

@@ -66,6 +66,8 @@ pub struct Site {
     pub keyword: String,
     /// How a breakage shows (directly, or through the enclosing `anyOf`/`oneOf`).
     pub via: Via,
+    /// For `required`: the one property this site removes (each required name is a site).
+    pub member: Option<String>,
     /// The schema path as jsonschema's errors write it: relative to the nearest enclosing
     /// schema resource (an embedded `$id`).
     error_path: String,
@@ -103,8 +105,12 @@ impl std::fmt::Display for Site {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}@{}",
+            "{}{}@{}",
             self.keyword,
+            self.member
+                .as_ref()
+                .map(|m| format!("({m})"))
+                .unwrap_or_default(),
             if self.steps.is_empty() {
                 "/".to_owned()
             } else {
@@ -140,7 +146,10 @@ impl Breakage {
         if self.site.keyword != "required" {
             return Vec::new();
         }
-        self.required.clone()
+        match &self.site.member {
+            Some(m) => vec![m.clone()],
+            None => self.required.clone(),
+        }
     }
 }
 
@@ -217,7 +226,12 @@ impl Schema {
             else {
                 return false;
             };
-            obj.remove(&site.keyword);
+            match (&site.member, obj.get_mut(&site.keyword)) {
+                (Some(m), Some(Value::Array(names))) => names.retain(|n| n.as_str() != Some(m)),
+                _ => {
+                    obj.remove(&site.keyword);
+                }
+            }
             if site.keyword == "contains" {
                 obj.remove("minContains");
                 obj.remove("maxContains");
@@ -252,8 +266,23 @@ struct Walker<'a> {
 
 impl Walker<'_> {
     fn site(&mut self, ptr: &str, keyword: &str, steps: &[Step], via: &Via) {
+        self.site_of(ptr, keyword, None, steps, via);
+    }
+
+    fn site_of(
+        &mut self,
+        ptr: &str,
+        keyword: &str,
+        member: Option<&str>,
+        steps: &[Step],
+        via: &Via,
+    ) {
         let schema_path = format!("{ptr}/{}", escape(keyword));
-        if self.out.iter().any(|s| s.schema_path == schema_path) {
+        if self
+            .out
+            .iter()
+            .any(|s| s.schema_path == schema_path && s.member.as_deref() == member)
+        {
             return;
         }
         let resource = enclosing_resource(self.root, ptr);
@@ -262,6 +291,7 @@ impl Walker<'_> {
             schema_path,
             keyword: keyword.to_owned(),
             via: via.clone(),
+            member: member.map(str::to_owned),
             error_path,
             steps: steps.to_vec(),
         });
@@ -286,6 +316,7 @@ impl Walker<'_> {
                         schema_path: ptr.to_owned(),
                         keyword: "false".to_owned(),
                         via: via.clone(),
+                        member: None,
                         error_path: ptr[resource.len()..].to_owned(),
                         steps: steps.to_vec(),
                     });
@@ -323,7 +354,11 @@ impl Walker<'_> {
                         .is_some_and(|f| jsonschema::options().is_known_format(self.draft, f)),
                     _ => true,
                 };
-                if keep {
+                if keep && *k == "required" {
+                    for name in v.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                        self.site_of(ptr, k, Some(name), steps, via);
+                    }
+                } else if keep {
                     self.site(ptr, k, steps, via);
                 }
             }
@@ -1056,13 +1091,16 @@ impl Breaker {
                         .into_iter()
                         .flatten()
                         .filter_map(Value::as_str)
+                        .filter(|r| site.member.as_deref().is_none_or(|m| m == *r))
                     {
                         let mut o = o.clone();
                         o.remove(r);
                         out.push(Value::Object(o));
                     }
                 }
-                out.push(json!({}));
+                if site.member.is_none() {
+                    out.push(json!({}));
+                }
             }
             "dependentRequired" | "dependencies" => {
                 if let Some(deps) = arg.as_object() {

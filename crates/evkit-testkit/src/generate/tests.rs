@@ -2,37 +2,163 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
 use serde_json::{Value, json};
 
-use super::Schema;
+use super::{Schema, Site};
 
-fn draw(schema: &Value, n: usize) -> Vec<Value> {
-    let s = Schema::new(schema).unwrap();
-    let strategy = s.valid().unwrap();
-    let mut runner = TestRunner::deterministic();
-    (0..n)
-        .map(|_| strategy.new_tree(&mut runner).unwrap().current())
-        .collect()
+fn site<'a>(sites: &'a [Site], schema_path: &str) -> &'a Site {
+    sites
+        .iter()
+        .find(|s| s.schema_path == schema_path)
+        .unwrap_or_else(|| panic!("no site {schema_path} in {sites:?}"))
 }
 
 #[test]
-fn debug_sites() {
-    for schema in [
-        json!({"contains": {"const": 1}, "maxContains": 1}),
-        json!({"propertyNames": false}),
-    ] {
-        let s = Schema::new(&schema).unwrap();
-        println!("canonical {}", s.canonical.to_json_schema());
-        let raw = super::valid::Builder::new(s.draft)
-            .node(&s.canonical, None, "", 0)
-            .unwrap();
-        let mut runner = TestRunner::deterministic();
-        for _ in 0..10 {
-            let v = raw.new_tree(&mut runner).unwrap().current();
-            println!("raw {v} valid={}", s.is_valid(&v));
-        }
-        println!("values {:?}", draw(&schema, 5));
-        for site in s.sites() {
-            let b = s.break_site(&site, &mut runner, 6);
-            println!("{site:?} -> {b:?}");
+fn redundant_sites_are_proven_and_left_alone() {
+    let s = Schema::new(&json!({"anyOf": [true, {"type": "string"}], "maxLength": 3})).unwrap();
+    let sites = s.sites();
+    assert!(
+        s.is_redundant(site(&sites, "/anyOf")),
+        "anyOf with a true branch"
+    );
+    assert!(!s.is_redundant(site(&sites, "/maxLength")));
+    let s = Schema::new(&json!({"not": false})).unwrap();
+    assert!(s.is_redundant(site(&s.sites(), "/not")));
+}
+
+#[test]
+fn a_keyword_in_an_anyof_branch_is_broken_through_the_combinator() {
+    let s = Schema::new(&json!({
+        "anyOf": [{"type": "string", "maxLength": 2}, {"type": "integer"}]
+    }))
+    .unwrap();
+    let sites = s.sites();
+    let max = site(&sites, "/anyOf/0/maxLength");
+    let b = s
+        .break_site(max, &mut TestRunner::deterministic(), 8)
+        .expect("broken");
+    assert!(!s.is_valid(&b.value));
+    assert_eq!(
+        b.reported.2, "anyOf",
+        "the validator reports the combinator"
+    );
+    assert!(
+        b.value.as_str().is_some_and(|t| t.chars().count() > 2),
+        "{}",
+        b.value
+    );
+}
+
+#[test]
+fn contains_limits_are_broken_where_jsonschema_reports_them() {
+    let s =
+        Schema::new(&json!({"type": "array", "contains": {"const": 1}, "maxContains": 1})).unwrap();
+    let sites = s.sites();
+    let mut runner = TestRunner::deterministic();
+    for path in ["/contains", "/maxContains"] {
+        let b = s
+            .break_site(site(&sites, path), &mut runner, 8)
+            .expect(path);
+        let ones = b
+            .value
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| **x == json!(1))
+            .count();
+        match path {
+            "/contains" => assert_eq!(ones, 0, "{}", b.value),
+            _ => assert!(ones > 1, "{}", b.value),
         }
     }
+}
+
+#[test]
+fn each_required_name_is_its_own_site_and_only_it_is_removed() {
+    let s = Schema::new(&json!({
+        "type": "object",
+        "required": ["id", "title"],
+        "properties": {"id": {"type": "integer"}, "title": {"type": "string"}}
+    }))
+    .unwrap();
+    let sites = s.sites();
+    let required: Vec<&Site> = sites.iter().filter(|s| s.keyword == "required").collect();
+    assert_eq!(required.len(), 2);
+    let mut runner = TestRunner::deterministic();
+    for r in required {
+        let b = s.break_site(r, &mut runner, 4).unwrap();
+        let member = r.member.as_deref().unwrap();
+        let o = b.value.as_object().unwrap();
+        assert!(!o.contains_key(member), "{r}: {}", b.value);
+        for other in ["id", "title"].iter().filter(|n| **n != member) {
+            assert!(o.contains_key(*other), "only {member} removed: {}", b.value);
+        }
+        assert_eq!(b.site_required(), vec![member.to_owned()]);
+    }
+}
+
+#[test]
+fn a_property_name_with_a_slash_gives_the_path_its_violation_has() {
+    let s = Schema::new(&json!({
+        "type": "object",
+        "required": ["a/b"],
+        "properties": {"a/b": {"type": "string", "maxLength": 2}}
+    }))
+    .unwrap();
+    let sites = s.sites();
+    let max = site(&sites, "/properties/a~1b/maxLength");
+    assert_eq!(max.instance_template(), "/a~1b");
+    let b = s
+        .break_site(max, &mut TestRunner::deterministic(), 4)
+        .unwrap();
+    assert_eq!(b.instance_path, "/a~1b");
+    let errors: Vec<String> = s
+        .validator()
+        .iter_errors(&b.value)
+        .map(|e| e.instance_path().as_str().to_owned())
+        .collect();
+    assert_eq!(errors, vec!["/a~1b".to_owned()]);
+}
+
+#[test]
+fn surprising_valid_values_come_out() {
+    let s = Schema::new(&json!({
+        "type": "object",
+        "required": ["n", "x", "s", "a"],
+        "properties": {
+            "n": {"type": "integer", "minimum": 0},
+            "x": {"type": "number"},
+            "s": {"type": "string"},
+            "a": {"type": "array", "items": {"type": "integer"}}
+        },
+        "additionalProperties": false
+    }))
+    .unwrap();
+    let strategy = s.valid().unwrap();
+    let mut runner = TestRunner::deterministic();
+    let values: Vec<Value> = (0..400)
+        .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+        .collect();
+    let any = |f: &dyn Fn(&Value) -> bool| values.iter().any(f);
+    assert!(
+        any(&|v| v["n"].is_f64()),
+        "an integral float for an integer"
+    );
+    assert!(
+        any(&|v| v["n"].as_f64().is_some_and(|f| f >= 1.8e19)),
+        "past u64"
+    );
+    assert!(any(
+        &|v| v["x"] == json!(-0.0) || v["x"].as_f64().is_some_and(|f| f.abs() > 1e200)
+    ));
+    assert!(
+        any(&|v| v["s"].as_str().is_some_and(|t| !t.is_ascii())),
+        "non-ASCII text"
+    );
+    assert!(
+        any(&|v| v["s"]
+            .as_str()
+            .is_some_and(|t| t.contains(['"', '\\', '\n']))),
+        "escapes"
+    );
+    assert!(any(&|v| v["a"] == json!([])), "an empty array");
+    assert!(values.iter().all(|v| s.is_valid(v)));
 }

@@ -430,6 +430,14 @@ impl Builder {
             if k_lo <= 0 && 0 <= k_hi {
                 edges.push(json!(0));
             }
+            // Unbounded sides: the integers at the edges of what Rust's integer types hold,
+            // and past them (1e20 is a JSON Schema integer no u64 can decode).
+            if v.maximum.is_none() && step == 1 {
+                edges.extend([json!(i64::MAX), json!(u64::MAX), json!(1e20)]);
+            }
+            if v.minimum.is_none() && step == 1 {
+                edges.extend([json!(i64::MIN), json!(-1e20)]);
+            }
             let span = (k_lo.max(-(1 << 62)), k_hi.min(1 << 62));
             #[allow(clippy::cast_possible_truncation)]
             let ks = ((span.0 as i64)..=(span.1 as i64))
