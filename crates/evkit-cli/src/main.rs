@@ -360,9 +360,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
     } = &cli.command
     {
         // Needs the catalog only for `--topic`.
-        let invalid_ratio = match (break_rule, *invalid_ratio) {
-            (Some(_), r) if r == 0.0 => 1.0,
-            (_, r) => r,
+        let invalid_ratio = if break_rule.is_some() && *invalid_ratio <= 0.0 {
+            1.0
+        } else {
+            *invalid_ratio
         };
         return examples::run(
             &cli.catalog,

@@ -128,33 +128,6 @@ pub const SEQUENCE_PATTERN: &str = "x-evkit-sequence-pattern";
 const SEQUENCE_PATTERN_OPTION: &str =
     "keywords = { \"x-evkit-sequence-pattern\" => ::evkit_schema::sequence_pattern::keyword }";
 
-/// Keywords whose value is a subschema, or (`items` before 2020-12) an array of them.
-const SUBSCHEMA: &[&str] = &[
-    "additionalItems",
-    "additionalProperties",
-    "contains",
-    "contentSchema",
-    "else",
-    "if",
-    "items",
-    "not",
-    "propertyNames",
-    "then",
-    "unevaluatedItems",
-    "unevaluatedProperties",
-];
-/// Keywords whose value is an array of subschemas.
-const SUBSCHEMA_ARRAY: &[&str] = &["allOf", "anyOf", "oneOf", "prefixItems"];
-/// Keywords whose value maps names to subschemas (`dependencies` also to arrays of names).
-const SUBSCHEMA_MAP: &[&str] = &[
-    "$defs",
-    "definitions",
-    "dependencies",
-    "dependentSchemas",
-    "patternProperties",
-    "properties",
-];
-
 /// Renames `pattern` to [`SEQUENCE_PATTERN`] in every subschema of `schema` whose pattern is a
 /// sequence of character classes (`jsonschema_regex::Sequence` compiles it), and returns how many
 /// it renamed. jsonschema 0.61's runtime validator matches those byte by byte; the macro of
@@ -181,42 +154,30 @@ fn mentions(value: &serde_json::Value, key: &str) -> bool {
     }
 }
 
-/// [`sequence_patterns`] on a schema known not to use [`SEQUENCE_PATTERN`].
+/// [`sequence_patterns`] on a schema known not to use [`SEQUENCE_PATTERN`]: every subschema
+/// position (`evkit_schema::walk`, so `enum`, `const`, `examples` and unknown keywords are
+/// never touched) whose `pattern` is a sequence of character classes.
 fn rename_sequence_patterns(schema: &mut serde_json::Value) -> usize {
     use serde_json::Value;
-    let Value::Object(map) = schema else {
-        return 0;
-    };
+    let pointers: Vec<String> = evkit_schema::walk::subschemas(schema)
+        .into_iter()
+        .filter(|(_, s)| {
+            s.get("pattern").and_then(Value::as_str).is_some_and(|p| {
+                jsonschema_regex::to_rust_regex(p)
+                    .ok()
+                    .and_then(|t| jsonschema_regex::Sequence::compile(&t))
+                    .is_some()
+            })
+        })
+        .map(|(p, _)| p)
+        .collect();
     let mut renamed = 0;
-    let sequence = map.get("pattern").and_then(Value::as_str).is_some_and(|p| {
-        jsonschema_regex::to_rust_regex(p)
-            .ok()
-            .and_then(|t| jsonschema_regex::Sequence::compile(&t))
-            .is_some()
-    });
-    if sequence && let Some(pattern) = map.remove("pattern") {
-        map.insert(SEQUENCE_PATTERN.to_owned(), pattern);
-        renamed += 1;
-    }
-    for (keyword, value) in map.iter_mut() {
-        let keyword = keyword.as_str();
-        if SUBSCHEMA.contains(&keyword) || SUBSCHEMA_ARRAY.contains(&keyword) {
-            match value {
-                Value::Array(items) => {
-                    renamed += items
-                        .iter_mut()
-                        .map(rename_sequence_patterns)
-                        .sum::<usize>();
-                }
-                other => renamed += rename_sequence_patterns(other),
-            }
-        } else if SUBSCHEMA_MAP.contains(&keyword)
-            && let Value::Object(entries) = value
+    for p in pointers {
+        if let Some(map) = schema.pointer_mut(&p).and_then(Value::as_object_mut)
+            && let Some(pattern) = map.remove("pattern")
         {
-            renamed += entries
-                .values_mut()
-                .map(rename_sequence_patterns)
-                .sum::<usize>();
+            map.insert(SEQUENCE_PATTERN.to_owned(), pattern);
+            renamed += 1;
         }
     }
     renamed

@@ -152,6 +152,7 @@ pub struct Topic {
     /// The payload schema as loaded.
     pub schema: Value,
     contract: Arc<Contract>,
+    headers_schema: Arc<Value>,
 }
 
 impl Topic {
@@ -163,6 +164,11 @@ impl Topic {
     /// The compiled contract (validators are built once, at load).
     pub fn contract(&self) -> &Arc<Contract> {
         &self.contract
+    }
+
+    /// The catalog's header schema (`headers.json`), which this topic's headers answer to.
+    pub fn headers_schema(&self) -> &Value {
+        &self.headers_schema
     }
 }
 
@@ -261,10 +267,15 @@ impl Catalog {
         if !problems.is_empty() {
             return Err(fail(problems));
         }
+        let headers_schema = headers_schema.unwrap_or(Value::Null);
+        let shared = Arc::new(headers_schema.clone());
+        for t in &mut topics {
+            t.headers_schema = Arc::clone(&shared);
+        }
         Ok(Catalog {
             dir,
             headers_path,
-            headers_schema: headers_schema.unwrap_or(Value::Null),
+            headers_schema,
             topics,
             schemas: compiler.into_compiled(),
         })
@@ -413,6 +424,7 @@ impl TopicContext<'_> {
                 schema_path,
                 schema,
                 contract: Arc::new(contract),
+                headers_schema: Arc::new(Value::Null),
             }),
             Err((field, message)) => {
                 let (file, location) = if field.is_empty() {
@@ -471,8 +483,9 @@ fn check_topic_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Reports every `$ref` that leaves the document: to a file that is not a schema of this catalog
-/// (an unknown topic) or to another topic's schema (not supported: typify cannot follow it).
+/// Reports every `$ref` (in a subschema position, see [`crate::walk`]) that leaves the
+/// document: to a file that is not a schema of this catalog (an unknown topic) or to another
+/// topic's schema (not supported: typify cannot follow it).
 fn check_refs(
     value: &Value,
     pointer: &str,
@@ -480,34 +493,24 @@ fn check_refs(
     schema_files: &HashSet<String>,
     problems: &mut Vec<Problem>,
 ) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let here = format!("{pointer}/{}", crate::pointer::escape(k));
-                if k == "$ref" {
-                    if let Some(r) = v.as_str().filter(|r| !r.starts_with('#')) {
-                        let target = r.split('#').next().unwrap_or(r);
-                        let name = target.rsplit('/').next().unwrap_or(target);
-                        let message = if schema_files.contains(name) {
-                            format!(
-                                "`$ref` to `{r}`: references between topic schemas are not supported; keep shared definitions in this file's `$defs`"
-                            )
-                        } else {
-                            format!("`$ref` to `{r}`: no topic of this catalog has that schema")
-                        };
-                        problems.push(problem(file, &here, message));
-                    }
-                } else {
-                    check_refs(v, &here, file, schema_files, problems);
-                }
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                check_refs(v, &format!("{pointer}/{i}"), file, schema_files, problems);
-            }
-        }
-        _ => {}
+    for (at, s) in crate::walk::subschemas(value) {
+        let Some(r) = s
+            .get("$ref")
+            .and_then(Value::as_str)
+            .filter(|r| !r.starts_with('#'))
+        else {
+            continue;
+        };
+        let target = r.split('#').next().unwrap_or(r);
+        let name = target.rsplit('/').next().unwrap_or(target);
+        let message = if schema_files.contains(name) {
+            format!(
+                "`$ref` to `{r}`: references between topic schemas are not supported; keep shared definitions in this file's `$defs`"
+            )
+        } else {
+            format!("`$ref` to `{r}`: no topic of this catalog has that schema")
+        };
+        problems.push(problem(file, &format!("{pointer}{at}/$ref"), message));
     }
 }
 
@@ -517,11 +520,11 @@ pub(crate) fn property_schema<'a>(schema: &'a Value, pointer: &str) -> Option<&'
     let root = schema;
     let mut node = schema;
     for segment in pointer.split('/').skip(1) {
-        let segment = segment.replace("~1", "/").replace("~0", "~");
+        let segment = crate::pointer::unescape(segment);
         if let Some(r) = node.get("$ref").and_then(Value::as_str) {
             node = root.pointer(r.strip_prefix('#')?)?;
         }
-        node = node.get("properties")?.get(&segment)?;
+        node = node.get("properties")?.get(segment.as_ref())?;
     }
     Some(node)
 }

@@ -578,7 +578,7 @@ fn pointer_segments(pointer: &str) -> Option<Vec<String>> {
         pointer
             .strip_prefix('/')?
             .split('/')
-            .map(|raw| raw.replace("~1", "/").replace("~0", "~"))
+            .map(|raw| crate::pointer::unescape(raw).into_owned())
             .collect(),
     )
 }

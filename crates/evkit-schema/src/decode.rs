@@ -1,10 +1,10 @@
 //! Decoding a validated event into a generated Rust type, accepting what the schema accepts.
 //!
 //! JSON Schema counts `1.0` and `1e3` as integers (draft 6 on), so a valid event may carry an
-//! integral float where the generated type has a `u64`. serde_json refuses those. [`decode`]
+//! integral float where the generated type has a `u64`. `serde_json` refuses those. [`decode`]
 //! tries the value as it is, and only when that fails retries with every integral float that
 //! fits an `i64`/`u64` written as an integer, so no valid event is dead-lettered as `decode`
-//! for the way its numbers were spelled. Floats stay floats for `f64` fields (serde_json reads
+//! for the way its numbers were spelled. Floats stay floats for `f64` fields (`serde_json` reads
 //! an integer into an `f64`), so the retry never changes what a correct decode sees.
 
 use serde::de::DeserializeOwned;
@@ -33,15 +33,18 @@ fn integral_floats_to_integers(v: &mut Value) -> bool {
             if f.fract() != 0.0 || !f.is_finite() {
                 return false;
             }
+            // 2^63 and 2^64, exact in f64.
+            #[allow(clippy::cast_precision_loss)]
+            let two_63 = -(i64::MIN as f64);
+            let two_64 = 2.0 * two_63;
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let as_int =
-                if (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&f) {
-                    Some(Value::from(f as i64))
-                } else if (0.0..1.844_674_407_370_955_2e19).contains(&f) {
-                    Some(Value::from(f as u64))
-                } else {
-                    None
-                };
+            let as_int = if (-two_63..two_63).contains(&f) {
+                Some(Value::from(f as i64))
+            } else if (0.0..two_64).contains(&f) {
+                Some(Value::from(f as u64))
+            } else {
+                None
+            };
             match as_int {
                 Some(i) => {
                     *v = i;

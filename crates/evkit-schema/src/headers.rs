@@ -486,12 +486,10 @@ impl CompiledHeaders {
                     jsonschema::error::ValidationErrorKind::Required { property } => {
                         property.as_str().unwrap_or_default().to_owned()
                     }
-                    _ => e
-                        .instance_path()
-                        .as_str()
-                        .trim_start_matches('/')
-                        .replace("~1", "/")
-                        .replace("~0", "~"),
+                    _ => {
+                        crate::pointer::unescape(e.instance_path().as_str().trim_start_matches('/'))
+                            .into_owned()
+                    }
                 };
                 let part = if name.is_empty() {
                     Part::Headers

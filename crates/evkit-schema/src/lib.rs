@@ -37,6 +37,7 @@ mod error;
 mod headers;
 pub mod lint;
 pub mod pointer;
+pub mod walk;
 pub mod wire;
 pub use decode::decode;
 #[cfg(feature = "buildtime")]
@@ -57,13 +58,14 @@ pub use validator::{CompiledSchema, Precompiled};
 /// goes through, so references inside the target still resolve.
 pub(crate) fn ref_schema(schema: &serde_json::Value, pointer: &str) -> serde_json::Value {
     let fragment = pointer.strip_prefix('#').unwrap_or(pointer);
-    let through = fragment
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .replace("~1", "/")
-        .replace("~0", "~");
+    let through = pointer::unescape(
+        fragment
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or_default(),
+    )
+    .into_owned();
     let mut wrapper = serde_json::Map::new();
     for k in ["$schema", "$id", "$defs", "definitions", through.as_str()] {
         if let Some(v) = schema.get(k) {

@@ -242,48 +242,31 @@ impl Lint<'_> {
         });
     }
 
+    /// Every subschema of `schema` (the one walk of [`crate::walk`]): its keywords, then the
+    /// object rules.
     fn schema(&mut self, schema: &Value, at: &str) {
-        let Value::Object(map) = schema else { return };
-        for (key, value) in map {
-            let here = format!("{at}/{}", escape(key));
-            self.keyword(key, value, &here);
+        for (ptr, sub) in crate::walk::subschemas(schema) {
+            let Value::Object(map) = sub else { continue };
+            let base = format!("{at}{ptr}");
+            for (key, value) in map {
+                let here = format!("{base}/{}", escape(key));
+                self.keyword(key, value, &here);
+            }
+            self.object_rules(map, &base);
         }
-        self.object_rules(map, at);
     }
 
+    /// One keyword of one subschema (its subschemas are visited by the walk).
     fn keyword(&mut self, key: &str, value: &Value, here: &str) {
         match key {
-            "not"
-            | "if"
-            | "then"
-            | "else"
-            | "additionalItems"
-            | "contains"
-            | "additionalProperties"
-            | "propertyNames"
-            | "unevaluatedItems"
-            | "unevaluatedProperties"
-            | "contentSchema" => {
-                self.schema(value, here);
-            }
-            "items" => match value {
-                Value::Array(items) => self.schema_list(items, here),
-                other => self.schema(other, here),
-            },
-            "allOf" | "anyOf" | "oneOf" | "prefixItems" => {
-                if let Value::Array(items) = value {
-                    self.schema_list(items, here);
-                }
-            }
-            "properties" | "$defs" | "definitions" | "dependentSchemas" | "dependencies" => {
-                self.schema_map(value, here);
-            }
+            _ if crate::walk::SUBSCHEMA.contains(&key)
+                || crate::walk::SUBSCHEMA_ARRAY.contains(&key)
+                || (crate::walk::SUBSCHEMA_MAP.contains(&key) && key != "patternProperties") => {}
             "patternProperties" => {
                 if let Value::Object(props) = value {
-                    for (pattern, sub) in props {
+                    for pattern in props.keys() {
                         let at = format!("{here}/{}", escape(pattern));
                         self.regex(pattern, &at);
-                        self.schema(sub, &at);
                     }
                 }
             }
@@ -310,8 +293,8 @@ impl Lint<'_> {
             }
             _ if KEYWORDS.contains(&key) || key.starts_with("x-") => {}
             _ => {
-                // Property names inside `properties` never reach here (see `schema_map`):
-                // this key sits where only keywords belong.
+                // Property names inside `properties` never reach here (the walk visits their
+                // schemas): this key sits where only keywords belong.
                 let hint = DID_YOU_MEAN
                     .iter()
                     .find(|(wrong, _)| *wrong == key)
@@ -323,23 +306,6 @@ impl Lint<'_> {
                     "unknown-keyword",
                     format!("`{key}` is not a JSON Schema keyword; validators ignore it{hint}"),
                 );
-            }
-        }
-    }
-
-    fn schema_list(&mut self, items: &[Value], here: &str) {
-        for (i, sub) in items.iter().enumerate() {
-            self.schema(sub, &format!("{here}/{i}"));
-        }
-    }
-
-    fn schema_map(&mut self, value: &Value, here: &str) {
-        if let Value::Object(props) = value {
-            for (name, sub) in props {
-                // `dependencies` may hold arrays of names (draft 7).
-                if sub.is_object() || sub.is_boolean() {
-                    self.schema(sub, &format!("{here}/{}", escape(name)));
-                }
             }
         }
     }

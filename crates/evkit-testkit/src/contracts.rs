@@ -92,7 +92,7 @@ impl Example {
     pub fn message(&self, topic: &Topic) -> Generated {
         example_message(
             topic,
-            self.payload.clone(),
+            &self.payload,
             self.dataschema.as_deref(),
             self.key.as_deref(),
             self.org_id.as_deref(),
@@ -246,59 +246,20 @@ fn check(c: &ServiceContract, catalog: &Catalog, problems: &mut Vec<String>) {
 /// `true` when the topic's payload schema (any dataschema of a structured topic) describes the
 /// field at `pointer`.
 pub fn schema_has(topic: &Topic, pointer: &str) -> bool {
-    let roots: Vec<&Value> = if topic.spec.envelope.dataschemas.is_empty() {
-        vec![&topic.schema]
+    let starts: Vec<String> = if topic.spec.envelope.dataschemas.is_empty() {
+        vec![String::new()]
     } else {
         topic
             .spec
             .envelope
             .dataschemas
             .values()
-            .filter_map(|p| topic.schema.pointer(p.trim_start_matches('#')))
+            .map(|p| p.trim_start_matches('#').to_owned())
             .collect()
     };
-    roots.into_iter().any(|s| {
-        describes(
-            &topic.schema,
-            s,
-            pointer.split('/').skip(1).collect::<Vec<_>>().as_slice(),
-            0,
-        )
-    })
-}
-
-fn describes(root: &Value, schema: &Value, tokens: &[&str], depth: usize) -> bool {
-    if depth > 32 {
+    // The generators' walk of the schema (one walker for the project).
+    let Ok(schema) = crate::generate::Schema::new(&topic.schema) else {
         return false;
-    }
-    let Some((first, rest)) = tokens.split_first() else {
-        return true;
     };
-    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        return root
-            .pointer(r.trim_start_matches('#'))
-            .is_some_and(|t| describes(root, t, tokens, depth + 1));
-    }
-    for k in ["allOf", "anyOf", "oneOf"] {
-        if let Some(branches) = schema.get(k).and_then(Value::as_array)
-            && branches
-                .iter()
-                .any(|b| describes(root, b, tokens, depth + 1))
-        {
-            return true;
-        }
-    }
-    let token = first.replace("~1", "/").replace("~0", "~");
-    if let Some(p) = schema.get("properties").and_then(|p| p.get(&token)) {
-        return describes(root, p, rest, depth + 1);
-    }
-    if let Some(items) = schema.get("items")
-        && (token == "*" || token.parse::<usize>().is_ok())
-    {
-        return describes(root, items, rest, depth + 1);
-    }
-    if let Some(extra @ Value::Object(_)) = schema.get("additionalProperties") {
-        return describes(root, extra, rest, depth + 1);
-    }
-    false
+    starts.iter().any(|start| schema.describes(start, pointer))
 }

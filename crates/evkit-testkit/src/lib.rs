@@ -34,6 +34,7 @@ pub mod fuzz;
 pub mod gate;
 pub mod generate;
 pub mod messages;
+mod outside;
 pub mod steps;
 pub mod suite;
 pub mod verify;

@@ -3,12 +3,13 @@
 use std::fmt;
 
 use evkit_schema::{Message, Part, Topic, Violation, encode_identity};
-use proptest::strategy::{BoxedStrategy, Strategy};
+use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
 
 use crate::Error;
 use crate::generate::{Breakage, Schema, Site, values};
+use crate::outside::Outsides;
 
 /// A generated message, owned.
 #[derive(Clone, PartialEq)]
@@ -65,7 +66,7 @@ pub struct Rule {
     /// The keyword the contract's violation names (`maxLength`, `required`, `anyOf`, ...), or
     /// an evkit rule (`base64`, `key-pointer`); empty when any violation of the part will do.
     pub keyword: String,
-    /// How it was broken, in words (`missing required \`title\``, `maxLength broken`).
+    /// How it was broken, in words ("missing required `title`", "maxLength broken").
     pub how: String,
 }
 
@@ -139,7 +140,8 @@ impl Rule {
     /// (payload), same keyword (when the rule names one).
     pub fn explains(&self, v: &Violation) -> bool {
         v.part == self.part
-            && (!matches!(self.part, Part::Payload) || v.instance_path == self.instance_path)
+            && (v.instance_path == self.instance_path
+                || (!matches!(self.part, Part::Payload) && self.instance_path.is_empty()))
             && (self.keyword.is_empty() || v.rule == self.keyword)
     }
 
@@ -212,7 +214,7 @@ fn ids() -> impl Strategy<Value = (String, String)> {
 fn assemble(
     topic: &Topic,
     dataschema: Option<&str>,
-    data: Value,
+    data: &Value,
     (req, id): (String, String),
 ) -> Generated {
     let org = data
@@ -233,7 +235,7 @@ fn assemble(
         identity: Some(encode_identity(&org, "User")),
         request_id: Some(req),
     };
-    let encoded = evkit_schema::wire::encode(topic.contract(), &data, &attributes);
+    let encoded = evkit_schema::wire::encode(topic.contract(), data, &attributes);
     let (key, headers, payload) = match encoded {
         Ok(e) => (e.key, e.headers, e.payload),
         Err(_) => (None, Vec::new(), Vec::new()),
@@ -252,7 +254,7 @@ fn assemble(
 /// unless given, identity for `org_id` or the payload's `org_id`, a request id from the name).
 pub fn example_message(
     topic: &Topic,
-    data: Value,
+    data: &Value,
     dataschema: Option<&str>,
     key: Option<&str>,
     org_id: Option<&str>,
@@ -287,7 +289,7 @@ pub fn valid_message(topic: &Topic) -> Result<BoxedStrategy<Generated>, Error> {
         let topic = topic.clone();
         options.push(
             (data, ids())
-                .prop_map(move |(d, req)| assemble(&topic, uri.as_deref(), d, req))
+                .prop_map(move |(d, req)| assemble(&topic, uri.as_deref(), &d, req))
                 .boxed(),
         );
     }
@@ -426,7 +428,47 @@ pub fn rules(topic: &Topic) -> Result<Vec<Rule>, Error> {
         }
     }
     out.extend(message_rules(topic));
+    let mut outsides = Outsides::new(topic);
+    for (_, r) in probe_outside(topic, &mut outsides) {
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
     Ok(out)
+}
+
+/// Each outside-the-payload rule applied to a few valid messages: `(index, rule)` for those
+/// the contract rejects.
+fn probe_outside(topic: &Topic, outsides: &mut Outsides) -> Vec<(usize, Rule)> {
+    let Some((uri, doc)) = payload_schemas(topic).into_iter().next() else {
+        return Vec::new();
+    };
+    let Ok(valid) = Schema::new(&doc).and_then(|s| s.valid()) else {
+        return Vec::new();
+    };
+    let mut runner = TestRunner::deterministic();
+    let mut out = Vec::new();
+    for i in 0..outsides.items.len() {
+        for _ in 0..PROBE_ATTEMPTS {
+            let Ok(tree) = valid.new_tree(&mut runner) else {
+                break;
+            };
+            let m = assemble(
+                topic,
+                uri.as_deref(),
+                &tree.current(),
+                ("probe-request".to_owned(), "probe-id".to_owned()),
+            );
+            if let Some(b) = outsides
+                .apply(topic, i, m, &mut runner)
+                .and_then(|m| m.broken)
+            {
+                out.push((i, b));
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// A runner for the samples a breakage draws inside a strategy, seeded from the draw.
@@ -443,6 +485,9 @@ fn inner_runner(seed: u64) -> TestRunner {
 /// any constraint keyword of the payload schema at the instance location it applies to (for
 /// structured CloudEvents topics, of every dataschema), and the header and key rules of the
 /// catalog entry. `selector` (see [`Rule::matches`]) narrows the rules; `None` takes all.
+// Three families of rules (payload sites, fixed header and key rules, header/identity/envelope
+// keywords) share the selection logic here.
+#[allow(clippy::too_many_lines)]
 pub fn invalid_message_for(
     topic: &Topic,
     selector: Option<&str>,
@@ -495,7 +540,7 @@ pub fn invalid_message_for(
                                 .try_borrow_mut()
                                 .ok()?
                                 .break_from(&sites[i], d, &mut runner)?;
-                        let mut m = assemble(&topic, uri.as_deref(), b.value.clone(), req);
+                        let mut m = assemble(&topic, uri.as_deref(), &b.value, req);
                         m.broken = Some(Rule::from_breakage(&b).under(prefix));
                         Some(m)
                     },
@@ -503,20 +548,53 @@ pub fn invalid_message_for(
                 .boxed(),
         );
     }
-    if !headers.is_empty() {
-        let topic = topic.clone();
-        let first = payload_schemas(&topic)
-            .into_iter()
-            .next()
-            .map(|(u, d)| (u, d));
-        if let Some((uri, doc)) = first {
-            let valid = Schema::new(&doc)?.valid()?;
+    let first = payload_schemas(topic).into_iter().next();
+    if let Some((uri, doc)) = first {
+        let valid = Schema::new(&doc)?.valid()?;
+        if !headers.is_empty() {
+            let topic = topic.clone();
+            let uri = uri.clone();
             let n = headers.len();
             options.push(
-                (valid, ids(), 0..n)
+                (valid.clone(), ids(), 0..n)
                     .prop_map(move |(d, req, i)| {
-                        break_message(assemble(&topic, uri.as_deref(), d, req), &headers[i])
+                        break_message(assemble(&topic, uri.as_deref(), &d, req), &headers[i])
                     })
+                    .boxed(),
+            );
+        }
+        // Header schemas, the identity's schema and CloudEvents attributes, judged by the
+        // contract itself.
+        let mut outsides = Outsides::new(topic);
+        if let Some(sel) = selector {
+            let probe = probe_outside(topic, &mut outsides);
+            let keep: Vec<usize> = probe
+                .iter()
+                .filter(|(_, r)| r.matches(sel))
+                .map(|(i, _)| *i)
+                .collect();
+            outsides.items = keep
+                .iter()
+                .filter_map(|i| outsides.items.get(*i).cloned())
+                .collect();
+        }
+        if !outsides.items.is_empty() {
+            let n = outsides.items.len();
+            let topic = topic.clone();
+            let outsides = std::cell::RefCell::new(outsides);
+            options.push(
+                (valid, ids(), 0..n, proptest::arbitrary::any::<u64>())
+                    .prop_filter_map(
+                        "this message cannot carry the rule",
+                        move |(d, req, i, seed)| {
+                            let m = assemble(&topic, uri.as_deref(), &d, req);
+                            let mut runner = inner_runner(seed);
+                            outsides
+                                .try_borrow_mut()
+                                .ok()?
+                                .apply(&topic, i, m, &mut runner)
+                        },
+                    )
                     .boxed(),
             );
         }

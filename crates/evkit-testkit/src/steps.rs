@@ -301,7 +301,7 @@ async fn generated_for_tenants(w: &mut EvkitWorld, n: usize, tenants: usize, top
         data["org_id"] = serde_json::json!(org);
         let m = crate::messages::example_message(
             t,
-            data,
+            &data,
             None,
             None,
             Some(&org),

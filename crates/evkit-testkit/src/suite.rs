@@ -359,6 +359,23 @@ fn one(
         report.in_empty += sites.len();
         return;
     }
+    invalid_side(
+        report, runner, &compiled, &judge, schema, effort, label, sites,
+    );
+}
+
+/// Breaks every site of `compiled`, counting and judging each breakage.
+#[allow(clippy::too_many_arguments)]
+fn invalid_side(
+    report: &mut Report,
+    runner: &mut TestRunner,
+    compiled: &Schema,
+    judge: &jsonschema::Validator,
+    schema: &Value,
+    effort: Effort,
+    label: &str,
+    sites: Vec<crate::generate::Site>,
+) {
     let mut breaker = compiled.breaker();
     for site in sites {
         if compiled.is_redundant(&site) {
@@ -366,37 +383,34 @@ fn one(
             continue;
         }
         report.sites += 1;
-        match breaker.break_site(&site, runner, effort.attempts) {
-            Some(b) => {
-                if judge.is_valid(&b.value) {
-                    report.wrong_invalid += 1;
-                    report.details.push(format!(
-                        "{label}: WRONG invalid claim for {site}: {}",
-                        b.value
-                    ));
-                    continue;
-                }
-                report.broken += 1;
-                if effort.keep {
-                    report.samples.push(serde_json::json!({
-                        "schema": schema, "value": b.value, "valid": false,
-                        "site": site.schema_path,
-                    }));
-                }
-                if b.sole {
-                    report.broken_sole += 1;
-                }
-                if matches!(site.via, crate::generate::Via::Branch { .. }) {
-                    report.broken_via_branch += 1;
-                }
-            }
-            None => {
-                *report.unbroken.entry(site.keyword.clone()).or_default() += 1;
-                report.details.push(format!(
-                    "{label}: site {site} ({}) not broken",
-                    site.schema_path
-                ));
-            }
+        let Some(b) = breaker.break_site(&site, runner, effort.attempts) else {
+            *report.unbroken.entry(site.keyword.clone()).or_default() += 1;
+            report.details.push(format!(
+                "{label}: site {site} ({}) not broken",
+                site.schema_path
+            ));
+            continue;
+        };
+        if judge.is_valid(&b.value) {
+            report.wrong_invalid += 1;
+            report.details.push(format!(
+                "{label}: WRONG invalid claim for {site}: {}",
+                b.value
+            ));
+            continue;
+        }
+        report.broken += 1;
+        if effort.keep {
+            report.samples.push(serde_json::json!({
+                "schema": schema, "value": b.value, "valid": false,
+                "site": site.schema_path,
+            }));
+        }
+        if b.sole {
+            report.broken_sole += 1;
+        }
+        if matches!(site.via, crate::generate::Via::Branch { .. }) {
+            report.broken_via_branch += 1;
         }
     }
 }

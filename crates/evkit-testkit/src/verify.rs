@@ -241,9 +241,9 @@ fn has_field(v: Option<&Value>, pointer: &str) -> bool {
                 .as_array()
                 .is_some_and(|a| a.iter().all(|x| walk(x, rest)));
         }
-        let token = first.replace("~1", "/").replace("~0", "~");
+        let token = evkit_schema::pointer::unescape(first);
         match v {
-            Value::Object(m) => m.get(&token).is_some_and(|x| walk(x, rest)),
+            Value::Object(m) => m.get(token.as_ref()).is_some_and(|x| walk(x, rest)),
             Value::Array(a) => token
                 .parse::<usize>()
                 .ok()

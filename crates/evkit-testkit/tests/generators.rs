@@ -73,6 +73,27 @@ fn every_catalog_topic_generates_invalid_messages_that_fail_for_the_named_rule()
             })
             .unwrap_or_else(|e| panic!("{}: {e}", topic.name()));
         let rules = rules.into_inner().unwrap();
+        // Every part of a message is broken somewhere: the payload, the identity header's
+        // value and its decoded document, the request id, and the CloudEvents attributes.
+        let has = |p: &str| rules.iter().any(|r| r.starts_with(p));
+        assert!(
+            rules.iter().any(|r| r.contains('@')),
+            "{}: no payload rule",
+            topic.name()
+        );
+        assert!(
+            has("header x-rh-identity: identity"),
+            "{}: {rules:?}",
+            topic.name()
+        );
+        assert!(
+            has("header x-rh-insights-request-id"),
+            "{}: {rules:?}",
+            topic.name()
+        );
+        if topic.spec.envelope.mode != evkit_schema::EnvelopeMode::Plain {
+            assert!(has("cloudevent:"), "{}: {rules:?}", topic.name());
+        }
         assert!(
             rules.len() >= 5,
             "{}: only {} distinct rules broken: {rules:?}",

@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 
 use evkit_schema::pointer::{escape, unescape};
+use evkit_schema::walk;
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, ValidationError};
 use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
@@ -191,9 +192,45 @@ impl Schema {
             draft: self.draft,
             out: Vec::new(),
             seen: HashMap::new(),
+            located: Vec::new(),
         };
         w.walk(&self.document, "", &[], &Via::Direct, 0);
         w.out
+    }
+
+    /// `true` when some subschema reached from the one at `start` (following properties,
+    /// items, combinators and `$ref`s, as [`Schema::sites`] does) describes the instance
+    /// location `pointer` (`/servers/*/fqdn`; `*` for any array item).
+    pub fn describes(&self, start: &str, pointer: &str) -> bool {
+        let Some(schema) = self.document.pointer(start) else {
+            return false;
+        };
+        let mut w = Walker {
+            root: &self.document,
+            draft: self.draft,
+            out: Vec::new(),
+            seen: HashMap::new(),
+            located: Vec::new(),
+        };
+        w.walk(schema, start, &[], &Via::Direct, 0);
+        let tokens: Vec<_> = pointer.split('/').skip(1).map(unescape).collect();
+        w.located.iter().any(|steps| {
+            let steps: Vec<&Step> = steps
+                .iter()
+                .filter(|s| !matches!(s, Step::Trigger(..)))
+                .collect();
+            steps.len() == tokens.len()
+                && steps.iter().zip(&tokens).all(|(step, t)| match step {
+                    Step::Name(n, _) => n == t,
+                    Step::Index(i, _) => t == "*" || t.parse::<usize>().ok() == Some(*i),
+                    Step::AnyIndex(from, _) => {
+                        t == "*" || t.parse::<usize>().is_ok_and(|i| i >= *from)
+                    }
+                    Step::AnyKey(Some(p), _) => super::valid::regex_matches(p, t),
+                    Step::AnyKey(None, _) => true,
+                    Step::Trigger(..) => false,
+                })
+        })
     }
 
     /// A value that breaks `site`, from up to `attempts` valid starting values; `None` when
@@ -262,6 +299,8 @@ struct Walker<'a> {
     out: Vec<Site>,
     /// Subschemas walked, with the instance depth they were walked at (recursion stops).
     seen: HashMap<String, usize>,
+    /// The instance location of every subschema walked.
+    located: Vec<Vec<Step>>,
 }
 
 impl Walker<'_> {
@@ -297,6 +336,8 @@ impl Walker<'_> {
         });
     }
 
+    // One match per keyword family; splitting it would scatter the walk's rules.
+    #[allow(clippy::too_many_lines)]
     fn walk(&mut self, schema: &Value, ptr: &str, steps: &[Step], via: &Via, depth: usize) {
         if depth > 12 || steps.len() > 6 {
             return;
@@ -306,6 +347,7 @@ impl Walker<'_> {
             return;
         }
         *visits += 1;
+        self.located.push(steps.to_vec());
         let obj = match schema {
             Value::Bool(false) => {
                 if !ptr.is_empty() {
@@ -362,132 +404,85 @@ impl Walker<'_> {
                     self.site(ptr, k, steps, via);
                 }
             }
-            if let Some(deps) = obj.get("dependencies").and_then(Value::as_object) {
-                for (trigger, d) in deps {
-                    let here = format!("{ptr}/dependencies/{}", escape(trigger));
-                    if d.is_array() {
-                        if d.as_array().is_some_and(|a| !a.is_empty()) {
-                            self.site(ptr, "dependencies", steps, via);
-                        }
-                    } else {
-                        let mut st = steps.to_vec();
-                        st.push(Step::Trigger(trigger.clone(), ptr.to_owned()));
-                        self.walk(d, &here, &st, via, depth + 1);
-                    }
-                }
+            // Array-valued dependencies (names, draft 7) are a site of their own.
+            if obj
+                .get("dependencies")
+                .and_then(Value::as_object)
+                .is_some_and(|d| {
+                    d.values()
+                        .any(|x| x.as_array().is_some_and(|a| !a.is_empty()))
+                })
+            {
+                self.site(ptr, "dependencies", steps, via);
             }
-            for (k, path_kw) in [
-                ("additionalProperties", "additionalProperties"),
-                ("unevaluatedProperties", "unevaluatedProperties"),
+            // `false` for extra properties or items is a site of its keyword.
+            for k in [
+                "additionalProperties",
+                "unevaluatedProperties",
+                "items",
+                "additionalItems",
+                "unevaluatedItems",
             ] {
-                match obj.get(k) {
-                    Some(Value::Bool(false)) => self.site(ptr, path_kw, steps, via),
-                    Some(s @ Value::Object(_)) => {
-                        let here = format!("{ptr}/{k}");
-                        let mut st = steps.to_vec();
+                if obj.get(k) == Some(&Value::Bool(false)) {
+                    self.site(ptr, k, steps, via);
+                }
+            }
+            let tuple = obj
+                .get("prefixItems")
+                .or_else(|| obj.get("items").filter(|i| i.is_array()));
+            let prefix = tuple.and_then(Value::as_array).map_or(0, Vec::len);
+            let items_is_tuple = obj.get("items").is_some_and(Value::is_array);
+            let conditional = obj.contains_key("if");
+            for c in walk::children(schema) {
+                let here = format!("{ptr}{}", c.suffix());
+                let mut st = steps.to_vec();
+                let mut child_via = via.clone();
+                match (c.keyword, c.name, c.index) {
+                    ("properties", Some(name), _) => {
+                        st.push(Step::Name(name.to_owned(), here.clone()));
+                    }
+                    ("patternProperties", Some(p), _) => {
+                        st.push(Step::AnyKey(Some(p.to_owned()), here.clone()));
+                    }
+                    ("additionalProperties" | "unevaluatedProperties", None, None) => {
+                        if c.schema == &Value::Bool(false) {
+                            continue;
+                        }
                         st.push(Step::AnyKey(None, here.clone()));
-                        self.walk(s, &here, &st, via, depth + 1);
                     }
-                    _ => {}
-                }
-            }
-            if let Some(props) = obj.get("properties").and_then(Value::as_object) {
-                for (name, s) in props {
-                    let here = format!("{ptr}/properties/{}", escape(name));
-                    let mut st = steps.to_vec();
-                    st.push(Step::Name(name.clone(), here.clone()));
-                    self.walk(s, &here, &st, via, depth + 1);
-                }
-            }
-            if let Some(props) = obj.get("patternProperties").and_then(Value::as_object) {
-                for (p, s) in props {
-                    let here = format!("{ptr}/patternProperties/{}", escape(p));
-                    let mut st = steps.to_vec();
-                    st.push(Step::AnyKey(Some(p.clone()), here.clone()));
-                    self.walk(s, &here, &st, via, depth + 1);
-                }
-            }
-            let tuple_kw = if obj.contains_key("prefixItems") {
-                Some("prefixItems")
-            } else if obj.get("items").is_some_and(Value::is_array) {
-                Some("items")
-            } else {
-                None
-            };
-            let mut prefix = 0;
-            if let Some(kw) = tuple_kw {
-                for (i, s) in obj[kw].as_array().into_iter().flatten().enumerate() {
-                    let here = format!("{ptr}/{kw}/{i}");
-                    let mut st = steps.to_vec();
-                    st.push(Step::Index(i, here.clone()));
-                    self.walk(s, &here, &st, via, depth + 1);
-                    prefix = i + 1;
-                }
-            }
-            let rest_kw = match tuple_kw {
-                Some("items") => "additionalItems",
-                _ => "items",
-            };
-            for k in [rest_kw, "unevaluatedItems"] {
-                match obj.get(k) {
-                    Some(Value::Bool(false)) => self.site(ptr, k, steps, via),
-                    Some(s @ Value::Object(_)) => {
-                        let here = format!("{ptr}/{k}");
-                        let mut st = steps.to_vec();
+                    ("prefixItems" | "items", _, Some(i)) => {
+                        st.push(Step::Index(i, here.clone()));
+                    }
+                    ("items" | "unevaluatedItems", None, None) => {
+                        if c.schema == &Value::Bool(false) {
+                            continue;
+                        }
                         st.push(Step::AnyIndex(prefix, here.clone()));
-                        self.walk(s, &here, &st, via, depth + 1);
                     }
-                    _ => {}
-                }
-            }
-            for k in ["allOf"] {
-                for (i, s) in obj
-                    .get(k)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    self.walk(s, &format!("{ptr}/{k}/{i}"), steps, via, depth + 1);
-                }
-            }
-            for k in ["anyOf", "oneOf"] {
-                let branch_via = match via {
-                    Via::Direct => Via::Branch {
-                        keyword: k.to_owned(),
-                        schema_path: format!("{ptr}/{k}"),
-                    },
-                    outer @ Via::Branch { .. } => outer.clone(),
-                };
-                for (i, s) in obj
-                    .get(k)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    self.walk(s, &format!("{ptr}/{k}/{i}"), steps, &branch_via, depth + 1);
-                }
-            }
-            if obj.contains_key("if") {
-                for k in ["then", "else"] {
-                    if let Some(s) = obj.get(k) {
-                        self.walk(s, &format!("{ptr}/{k}"), steps, via, depth + 1);
+                    ("additionalItems", None, None) => {
+                        if !items_is_tuple || c.schema == &Value::Bool(false) {
+                            continue;
+                        }
+                        st.push(Step::AnyIndex(prefix, here.clone()));
                     }
+                    ("allOf", _, _) => {}
+                    ("anyOf" | "oneOf", _, _) => {
+                        if let Via::Direct = via {
+                            child_via = Via::Branch {
+                                keyword: c.keyword.to_owned(),
+                                schema_path: format!("{ptr}/{}", c.keyword),
+                            };
+                        }
+                    }
+                    ("then" | "else", _, _) if conditional => {}
+                    ("dependentSchemas" | "dependencies", Some(trigger), _) => {
+                        st.push(Step::Trigger(trigger.to_owned(), ptr.to_owned()));
+                    }
+                    // `not`, `if`, `contains`, `propertyNames`, definitions: not constraints
+                    // on the value at this location (or not reached from it).
+                    _ => continue,
                 }
-            }
-            if let Some(ds) = obj.get("dependentSchemas").and_then(Value::as_object) {
-                for (trigger, s) in ds {
-                    let mut st = steps.to_vec();
-                    st.push(Step::Trigger(trigger.clone(), ptr.to_owned()));
-                    self.walk(
-                        s,
-                        &format!("{ptr}/dependentSchemas/{}", escape(trigger)),
-                        &st,
-                        via,
-                        depth + 1,
-                    );
-                }
+                self.walk(c.schema, &here, &st, &child_via, depth + 1);
             }
         }
         for k in ["$ref", "$dynamicRef", "$recursiveRef"] {
@@ -777,14 +772,14 @@ impl Breaker {
                 }
                 Step::AnyIndex(from, ptr) => {
                     let arr = here.as_array_mut()?;
-                    let i = if arr.len() > *from {
-                        arr.len() - 1
-                    } else if arr.len() == *from {
-                        let v = self.sample_at(ptr, runner).unwrap_or(Value::Null);
-                        base.pointer_mut(&path)?.as_array_mut()?.push(v);
-                        *from
-                    } else {
-                        return None;
+                    let i = match arr.len().cmp(from) {
+                        std::cmp::Ordering::Greater => arr.len() - 1,
+                        std::cmp::Ordering::Equal => {
+                            let v = self.sample_at(ptr, runner).unwrap_or(Value::Null);
+                            base.pointer_mut(&path)?.as_array_mut()?.push(v);
+                            *from
+                        }
+                        std::cmp::Ordering::Less => return None,
                     };
                     path = format!("{path}/{i}");
                 }
@@ -805,19 +800,18 @@ impl Breaker {
                         Some(p) => super::valid::regex_matches(p, k),
                         None => !declared.contains(*k),
                     });
-                    let name = match existing {
-                        Some(k) => k.clone(),
-                        None => {
-                            let name = match pattern {
-                                Some(p) => text::pattern(p)?.new_tree(runner).ok()?.current(),
-                                None => "evkit_extra".to_owned(),
-                            };
-                            let v = self.sample_at(ptr, runner).unwrap_or(Value::Null);
-                            base.pointer_mut(&path)?
-                                .as_object_mut()?
-                                .insert(name.clone(), v);
-                            name
-                        }
+                    let name = if let Some(k) = existing {
+                        k.clone()
+                    } else {
+                        let name = match pattern {
+                            Some(p) => text::pattern(p)?.new_tree(runner).ok()?.current(),
+                            None => "evkit_extra".to_owned(),
+                        };
+                        let v = self.sample_at(ptr, runner).unwrap_or(Value::Null);
+                        base.pointer_mut(&path)?
+                            .as_object_mut()?
+                            .insert(name.clone(), v);
+                        name
                     };
                     path = format!("{path}/{}", escape(&name));
                 }

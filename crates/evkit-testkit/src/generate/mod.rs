@@ -27,7 +27,7 @@ use jsonschema::{Draft, Validator};
 use proptest::strategy::{BoxedStrategy, Strategy};
 use serde_json::Value;
 
-pub use invalid::{Breakage, Site, Via};
+pub use invalid::{Breakage, Breaker, Site, Via};
 pub use text::FORMATS;
 pub use valid::MAX_DEPTH;
 
@@ -218,5 +218,5 @@ pub fn values(schema: &Value) -> Result<BoxedStrategy<Value>, Error> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;

@@ -120,8 +120,8 @@ impl Builder {
         }
         match s.view() {
             CanonicalView::True => Ok(match hint {
-                Some(t) => self.of_type(t, depth),
-                None => self.any(depth),
+                Some(t) => Self::of_type(t, depth),
+                None => Self::any(depth),
             }),
             CanonicalView::False => Err(Build::Empty(at.to_owned())),
             CanonicalView::MultiType(set) => {
@@ -132,7 +132,7 @@ impl Builder {
                 if types.is_empty() {
                     return Err(Build::Empty(at.to_owned()));
                 }
-                Ok(Union::new(types.into_iter().map(|t| self.of_type(t, depth))).boxed())
+                Ok(Union::new(types.into_iter().map(|t| Self::of_type(t, depth))).boxed())
             }
             CanonicalView::TypedGroup(g) => {
                 let strat = self.node(&g.body, Some(g.ty), at, depth)?;
@@ -157,8 +157,8 @@ impl Builder {
             }
             CanonicalView::Not(inner) => {
                 let base = match hint {
-                    Some(t) => self.of_type(t, depth),
-                    None => self.any(depth),
+                    Some(t) => Self::of_type(t, depth),
+                    None => Self::any(depth),
                 };
                 Ok(match self.validator(&inner) {
                     Some(v) => base
@@ -201,7 +201,7 @@ impl Builder {
                 };
                 self.node(&target, hint, at, depth + 1)
             }
-            CanonicalView::Raw(raw) => self.raw(&raw.schema, hint, at, depth),
+            CanonicalView::Raw(raw) => Ok(self.raw(&raw.schema, hint, at, depth)),
         }
     }
 
@@ -266,13 +266,7 @@ impl Builder {
     /// A schema the canonical form does not model (today: `unevaluatedProperties` and
     /// `unevaluatedItems` in some positions): values of the schema without those keywords,
     /// filtered by the schema itself.
-    fn raw(
-        &self,
-        schema: &Value,
-        hint: Option<JsonType>,
-        at: &str,
-        depth: usize,
-    ) -> Result<Strat, Build> {
+    fn raw(&self, schema: &Value, hint: Option<JsonType>, at: &str, depth: usize) -> Strat {
         let validator = jsonschema::options()
             .with_draft(self.draft)
             .should_validate_formats(true)
@@ -289,10 +283,10 @@ impl Builder {
             .filter(|c| !matches!(c.view(), CanonicalView::Raw(_)))
             .and_then(|c| self.node(&c, hint, at, depth).ok())
             .unwrap_or_else(|| match hint {
-                Some(t) => self.of_type(t, depth),
-                None => self.any(depth),
+                Some(t) => Self::of_type(t, depth),
+                None => Self::any(depth),
             });
-        Ok(match validator {
+        match validator {
             Some(v) => base
                 .prop_filter(
                     format!("{}: rejected by unevaluated*", display_at(at)),
@@ -300,25 +294,25 @@ impl Builder {
                 )
                 .boxed(),
             None => base,
-        })
+        }
     }
 
     /// Any JSON value, small.
-    pub(crate) fn any(&self, depth: usize) -> Strat {
+    pub(crate) fn any(depth: usize) -> Strat {
         Union::new_weighted(vec![
             (1, Just(Value::Null).boxed()),
             (1, any::<bool>().prop_map(Value::Bool).boxed()),
-            (2, self.of_type(JsonType::Integer, depth)),
-            (1, self.of_type(JsonType::Number, depth)),
-            (3, self.of_type(JsonType::String, depth)),
-            (1, self.of_type(JsonType::Array, depth)),
-            (1, self.of_type(JsonType::Object, depth)),
+            (2, Self::of_type(JsonType::Integer, depth)),
+            (1, Self::of_type(JsonType::Number, depth)),
+            (3, Self::of_type(JsonType::String, depth)),
+            (1, Self::of_type(JsonType::Array, depth)),
+            (1, Self::of_type(JsonType::Object, depth)),
         ])
         .boxed()
     }
 
     /// Any value of JSON type `t`.
-    pub(crate) fn of_type(&self, t: JsonType, depth: usize) -> Strat {
+    pub(crate) fn of_type(t: JsonType, depth: usize) -> Strat {
         match t {
             JsonType::Null => Just(Value::Null).boxed(),
             JsonType::Boolean => any::<bool>().prop_map(Value::Bool).boxed(),
@@ -338,7 +332,7 @@ impl Builder {
                 if depth >= MAX_DEPTH {
                     Just(json!([])).boxed()
                 } else {
-                    proptest::collection::vec(self.scalar(), 0..4)
+                    proptest::collection::vec(Self::scalar(), 0..4)
                         .prop_map(Value::Array)
                         .boxed()
                 }
@@ -347,7 +341,7 @@ impl Builder {
                 if depth >= MAX_DEPTH {
                     Just(json!({})).boxed()
                 } else {
-                    proptest::collection::btree_map(text::key(), self.scalar(), 0..4)
+                    proptest::collection::btree_map(text::key(), Self::scalar(), 0..4)
                         .prop_map(|m| Value::Object(m.into_iter().collect()))
                         .boxed()
                 }
@@ -355,7 +349,7 @@ impl Builder {
         }
     }
 
-    fn scalar(&self) -> Strat {
+    fn scalar() -> Strat {
         prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
@@ -557,7 +551,7 @@ impl Builder {
                 }
             }
             Some(_) => None,
-            None => Some(self.any(depth + 1)),
+            None => Some(Self::any(depth + 1)),
         };
         if max < min {
             return Err(Build::Empty(at.to_owned()));
@@ -680,7 +674,7 @@ impl Builder {
                 .or(v.additional_properties.as_ref());
             let strat = match schema {
                 Some(sch) => self.node(sch, None, &here, depth + 1),
-                None => Ok(self.any(depth + 1)),
+                None => Ok(Self::any(depth + 1)),
             };
             let strat = match strat {
                 Ok(st) => st,
@@ -714,7 +708,7 @@ impl Builder {
             }
             let additional = match &v.additional_properties {
                 Some(a) => self.node(a, None, &format!("{at}/*"), depth + 1).ok(),
-                None => Some(self.scalar()),
+                None => Some(Self::scalar()),
             };
             if let Some(values) = additional {
                 let names = match &v.property_names {
