@@ -290,3 +290,29 @@ fn every_valid_message_decodes_into_its_generated_type() {
         }
     }
 }
+
+/// Shrinking goes through the new generators: a property that fails for titles of 4 or more
+/// characters reports a minimal message, with a 4-character title and the optional fields gone.
+#[test]
+fn a_failing_property_shrinks_to_a_minimal_message() {
+    let catalog = catalog();
+    let topic = catalog.topic("platform.evkit.todo-created").unwrap();
+    let strategy = valid_message(topic).unwrap();
+    let title = |m: &evkit_testkit::messages::Generated| -> Value {
+        serde_json::from_slice::<Value>(&m.payload).unwrap()
+    };
+    let result = runner("shrink").run(&strategy, |m| {
+        let v = title(&m);
+        let n = v["title"].as_str().unwrap().chars().count();
+        proptest::prop_assert!(n < 4, "title of {n} characters");
+        Ok(())
+    });
+    let Err(proptest::test_runner::TestError::Fail(_, minimal)) = result else {
+        panic!("the property should fail: {result:?}");
+    };
+    let v = title(&minimal);
+    assert_eq!(v["title"].as_str().unwrap().chars().count(), 4, "{v}");
+    for optional in ["description", "due", "tags", "priority"] {
+        assert!(v.get(optional).is_none(), "{optional} not shrunk away: {v}");
+    }
+}
