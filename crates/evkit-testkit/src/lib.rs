@@ -35,6 +35,7 @@ pub mod gate;
 pub mod generate;
 pub mod messages;
 mod outside;
+pub mod service;
 pub mod steps;
 pub mod suite;
 pub mod verify;

@@ -147,6 +147,22 @@ impl Routes {
         &self.catalog
     }
 
+    /// The same routes with `layer` around every handler, outside the layers the router added
+    /// (still inside the built-in chain: it sees validated messages). A test harness uses it
+    /// to observe what a service's real handlers do without changing them.
+    #[must_use]
+    pub fn layer(mut self, layer: &dyn Middleware) -> Routes {
+        for route in self.routes.values_mut() {
+            route.handler = layer.wrap(Arc::clone(&route.handler));
+        }
+        self
+    }
+
+    /// The handler routed for catalog topic `topic` (with its layers), to run in-process.
+    pub fn handler(&self, topic: &str) -> Option<Arc<dyn Handler>> {
+        self.routes.get(topic).map(|r| Arc::clone(&r.handler))
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Route)> {
         self.routes.iter()
     }
