@@ -510,24 +510,10 @@ fn judge(
 /// The outcome of the service's handler on `m`, in-process (validated as the consumer would):
 /// `None` for `Ack`.
 async fn outcome_of(handler: &Arc<dyn Handler>, topic: &Topic, m: &Generated) -> Option<String> {
-    let checked = match topic.contract().check(&m.message()) {
-        Ok(c) => c,
+    let incoming = match incoming(topic, m) {
+        Ok(i) => i,
         Err(e) => return Some(format!("no longer valid: {e}")),
     };
-    let envelope = Envelope {
-        topic: topic.name().to_owned(),
-        partition: 0,
-        offset: 0,
-        key: m.key.clone(),
-        headers: m
-            .headers
-            .iter()
-            .map(|(n, v)| (n.clone(), Some(v.clone())))
-            .collect(),
-        payload: Some(m.payload.clone()),
-        timestamp_ms: None,
-    };
-    let incoming = Incoming::new(topic.name(), envelope).validated(checked);
     match AssertUnwindSafe(handler.handle(incoming))
         .catch_unwind()
         .await
@@ -571,4 +557,220 @@ async fn shrink(
         }
     }
     (best, why)
+}
+
+/// What [`verify_producer`] checks against.
+#[derive(Debug, Clone)]
+pub struct ProducerCheck {
+    /// Every other service's `relies_on` fields for the topic (`contracts/`), when given.
+    pub contracts: Option<Contracts>,
+    /// How long to wait for the produced messages after the producing code returned.
+    pub timeout: Duration,
+    /// At least this many messages must have been produced.
+    pub at_least: usize,
+}
+
+impl Default for ProducerCheck {
+    fn default() -> Self {
+        ProducerCheck {
+            contracts: None,
+            timeout: Duration::from_secs(30),
+            at_least: 1,
+        }
+    }
+}
+
+/// One produced message and what is wrong with it.
+#[derive(Debug, Clone)]
+pub struct Produced {
+    /// Partition and offset on the test topic.
+    pub at: (i32, i64),
+    /// The message as read back.
+    pub message: Generated,
+    /// Every problem: contract violations (`payload /id: … [type]`) and fields a consumer
+    /// relies on that are missing (`todo-search relies on /title`).
+    pub problems: Vec<String>,
+}
+
+/// What [`verify_producer`] found.
+#[derive(Debug, Clone)]
+pub struct ProducerReport {
+    /// The catalog topic.
+    pub topic: String,
+    /// Every message read back, in order.
+    pub produced: Vec<Produced>,
+    /// The producing code's own error, when it returned one.
+    pub error: Option<String>,
+    /// The minimum asked for ([`ProducerCheck::at_least`]).
+    pub at_least: usize,
+}
+
+impl ProducerReport {
+    /// The code produced enough messages, returned no error, and every message passed.
+    pub fn passed(&self) -> bool {
+        self.error.is_none()
+            && self.produced.len() >= self.at_least
+            && self.produced.iter().all(|p| p.problems.is_empty())
+    }
+}
+
+impl std::fmt::Display for ProducerReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bad = self
+            .produced
+            .iter()
+            .filter(|p| !p.problems.is_empty())
+            .count();
+        writeln!(
+            f,
+            "{} producer of {}: {} of {} messages passed",
+            if self.passed() { "ok  " } else { "FAIL" },
+            self.topic,
+            self.produced.len() - bad,
+            self.produced.len()
+        )?;
+        if let Some(e) = &self.error {
+            writeln!(f, "       the producing code failed: {e}")?;
+        }
+        if self.produced.len() < self.at_least {
+            writeln!(
+                f,
+                "       only {} message(s) produced, at least {} expected",
+                self.produced.len(),
+                self.at_least
+            )?;
+        }
+        for p in self.produced.iter().filter(|p| !p.problems.is_empty()) {
+            writeln!(
+                f,
+                "       message at partition {} offset {}: {:?}",
+                p.at.0, p.at.1, p.message
+            )?;
+            for problem in &p.problems {
+                writeln!(f, "         {problem}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs a service's real producing code and checks what it sent.
+///
+/// `produce` gets a [`Config`] whose bootstrap servers are `broker`'s and whose topic map sends
+/// catalog topic `topic` to a fresh broker topic; it runs the service's own code with it (a
+/// `Producer::new(&config, …)`, a relay, a handler that announces). Every message read back
+/// from that topic is checked against the topic's contract (key policy, headers, envelope,
+/// payload) and against every consuming service's `relies_on` fields in the contracts.
+pub async fn verify_producer<F, Fut>(
+    broker: &Broker,
+    catalog: &Arc<evkit_schema::Catalog>,
+    topic: &str,
+    check: &ProducerCheck,
+    produce: F,
+) -> Result<ProducerReport, Error>
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let t = catalog.topic(topic)?.clone();
+    let actual = broker.unique_topic("verify-producer");
+    let partitions = i32::try_from(t.spec.partitions.max(1)).unwrap_or(1);
+    broker.create_topic(&actual, partitions).await?;
+    let mut config = Config {
+        bootstrap_servers: broker.bootstrap_servers().to_owned(),
+        client_id: "evkit-verify-producer".to_owned(),
+        ..Config::default()
+    };
+    config.topics.insert(t.name().to_owned(), actual.clone());
+    let error = produce(config).await.err();
+
+    let reader = consumer(broker, &broker.unique_group())?;
+    subscribe(&reader, &[actual.as_str()])?;
+    let mut records = Vec::new();
+    let deadline = Instant::now() + check.timeout;
+    let mut quiet_since = Instant::now();
+    while Instant::now() < deadline {
+        let got = receive(&reader, 1_000, Duration::from_millis(200)).await;
+        if got.is_empty() {
+            // Done once nothing more arrives for a second (after the minimum arrived).
+            if records.len() >= check.at_least && quiet_since.elapsed() > Duration::from_secs(1) {
+                break;
+            }
+        } else {
+            quiet_since = Instant::now();
+            records.extend(got);
+        }
+    }
+    let consumers: Vec<(String, crate::contracts::Consumed)> = check
+        .contracts
+        .iter()
+        .flat_map(|c| {
+            c.consumers(t.name())
+                .map(|(s, consumed)| (s.service.clone(), consumed.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let produced = records
+        .into_iter()
+        .map(|r| {
+            let message = Generated {
+                key: r.key.clone(),
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.clone().unwrap_or_default()))
+                    .collect(),
+                payload: r.payload.clone().unwrap_or_default(),
+                broken: None,
+            };
+            let mut problems = Vec::new();
+            match t.contract().check(&message.message()) {
+                Ok(checked) => {
+                    for (service, consumed) in &consumers {
+                        for field in crate::verify::missing_fields(consumed, Some(&checked.payload))
+                        {
+                            problems.push(format!("{service} relies on {field}, which is missing"));
+                        }
+                    }
+                }
+                Err(e) => {
+                    problems.extend(e.violations().iter().map(ToString::to_string));
+                }
+            }
+            Produced {
+                at: (r.partition, r.offset),
+                message,
+                problems,
+            }
+        })
+        .collect();
+    Ok(ProducerReport {
+        topic: t.name().to_owned(),
+        produced,
+        error,
+        at_least: check.at_least,
+    })
+}
+
+/// The message as the consumer would hand it to a handler: checked by the topic's contract
+/// (`Err` with the violations when it fails), validated, on partition 0 offset 0.
+pub fn incoming(topic: &Topic, m: &Generated) -> Result<Incoming, String> {
+    let checked = topic
+        .contract()
+        .check(&m.message())
+        .map_err(|e| e.to_string())?;
+    let envelope = Envelope {
+        topic: topic.name().to_owned(),
+        partition: 0,
+        offset: 0,
+        key: m.key.clone(),
+        headers: m
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), Some(v.clone())))
+            .collect(),
+        payload: Some(m.payload.clone()),
+        timestamp_ms: None,
+    };
+    Ok(Incoming::new(topic.name(), envelope).validated(checked))
 }

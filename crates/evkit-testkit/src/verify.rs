@@ -220,7 +220,7 @@ fn plan(
 }
 
 /// The relied-on fields `event` lacks (for CloudEvents topics the event is the `data`).
-fn missing_fields(consumed: &Consumed, event: Option<&Value>) -> Vec<String> {
+pub(crate) fn missing_fields(consumed: &Consumed, event: Option<&Value>) -> Vec<String> {
     consumed
         .relies_on
         .iter()
