@@ -3,7 +3,7 @@
 //! store) run as a consumer-group member on a real broker (the embedded one, or
 //! `EVKIT_BOOTSTRAP`) and get every producer example of `platform.evkit.todo-created` from
 //! `contracts/`, 256 generated valid todos and 32 generated invalid ones. Set `EVKIT_JUNIT=DIR`
-//! for a JUnit report.
+//! for a `JUnit` report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
