@@ -6,10 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, anyhow, ensure};
 use evkit_schema::Catalog;
-use evkit_testkit::generate::{Schema, values};
+use evkit_testkit::generate::{Draft, Schema};
 use evkit_testkit::messages::{
-    Generated, Rule, breakable_sites, invalid_message_for, invalid_payload_for, rules,
-    valid_message,
+    Generated, Rule, breakable_sites, invalid_message_for, invalid_payloads, rules, valid_message,
 };
 use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -31,6 +30,29 @@ pub struct Args<'a> {
     pub rule: Option<&'a str>,
     /// List the breakable rules instead of generating.
     pub list_rules: bool,
+    /// The draft a `--schema` without `$schema` is read under.
+    pub draft: Option<&'a str>,
+}
+
+/// `--draft`'s value as a jsonschema draft.
+fn parse_draft(d: &str) -> Result<Draft> {
+    Ok(
+        match d.trim_start_matches("draft").trim_start_matches('-') {
+            "4" | "04" => Draft::Draft4,
+            "6" | "06" => Draft::Draft6,
+            "7" | "07" => Draft::Draft7,
+            "2019-09" => Draft::Draft201909,
+            "2020-12" => Draft::Draft202012,
+            other => anyhow::bail!("--draft must be 4, 6, 7, 2019-09 or 2020-12, not `{other}`"),
+        },
+    )
+}
+
+/// The `--schema` file compiled for generation, under `--draft` when given.
+fn compile_schema(path: &Path, draft: Option<&str>) -> Result<Schema> {
+    let doc = read_schema(path)?;
+    let draft = draft.map(parse_draft).transpose()?;
+    Ok(Schema::with_draft(&doc, draft)?)
 }
 
 /// Message `i` of `count` is invalid when the running share of invalid ones steps up there:
@@ -140,7 +162,7 @@ pub fn run(catalog_dir: &Path, a: &Args<'_>) -> Result<ExitCode> {
                 })
                 .collect()
         } else if let Some(path) = a.schema {
-            let schema = Schema::new(&read_schema(path)?)?;
+            let schema = compile_schema(path, a.draft)?;
             breakable_sites(&schema)
                 .into_iter()
                 .map(|(site, b)| (Rule::from_breakage(&b), site.schema_path))
@@ -166,11 +188,11 @@ pub fn run(catalog_dir: &Path, a: &Args<'_>) -> Result<ExitCode> {
             writeln!(out, "{}", message_line(name, &m?))?;
         }
     } else if let Some(path) = a.schema {
-        let schema = read_schema(path)?;
+        let schema = compile_schema(path, a.draft)?;
         let mut r = runner(a.seed);
-        let valid = values(&schema)?;
+        let valid = schema.valid()?;
         let invalid = if a.invalid_ratio > 0.0 {
-            Some(invalid_payload_for(&schema, a.rule)?)
+            Some(invalid_payloads(&schema, a.rule)?)
         } else {
             None
         };

@@ -159,6 +159,10 @@ enum Command {
         /// Any JSON Schema file instead of a topic: payloads only (no catalog needed).
         #[arg(long)]
         schema: Option<PathBuf>,
+        /// The draft `--schema` is read under when it has no `$schema`: 4, 6, 7, 2019-09 or
+        /// 2020-12 (the default).
+        #[arg(long, requires = "schema")]
+        draft: Option<String>,
         /// How many messages.
         #[arg(long, default_value_t = 10)]
         count: usize,
@@ -357,6 +361,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         seed,
         break_rule,
         list_rules,
+        draft,
     } = &cli.command
     {
         // Needs the catalog only for `--topic`.
@@ -375,6 +380,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 seed: *seed,
                 rule: break_rule.as_deref(),
                 list_rules: *list_rules,
+                draft: draft.as_deref(),
             },
         );
     }

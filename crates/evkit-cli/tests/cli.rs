@@ -646,3 +646,73 @@ fn bench_reports_each_partition_count() {
         .code(2)
         .stderr(predicate::str::contains("use at most"));
 }
+
+/// `generate-examples --schema` on every draft-7 schema of the official JSON-Schema-Test-Suite:
+/// valid output, invalid output naming a keyword, or a clear refusal (exit 2 with a message);
+/// a validator compiled here judges every line, and never disagrees.
+#[test]
+fn generate_examples_answers_every_suite_schema_and_never_wrongly() {
+    let suite = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../evkit-testkit/tests/data/json-schema-test-suite/tests/draft7");
+    let dir = tempfile::tempdir().unwrap();
+    let (mut answered, mut refused, mut lines) = (0, 0, 0);
+    let mut files: Vec<_> = std::fs::read_dir(&suite)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    for file in files {
+        let cases: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        for (i, case) in cases.iter().enumerate() {
+            let schema = &case["schema"];
+            if schema.to_string().contains("localhost:1234") {
+                continue;
+            }
+            let path = dir.path().join(format!("s{i}.json"));
+            std::fs::write(&path, schema.to_string()).unwrap();
+            let out = evkit()
+                .args(["generate-examples", "--draft", "7", "--count", "4"])
+                .args(["--invalid-ratio", "0.5", "--schema"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            let judge = jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft7)
+                .should_validate_formats(true)
+                .build(schema)
+                .unwrap();
+            match out.status.code() {
+                Some(0) => {
+                    answered += 1;
+                    for line in String::from_utf8(out.stdout).unwrap().lines() {
+                        let l: serde_json::Value = serde_json::from_str(line).unwrap();
+                        let valid = judge.is_valid(&l["payload"]);
+                        assert_eq!(
+                            valid,
+                            l["broken"].is_null(),
+                            "{}: {schema}: {l}",
+                            file.display()
+                        );
+                        lines += 1;
+                    }
+                }
+                Some(2) => {
+                    refused += 1;
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    assert!(
+                        err.contains("generator:") && !err.contains("panicked"),
+                        "{}: {schema}: {err}",
+                        file.display()
+                    );
+                }
+                other => panic!("{}: {schema}: exit {other:?}", file.display()),
+            }
+        }
+    }
+    // Refusals: schemas that accept nothing, and schemas with no keyword a value can break
+    // (`true`, `{}`) when invalid lines are asked for.
+    assert!(answered >= 190, "answered {answered}, refused {refused}");
+    assert!(lines >= 750, "{lines} lines");
+}

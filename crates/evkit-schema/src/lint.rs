@@ -131,7 +131,7 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// Formats the `jsonschema` crate asserts (evkit turns format assertion on for every draft).
-const FORMATS: &[&str] = &[
+pub const FORMATS: &[&str] = &[
     "date",
     "date-time",
     "time",

@@ -205,7 +205,7 @@ fn payload_schemas(topic: &Topic) -> Vec<(Option<String>, Value)> {
 /// A request id and a CloudEvents id, both from the strategy (so a seed fixes them).
 fn ids() -> impl Strategy<Value = (String, String)> {
     (
-        "[A-Za-z0-9][A-Za-z0-9._-]{0,40}",
+        crate::generate::text::re("[A-Za-z0-9][A-Za-z0-9._-]{0,40}"),
         proptest::arbitrary::any::<u128>().prop_map(|n| uuid::Uuid::from_u128(n).to_string()),
     )
 }
@@ -624,8 +624,16 @@ pub fn invalid_payload_for(
     schema: &Value,
     selector: Option<&str>,
 ) -> Result<BoxedStrategy<(Rule, Value)>, Error> {
-    let compiled = Schema::new(schema)?;
-    let sites: Vec<Site> = breakable_sites(&compiled)
+    invalid_payloads(&Schema::new(schema)?, selector)
+}
+
+/// Like [`invalid_payload_for`], for a compiled [`Schema`] (read under the draft it was
+/// compiled with).
+pub fn invalid_payloads(
+    compiled: &Schema,
+    selector: Option<&str>,
+) -> Result<BoxedStrategy<(Rule, Value)>, Error> {
+    let sites: Vec<Site> = breakable_sites(compiled)
         .into_iter()
         .filter(|(s, b)| {
             selector.is_none_or(|sel| s.keyword == sel || Rule::from_breakage(b).matches(sel))

@@ -120,19 +120,7 @@ impl ConsumerReport {
         let mut report = quick_junit::Report::new("evkit service verification");
         let mut suite = quick_junit::TestSuite::new(format!("consumer / {}", self.topic));
         let case = |name: &str, failure: Option<&String>| {
-            let status = match failure {
-                None => quick_junit::TestCaseStatus::success(),
-                Some(why) => {
-                    let mut s = quick_junit::TestCaseStatus::non_success(
-                        quick_junit::NonSuccessKind::Failure,
-                    );
-                    s.set_message(why.clone());
-                    s
-                }
-            };
-            let mut tc = quick_junit::TestCase::new(name.to_owned(), status);
-            tc.set_classname(self.topic.clone());
-            tc
+            crate::verify::junit_case(name, &self.topic, failure.map(String::as_str))
         };
         for v in &self.verdicts {
             suite.add_test_case(case(&v.name, v.failure.as_ref()));

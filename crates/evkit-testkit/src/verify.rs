@@ -99,19 +99,11 @@ impl Report {
         for ((service, topic), cases) in self.groups() {
             let mut suite = quick_junit::TestSuite::new(format!("{service} / {topic}"));
             for c in cases {
-                let status = match &c.failure {
-                    None => quick_junit::TestCaseStatus::success(),
-                    Some(why) => {
-                        let mut s = quick_junit::TestCaseStatus::non_success(
-                            quick_junit::NonSuccessKind::Failure,
-                        );
-                        s.set_message(why.clone());
-                        s
-                    }
-                };
-                let mut tc = quick_junit::TestCase::new(c.name.clone(), status);
-                tc.set_classname(format!("{service}.{topic}"));
-                suite.add_test_case(tc);
+                suite.add_test_case(junit_case(
+                    &c.name,
+                    &format!("{service}.{topic}"),
+                    c.failure.as_deref(),
+                ));
             }
             report.add_test_suite(suite);
         }
@@ -144,6 +136,22 @@ impl std::fmt::Display for Report {
         let (ok, failed) = self.counts();
         write!(f, "{ok} passed, {failed} failed")
     }
+}
+
+/// One `JUnit` test case: passed, or failed with `failure` as its message.
+pub(crate) fn junit_case(name: &str, class: &str, failure: Option<&str>) -> quick_junit::TestCase {
+    let status = match failure {
+        None => quick_junit::TestCaseStatus::success(),
+        Some(why) => {
+            let mut s =
+                quick_junit::TestCaseStatus::non_success(quick_junit::NonSuccessKind::Failure);
+            s.set_message(why.to_owned());
+            s
+        }
+    };
+    let mut tc = quick_junit::TestCase::new(name.to_owned(), status);
+    tc.set_classname(class.to_owned());
+    tc
 }
 
 /// A message to publish, what it is, and what a consumer must do with it.

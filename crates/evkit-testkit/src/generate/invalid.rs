@@ -187,13 +187,7 @@ const CONSTRAINTS: &[&str] = &[
 impl Schema {
     /// Every constraint keyword of the schema a value can break, in document order.
     pub fn sites(&self) -> Vec<Site> {
-        let mut w = Walker {
-            root: &self.document,
-            draft: self.draft,
-            out: Vec::new(),
-            seen: HashMap::new(),
-            located: Vec::new(),
-        };
+        let mut w = Walker::new(&self.document, self.draft);
         w.walk(&self.document, "", &[], &Via::Direct, 0);
         w.out
     }
@@ -205,13 +199,7 @@ impl Schema {
         let Some(schema) = self.document.pointer(start) else {
             return false;
         };
-        let mut w = Walker {
-            root: &self.document,
-            draft: self.draft,
-            out: Vec::new(),
-            seen: HashMap::new(),
-            located: Vec::new(),
-        };
+        let mut w = Walker::new(&self.document, self.draft);
         w.walk(schema, start, &[], &Via::Direct, 0);
         let tokens: Vec<_> = pointer.split('/').skip(1).map(unescape).collect();
         w.located.iter().any(|steps| {
@@ -303,7 +291,17 @@ struct Walker<'a> {
     located: Vec<Vec<Step>>,
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
+    fn new(root: &'a Value, draft: Draft) -> Self {
+        Walker {
+            root,
+            draft,
+            out: Vec::new(),
+            seen: HashMap::new(),
+            located: Vec::new(),
+        }
+    }
+
     fn site(&mut self, ptr: &str, keyword: &str, steps: &[Step], via: &Via) {
         self.site_of(ptr, keyword, None, steps, via);
     }
@@ -508,7 +506,7 @@ fn resolve(root: &Value, from: &str, reference: &str) -> Option<String> {
         // The resource the reference sits in: the nearest enclosing `$id`, else the root.
         enclosing_resource(root, from)
     } else {
-        find_id(root, "", base)?
+        find_id(root, base)?
     };
     if fragment.is_empty() {
         return Some(start);
@@ -518,7 +516,7 @@ fn resolve(root: &Value, from: &str, reference: &str) -> Option<String> {
         let decoded = percent_decode(&full);
         return root.pointer(&decoded).map(|_| decoded);
     }
-    find_anchor(root, "", fragment)
+    find_anchor(root, fragment)
 }
 
 fn enclosing_resource(root: &Value, from: &str) -> String {
@@ -566,69 +564,25 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
 }
 
-fn find_id(v: &Value, at: &str, id: &str) -> Option<String> {
-    let m = v.as_object()?;
-    if let Some(own) = m.get("$id").and_then(Value::as_str) {
-        let own = own.trim_end_matches('#');
-        if own == id || own.ends_with(&format!("/{id}")) || id.ends_with(&format!("/{own}")) {
-            return Some(at.to_owned());
-        }
-    }
-    for (k, x) in m {
-        if matches!(k.as_str(), "enum" | "const" | "examples" | "default") {
-            continue;
-        }
-        let here = format!("{at}/{}", escape(k));
-        match x {
-            Value::Object(_) => {
-                if let Some(p) = find_id(x, &here, id) {
-                    return Some(p);
-                }
-            }
-            Value::Array(a) => {
-                for (i, y) in a.iter().enumerate() {
-                    if let Some(p) = find_id(y, &format!("{here}/{i}"), id) {
-                        return Some(p);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    None
+/// The pointer of the subschema whose `$id` is `id` (or ends with it, for relative ids).
+fn find_id(root: &Value, id: &str) -> Option<String> {
+    walk::subschemas(root).into_iter().find_map(|(at, s)| {
+        let own = s.get("$id").and_then(Value::as_str)?.trim_end_matches('#');
+        (own == id || own.ends_with(&format!("/{id}")) || id.ends_with(&format!("/{own}")))
+            .then_some(at)
+    })
 }
 
-fn find_anchor(v: &Value, at: &str, anchor: &str) -> Option<String> {
-    let m = v.as_object()?;
-    let named = ["$anchor", "$dynamicAnchor"]
-        .iter()
-        .any(|k| m.get(*k).and_then(Value::as_str) == Some(anchor))
-        || m.get("$id").and_then(Value::as_str) == Some(&format!("#{anchor}"));
-    if named {
-        return Some(at.to_owned());
-    }
-    for (k, x) in m {
-        if matches!(k.as_str(), "enum" | "const" | "examples" | "default") {
-            continue;
-        }
-        let here = format!("{at}/{}", escape(k));
-        match x {
-            Value::Object(_) => {
-                if let Some(p) = find_anchor(x, &here, anchor) {
-                    return Some(p);
-                }
-            }
-            Value::Array(a) => {
-                for (i, y) in a.iter().enumerate() {
-                    if let Some(p) = find_anchor(y, &format!("{here}/{i}"), anchor) {
-                        return Some(p);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    None
+/// The pointer of the subschema named by anchor `anchor` (`$anchor`, `$dynamicAnchor`, or a
+/// draft-7 `$id: "#anchor"`).
+fn find_anchor(root: &Value, anchor: &str) -> Option<String> {
+    walk::subschemas(root).into_iter().find_map(|(at, s)| {
+        let named = ["$anchor", "$dynamicAnchor"]
+            .iter()
+            .any(|k| s.get(*k).and_then(Value::as_str) == Some(anchor))
+            || s.get("$id").and_then(Value::as_str) == Some(&format!("#{anchor}"));
+        named.then_some(at)
+    })
 }
 
 /// Breaks sites of one schema, caching the strategies of the subschemas it samples.

@@ -17,17 +17,18 @@
 //! never comes out.
 
 mod invalid;
-mod text;
+pub(crate) mod text;
 mod valid;
 
 use std::sync::Arc;
 
+use jsonschema::Validator;
 use jsonschema::canonical::{CanonicalSchema, CanonicalView, Satisfiability};
-use jsonschema::{Draft, Validator};
 use proptest::strategy::{BoxedStrategy, Strategy};
 use serde_json::Value;
 
 pub use invalid::{Breakage, Breaker, Site, Via};
+pub use jsonschema::Draft;
 pub use text::FORMATS;
 pub use valid::MAX_DEPTH;
 

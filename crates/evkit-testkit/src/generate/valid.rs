@@ -400,7 +400,24 @@ impl Builder {
                 .boxed();
         }
         let strat = base.prop_map(Value::String).boxed();
-        self.filtered(strat, s, at, "string outside its rules")
+        // A format alone, with lengths its strings always fit (the format strategies are held
+        // to jsonschema's own format checks by a test, and stay under 64 characters), needs no
+        // filter of its own; the schema's validator still has the last word.
+        let format_only = v.formats.len() == 1
+            && text::format(&v.formats[0]).is_some()
+            && v.patterns.is_empty()
+            && v.excluded_patterns.is_empty()
+            && v.excluded_formats.is_empty()
+            && v.excluded.is_empty()
+            && v.content_encodings.is_empty()
+            && v.content_media_types.is_empty()
+            && min <= 1
+            && max.is_none_or(|m| m >= 64);
+        if format_only {
+            strat
+        } else {
+            self.filtered(strat, s, at, "string outside its rules")
+        }
     }
 
     fn integer(&self, v: &IntegerView, s: &CanonicalSchema, at: &str) -> Strat {
@@ -520,7 +537,7 @@ impl Builder {
             .sum();
         let max_allowed = count(v.max_items.as_ref());
         let shallow = self.exhausted(depth);
-        let mut max = max_allowed.unwrap_or(min + 4).min(min.max(needed) + 5);
+        let mut max = max_allowed.unwrap_or(min + 4).min(min.max(needed) + 3);
         if shallow {
             max = min.max(needed).min(max_allowed.unwrap_or(usize::MAX));
         }
@@ -603,11 +620,22 @@ impl Builder {
         if base_max < base_min {
             return Err(Build::Empty(at.to_owned()));
         }
-        let strat = (base_min..=base_max)
-            .prop_flat_map(move |len| {
-                let parts = items_for(len, &prefix, &items).unwrap_or_default();
-                (parts, contained.clone())
-            })
+        // Without tuple items, a plain vector strategy (no flat map: proptest clones its runner
+        // for every flat-mapped draw).
+        let body: BoxedStrategy<(Vec<Value>, Vec<Value>)> = match (&items, prefix_len) {
+            (Some(each), 0) => (
+                proptest::collection::vec(each.clone(), base_min..=base_max),
+                contained.clone(),
+            )
+                .boxed(),
+            _ => (base_min..=base_max)
+                .prop_flat_map(move |len| {
+                    let parts = items_for(len, &prefix, &items).unwrap_or_default();
+                    (parts, contained.clone())
+                })
+                .boxed(),
+        };
+        let strat = body
             .prop_map(move |(mut parts, contained)| {
                 parts.extend(contained);
                 match distinct {
