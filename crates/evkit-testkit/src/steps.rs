@@ -29,6 +29,10 @@
 //! - `Then every message produced is handled or dead-lettered exactly once`
 //! - `Then messages with the same key are handled in the order they were produced`
 //! - `Then contract verification passes for every service` / `... fails for service "S"`
+//! - `Given the service under test "S"` (routes a team registered with [`register_service`]),
+//!   then `Then the service under test passes consumer verification of "T" with N valid and M
+//!   invalid messages` / `... fails consumer verification of "T" with ...`: its **real**
+//!   handlers run through [`crate::service::verify_consumer`]
 
 // A cucumber step fails by panicking (like a test's assert): that is how these report.
 #![allow(
@@ -53,6 +57,26 @@ use crate::Broker;
 use crate::contracts::{Consumed, Contracts};
 use crate::messages::{Generated, invalid_message_for, valid_message};
 use crate::verify::{Observed, Options, observe, publish, verify};
+
+/// Builds a service's real routes over the scenario's catalog.
+pub type ServiceFactory =
+    Arc<dyn Fn(Arc<Catalog>) -> Result<evkit::Routes, String> + Send + Sync + 'static>;
+
+static SERVICES: std::sync::LazyLock<std::sync::Mutex<BTreeMap<String, ServiceFactory>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Registers service `name` for `Given the service under test "name"`: `routes` builds its
+/// real routes (with whatever store the test provides) from the scenario's catalog. Call it in
+/// the feature runner's `main` before running the features.
+pub fn register_service(
+    name: &str,
+    routes: impl Fn(Arc<Catalog>) -> Result<evkit::Routes, String> + Send + Sync + 'static,
+) {
+    SERVICES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(name.to_owned(), Arc::new(routes));
+}
 
 /// One published message.
 #[derive(Debug, Clone)]
@@ -79,6 +103,7 @@ pub struct EvkitWorld {
     published: Vec<Published>,
     observed: BTreeMap<String, Observed>,
     runner: TestRunner,
+    service: Option<(String, ServiceFactory)>,
 }
 
 impl std::fmt::Debug for EvkitWorld {
@@ -115,6 +140,7 @@ impl EvkitWorld {
                 Config::default(),
                 TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
             ),
+            service: None,
         }
     }
 
@@ -477,4 +503,55 @@ fn relies_on(w: &mut EvkitWorld, service: String, pointer: String, topic: String
         relies_on: vec![pointer],
     });
     w.contracts = Some(Contracts { services: vec![c] });
+}
+
+#[given(expr = "the service under test {string}")]
+fn service_under_test(w: &mut EvkitWorld, name: String) {
+    let factory = SERVICES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no service `{name}` was registered (register_service)"));
+    w.service = Some((name, factory));
+}
+
+async fn service_verification(
+    w: &mut EvkitWorld,
+    topic: &str,
+    valid: usize,
+    invalid: usize,
+) -> crate::service::ConsumerReport {
+    let (name, factory) = w
+        .service
+        .clone()
+        .expect("step order: `Given the service under test \"S\"` first");
+    let routes = factory(w.catalog()).unwrap_or_else(|e| panic!("service `{name}`: {e}"));
+    let check = crate::service::ConsumerCheck {
+        valid,
+        invalid,
+        contracts: w.contracts.clone(),
+        ..crate::service::ConsumerCheck::default()
+    };
+    crate::service::verify_consumer(w.broker(), routes, topic, &check)
+        .await
+        .expect("verification ran")
+}
+
+#[then(
+    expr = "the service under test passes consumer verification of {string} with {int} valid and {int} invalid messages"
+)]
+async fn service_passes(w: &mut EvkitWorld, topic: String, valid: usize, invalid: usize) {
+    let report = service_verification(w, &topic, valid, invalid).await;
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+}
+
+#[then(
+    expr = "the service under test fails consumer verification of {string} with {int} valid and {int} invalid messages"
+)]
+async fn service_fails(w: &mut EvkitWorld, topic: String, valid: usize, invalid: usize) {
+    let report = service_verification(w, &topic, valid, invalid).await;
+    println!("{report}");
+    assert!(!report.passed(), "the service passed: {report}");
 }

@@ -3,10 +3,39 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use cucumber::{StatsWriter as _, World as _, WriterExt as _, writer};
-use evkit_testkit::steps::EvkitWorld;
+use evkit::{Incoming, Outcome, Router, typed};
+use evkit_events::generated::platform_evkit_todo_created as created;
+use evkit_testkit::steps::{EvkitWorld, register_service};
+
+/// The services under test of `features/service.feature`: a reader that decodes every todo,
+/// and one that panics when a todo has no description.
+fn register_services() {
+    register_service("todo-reader", |catalog| {
+        Router::new(catalog)
+            .route(
+                created::TOPIC,
+                typed(|_todo: created::Event, _msg: Incoming| async { Outcome::Ack }),
+            )
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    register_service("needs-description", |catalog| {
+        Router::new(catalog)
+            .route(
+                created::TOPIC,
+                typed(|todo: created::Event, _msg: Incoming| async move {
+                    drop(todo.description.expect("a todo without a description"));
+                    Outcome::Ack
+                }),
+            )
+            .build()
+            .map_err(|e| e.to_string())
+    });
+}
 
 #[tokio::main]
 async fn main() {
+    register_services();
     let here = env!("CARGO_MANIFEST_DIR");
     let junit_path = std::env::var("EVKIT_JUNIT")
         .unwrap_or_else(|_| format!("{here}/../../target/cucumber-junit.xml"));
@@ -35,9 +64,14 @@ async fn main() {
         .fail_on_skipped()
         .run(format!("{here}/tests/failing-features"))
         .await;
-    let caught = must_fail.execution_has_failed();
+    // Every scenario there must fail (a broken contract, a broken service), not just one.
+    let stats = must_fail.scenarios_stats();
+    let caught = must_fail.execution_has_failed() && stats.failed >= 2 && stats.passed == 0;
     if !caught {
-        eprintln!("the broken-contract feature passed: the suite cannot fail");
+        eprintln!(
+            "a must-fail feature passed ({} passed, {} failed): the suite cannot fail",
+            stats.passed, stats.failed
+        );
     }
     if !(passed && caught) {
         std::process::exit(1);
