@@ -38,7 +38,7 @@ use proptest::strategy::{Strategy, ValueTree};
 use crate::clients::{consumer, producer, receive, subscribe};
 use crate::contracts::Contracts;
 use crate::messages::{Generated, invalid_message, valid_message};
-use crate::verify::{CASE_HEADER, publish, seeded_runner};
+use crate::verify::{case_of, header, publish, seeded_runner};
 use crate::{Broker, Error};
 
 /// What to feed the service.
@@ -128,9 +128,7 @@ impl ConsumerReport {
         let commits = (!self.uncommitted.is_empty()).then(|| format!("{:?}", self.uncommitted));
         suite.add_test_case(case("offsets committed to the end", commits.as_ref()));
         report.add_test_suite(suite);
-        report
-            .to_string()
-            .unwrap_or_else(|e| format!("<!-- junit serialization failed: {e} -->"))
+        crate::verify::junit_text(&report)
     }
 }
 
@@ -197,7 +195,7 @@ impl Middleware for Observe {
 #[async_trait::async_trait]
 impl Handler for Observed {
     async fn handle(&self, msg: Incoming) -> Outcome {
-        let case = case_of(msg.envelope());
+        let case = case_of(&msg.envelope().headers);
         let result = AssertUnwindSafe(self.inner.handle(msg))
             .catch_unwind()
             .await;
@@ -233,15 +231,6 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(a panic without a message)".to_owned())
-}
-
-fn case_of(env: &Envelope) -> Option<usize> {
-    env.headers
-        .iter()
-        .find(|(n, _)| n == CASE_HEADER)
-        .and_then(|(_, v)| v.as_deref())
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| v.parse().ok())
 }
 
 /// A planned message; generated valid ones keep their value tree for shrinking.
@@ -385,22 +374,8 @@ pub async fn verify_consumer(
             break;
         }
         for r in receive(&reader, total, Duration::from_millis(100)).await {
-            let case = r
-                .headers
-                .iter()
-                .find(|(n, _)| n == CASE_HEADER)
-                .and_then(|(_, v)| v.as_deref())
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .and_then(|v| v.parse::<usize>().ok());
-            if let Some(case) = case {
-                let reason = r
-                    .headers
-                    .iter()
-                    .find(|(n, _)| n == evkit::dead_letter::REASON)
-                    .and_then(|(_, v)| v.as_deref())
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_default();
-                dead.insert(case, reason);
+            if let Some(case) = case_of(&r.headers) {
+                dead.insert(case, header(&r.headers, evkit::dead_letter::REASON));
             }
         }
     }

@@ -107,10 +107,15 @@ impl Report {
             }
             report.add_test_suite(suite);
         }
-        report
-            .to_string()
-            .unwrap_or_else(|e| format!("<!-- junit serialization failed: {e} -->"))
+        junit_text(&report)
     }
+}
+
+/// A `JUnit` report as XML (a comment saying why, when it cannot be written).
+pub(crate) fn junit_text(report: &quick_junit::Report) -> String {
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- junit serialization failed: {e} -->"))
 }
 
 impl std::fmt::Display for Report {
@@ -429,7 +434,8 @@ impl From<Observed> for Outcomes {
     }
 }
 
-fn case_of(headers: &[(String, Option<Vec<u8>>)]) -> Option<usize> {
+/// The case number a record carries in [`CASE_HEADER`].
+pub(crate) fn case_of(headers: &[(String, Option<Vec<u8>>)]) -> Option<usize> {
     headers
         .iter()
         .find(|(n, _)| n == CASE_HEADER)
@@ -438,7 +444,8 @@ fn case_of(headers: &[(String, Option<Vec<u8>>)]) -> Option<usize> {
         .and_then(|v| v.parse().ok())
 }
 
-fn header(headers: &[(String, Option<Vec<u8>>)], name: &str) -> String {
+/// Header `name`'s value as text (empty when absent).
+pub(crate) fn header(headers: &[(String, Option<Vec<u8>>)], name: &str) -> String {
     headers
         .iter()
         .find(|(n, _)| n == name)
