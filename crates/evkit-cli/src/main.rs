@@ -48,6 +48,13 @@ struct GateArgs {
     /// Seed of the generators.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Intended breaks (topic, rule, pointer, reason, expiry); default
+    /// `<contracts>/allowed-breaks.yaml` when that file exists.
+    #[arg(long)]
+    allow: Option<PathBuf>,
+    /// The date allowances expire against, `YYYY-MM-DD` (default: today, UTC).
+    #[arg(long)]
+    today: Option<chrono::NaiveDate>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -490,19 +497,35 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
 }
 
 fn gate(catalog: &Catalog, args: &GateArgs) -> Result<ExitCode> {
+    use evkit_testkit::gate::{Allowance, Mode, Options, allow};
     let base = Catalog::load(&args.base)
         .with_context(|| format!("loading the base catalog {}", args.base.display()))?;
-    let opts = evkit_testkit::gate::Options {
+    let allow_file = args.allow.clone().or_else(|| {
+        args.contracts
+            .as_ref()
+            .map(|c| c.join(allow::FILE))
+            .filter(|p| p.is_file())
+    });
+    let allowed = match &allow_file {
+        Some(path) => Allowance::load(path)?,
+        None => Vec::new(),
+    };
+    let mut opts = Options {
         mode: match args.mode {
-            GateMode::Full => evkit_testkit::gate::Mode::Full,
-            GateMode::Backward => evkit_testkit::gate::Mode::Backward,
-            GateMode::Forward => evkit_testkit::gate::Mode::Forward,
+            GateMode::Full => Mode::Full,
+            GateMode::Backward => Mode::Backward,
+            GateMode::Forward => Mode::Forward,
         },
         cases: args.cases,
         seed: args.seed,
+        allowed,
+        ..Options::default()
     };
+    if let Some(today) = args.today {
+        opts.today = today;
+    }
     let report = evkit_testkit::gate::gate(&base, catalog, args.contracts.as_deref(), &opts)?;
-    print_gate(&report, args.format);
+    print_gate(&report, args.format, allow_file.as_deref());
     Ok(if report.compatible() {
         ExitCode::SUCCESS
     } else {
@@ -510,39 +533,121 @@ fn gate(catalog: &Catalog, args: &GateArgs) -> Result<ExitCode> {
     })
 }
 
-fn print_gate(report: &evkit_testkit::gate::Report, format: Format) {
+#[allow(clippy::too_many_lines)] // reason: the two formats side by side
+fn print_gate(
+    report: &evkit_testkit::gate::Report,
+    format: Format,
+    allow_file: Option<&std::path::Path>,
+) {
+    use evkit_testkit::gate::Finding;
+    let status = |f: &Finding| {
+        if f.blocks(report.mode) {
+            "blocks"
+        } else if f.allowed.is_some() {
+            "allowed"
+        } else if f.breaks(report.mode).is_empty() && !f.harmless.is_empty() {
+            "harmless"
+        } else {
+            "not checked"
+        }
+    };
     match format {
         Format::Json => {
             let findings: Vec<_> = report
                 .findings
                 .iter()
-                .map(|f| json!({"topic": f.topic, "rule": f.rule, "detail": f.detail}))
+                .map(|f| {
+                    let mut v = serde_json::to_value(f).unwrap_or_default();
+                    v["status"] = json!(status(f));
+                    v
+                })
                 .collect();
             let checked: Vec<_> = report
                 .checked
                 .iter()
                 .map(|(t, n)| json!({"topic": t, "messages": n}))
                 .collect();
+            let proofs: Vec<_> = report
+                .proofs
+                .iter()
+                .map(|(t, d, c)| json!({"topic": t, "direction": d, "covered": c.as_str()}))
+                .collect();
             println!(
                 "{}",
-                json!({"compatible": report.compatible(), "findings": findings, "checked": checked})
+                json!({
+                    "compatible": report.compatible(),
+                    "findings": findings,
+                    "checked": checked,
+                    "proofs": proofs,
+                    "allowances": {
+                        "file": allow_file.map(|p| p.display().to_string()),
+                        "used": report.used,
+                        "expired": report.expired,
+                    },
+                })
             );
         }
         Format::Human => {
             for (topic, n) in &report.checked {
                 println!("checked {topic} ({n} generated messages)");
             }
-            for f in &report.findings {
-                if f.topic.is_empty() {
-                    println!("INCOMPATIBLE [{}] {}", f.rule, f.detail);
-                } else {
-                    println!("INCOMPATIBLE {} [{}] {}", f.topic, f.rule, f.detail);
+            for (topic, d, c) in &report.proofs {
+                if c.as_str() == "yes" {
+                    println!(
+                        "proven {d}-compatible: {topic} (jsonschema's canonical algebra: the \
+                         consuming side accepts everything the producing side does)"
+                    );
                 }
             }
-            if report.compatible() {
-                println!("compatible");
+            for f in &report.findings {
+                let topic = if f.topic.is_empty() { "-" } else { &f.topic };
+                let pointer = if f.pointer.is_empty() {
+                    "/"
+                } else {
+                    &f.pointer
+                };
+                println!(
+                    "{:<11} {topic} [{}] {} {} {pointer}: {}",
+                    status(f).to_uppercase(),
+                    f.rule,
+                    f.direction,
+                    f.part,
+                    f.detail
+                );
+                if f.witnesses.is_empty() && f.part != "contracts" {
+                    println!("            no witness found");
+                }
+                for w in &f.witnesses {
+                    println!(
+                        "            witness ({}, {}): {}",
+                        w.direction, w.part, w.value
+                    );
+                    println!("            refused: {}", w.refused);
+                }
+                if let Some(a) = &f.allowed {
+                    println!("            allowed until {}: {}", a.expires, a.reason);
+                }
+            }
+            for a in &report.used {
+                println!(
+                    "allowance used: {} [{}] {} (until {}): {}",
+                    a.topic, a.rule, a.pointer, a.expires, a.reason
+                );
+            }
+            for a in &report.expired {
+                println!(
+                    "allowance EXPIRED on {}: {} [{}] {} (it lets nothing through)",
+                    a.expires, a.topic, a.rule, a.pointer
+                );
+            }
+            let blocking = report.blocking().count();
+            if blocking == 0 {
+                println!(
+                    "compatible ({} finding(s), none blocking)",
+                    report.findings.len()
+                );
             } else {
-                println!("{} incompatibilities", report.findings.len());
+                println!("{blocking} incompatibilities");
             }
         }
     }

@@ -547,7 +547,9 @@ fn verify_fails_when_a_consumer_relies_on_what_producers_may_omit() {
 }
 
 /// `evkit gate`: the unchanged catalog passes (exit 0); a field made required is blocked
-/// (exit 1) with the topic, the direction and the rule named, in both formats.
+/// (exit 1) with the topic, rule id, direction, pointer and a witness, in both formats; an
+/// allowance in `<contracts>/allowed-breaks.yaml` lets it through until it expires; a bad
+/// allowances file is exit 2.
 #[test]
 fn gate_blocks_an_incompatible_change() {
     let base = catalog_dir();
@@ -569,7 +571,7 @@ fn gate_blocks_an_incompatible_change() {
     gate(next.path(), &[])
         .success()
         .stdout(predicate::str::contains("compatible"))
-        .stdout(predicate::str::contains("INCOMPATIBLE").not());
+        .stdout(predicate::str::contains("BLOCKS").not());
 
     let path = next.path().join(format!("{TODO}.event.json"));
     let mut schema: serde_json::Value =
@@ -582,18 +584,55 @@ fn gate_blocks_an_incompatible_change() {
     gate(next.path(), &[])
         .code(1)
         .stdout(predicate::str::contains(format!(
-            "INCOMPATIBLE {TODO} [backward]"
+            "BLOCKS      {TODO} [required-added] backward payload /required"
         )))
+        .stdout(predicate::str::contains("witness (backward, payload)"))
         .stdout(predicate::str::contains(
             "\"priority\" is a required property",
         ));
     let out = gate(next.path(), &["--format", "json"]).code(1);
     let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(report["compatible"], false);
-    assert_eq!(report["findings"][0]["topic"], TODO);
-    assert_eq!(report["findings"][0]["rule"], "backward");
+    let f = &report["findings"][0];
+    assert_eq!(f["topic"], TODO);
+    assert_eq!(f["rule"], "required-added");
+    assert_eq!(f["direction"], "backward");
+    assert_eq!(f["pointer"], "/required");
+    assert_eq!(f["status"], "blocks");
+    assert_eq!(f["witnesses"][0]["direction"], "backward");
+    let witness: serde_json::Value =
+        serde_json::from_str(f["witnesses"][0]["value"].as_str().unwrap()).unwrap();
+    assert!(witness.get("priority").is_none(), "{witness}");
     // Only the deployed consumers' side: they accept what the change produces.
     gate(next.path(), &["--mode", "forward"]).success();
+
+    // The intended break, allowed until the end of January.
+    let contracts = tempfile::tempdir().unwrap();
+    std::fs::write(
+        contracts.path().join("allowed-breaks.yaml"),
+        format!(
+            "allow:\n  - topic: {TODO}\n    rule: required-added\n    pointer: /required\n    \
+             reason: every producer sets a priority since todo-api 2.4\n    expires: 2027-01-31\n"
+        ),
+    )
+    .unwrap();
+    let dir = contracts.path().to_str().unwrap();
+    gate(next.path(), &["--contracts", dir, "--today", "2026-12-01"])
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "allowance used: {TODO} [required-added] /required (until 2027-01-31)"
+        )));
+    gate(next.path(), &["--contracts", dir, "--today", "2027-02-01"])
+        .code(1)
+        .stdout(predicate::str::contains("allowance EXPIRED on 2027-01-31"));
+    std::fs::write(
+        contracts.path().join("allowed-breaks.yaml"),
+        "allow:\n  - {topic: t, rule: made-up, pointer: /, reason: r, expires: 2027-01-01}\n",
+    )
+    .unwrap();
+    gate(next.path(), &["--contracts", dir])
+        .code(2)
+        .stderr(predicate::str::contains("unknown rule id `made-up`"));
 }
 
 /// `evkit bench` on the embedded broker: one JSON row per partition count, every message

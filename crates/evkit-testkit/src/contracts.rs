@@ -109,7 +109,8 @@ pub struct Contracts {
 }
 
 impl Contracts {
-    /// Loads every `*.yaml`/`*.yml` of `dir` and reports every problem at once: a file that does
+    /// Loads every `*.yaml`/`*.yml` of `dir` (but the gate's `allowed-breaks.yaml`) and reports
+    /// every problem at once: a file that does
     /// not parse, a duplicate service, an unknown topic, an example that breaks the topic's
     /// contract, a consumer relying on a field the schema does not have.
     pub fn load(dir: impl AsRef<Path>, catalog: &Catalog) -> Result<Contracts, Error> {
@@ -122,6 +123,7 @@ impl Contracts {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .filter(|p| p.file_name().is_none_or(|n| n != crate::gate::allow::FILE))
             .collect();
         files.sort();
         let mut services: Vec<ServiceContract> = Vec::new();

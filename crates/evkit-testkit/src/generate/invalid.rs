@@ -500,7 +500,7 @@ impl<'a> Walker<'a> {
 
 /// The document pointer a `$ref` at `from` names, where it names a place in this document:
 /// a pointer fragment, an anchor, or an embedded `$id` (with a pointer after it).
-fn resolve(root: &Value, from: &str, reference: &str) -> Option<String> {
+pub(crate) fn resolve(root: &Value, from: &str, reference: &str) -> Option<String> {
     let (base, fragment) = reference.split_once('#').unwrap_or((reference, ""));
     let start = if base.is_empty() {
         // The resource the reference sits in: the nearest enclosing `$id`, else the root.

@@ -27,10 +27,13 @@ use jsonschema::canonical::{CanonicalSchema, CanonicalView, Satisfiability};
 use proptest::strategy::{BoxedStrategy, Strategy};
 use serde_json::Value;
 
+pub(crate) use invalid::resolve as resolve_ref;
 pub use invalid::{Breakage, Breaker, Site, Via};
 pub use jsonschema::Draft;
+pub use jsonschema::canonical::Containment;
 pub use text::FORMATS;
 pub use valid::MAX_DEPTH;
+pub(crate) use valid::regex_matches;
 
 use crate::Error;
 
@@ -179,6 +182,38 @@ impl Schema {
             .build(&wrapper)
             .ok()
             .map(Arc::new)
+    }
+
+    /// Whether this schema accepts every value `other` accepts, as jsonschema's canonical
+    /// algebra decides it: only [`Containment::Yes`] is a proof, `Unknown` is undecided.
+    pub fn covers(&self, other: &Schema) -> Containment {
+        self.canonical
+            .covers(&other.canonical)
+            .unwrap_or(Containment::Unknown)
+    }
+
+    /// A strategy of values this schema accepts and `other` rejects, drawn from jsonschema's
+    /// canonical difference (`self \ other`) and filtered by both validators. `Ok(None)` when
+    /// the canonical form cannot express the difference; [`Error::AcceptsNothing`] when it is
+    /// proven empty (`other` accepts everything this schema does).
+    pub fn difference(&self, other: &Schema) -> Result<Option<BoxedStrategy<Value>>, Error> {
+        let Ok(difference) = self.canonical.subtract(&other.canonical) else {
+            return Ok(None);
+        };
+        if difference.satisfiability() == Satisfiability::No {
+            return Err(Error::AcceptsNothing { at: "/".to_owned() });
+        }
+        let Ok(strat) = valid::Builder::new(self.draft).node(&difference, None, "", 0) else {
+            return Ok(None);
+        };
+        let (taken, refused) = (Arc::clone(&self.oracle), Arc::clone(&other.oracle));
+        Ok(Some(
+            strat
+                .prop_filter("/: not in the difference of the two validators", move |v| {
+                    taken.is_valid(v) && !refused.is_valid(v)
+                })
+                .boxed(),
+        ))
     }
 
     /// Parts of the schema the canonical form could not model, by reason (they are still
