@@ -95,7 +95,29 @@ pub struct Verify<'a> {
 /// Loads the contracts, verifies them on a broker, prints the report and writes `JUnit` XML.
 pub async fn run_verify(catalog: Catalog, v: &Verify<'_>) -> Result<ExitCode> {
     let catalog = Arc::new(catalog);
-    let contracts = Contracts::load(v.contracts, &catalog)?;
+    // Exit 1 when the contracts or the schemas' own examples are wrong; 2 when it cannot run.
+    let mut wrong: Vec<String> = catalog
+        .topics()
+        .iter()
+        .flat_map(evkit_schema::lint::lint_examples)
+        .filter(|f| f.severity == evkit_schema::lint::Severity::Error)
+        .map(|f| f.to_string())
+        .collect();
+    let contracts = match Contracts::load(v.contracts, &catalog) {
+        Ok(c) => Some(c),
+        Err(evkit_testkit::Error::Contracts { problems }) => {
+            wrong.extend(problems);
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(contracts) = contracts.filter(|_| wrong.is_empty()) else {
+        eprintln!("evkit verify: the contracts do not hold:");
+        for w in &wrong {
+            eprintln!("  - {w}");
+        }
+        return Ok(ExitCode::from(1));
+    };
     let broker = match v.bootstrap {
         Some(b) => Broker::external(b, "kafka").await?,
         None => Broker::start().await?,

@@ -532,7 +532,8 @@ fn verify_fails_when_a_consumer_relies_on_what_producers_may_omit() {
         .stdout(predicate::str::contains(
             "FAIL needy / platform.evkit.todo-created",
         ));
-    // A contract that does not load is an error naming the problem.
+    // A contract that does not load is wrong (exit 1), naming the problem; a broker that
+    // does not answer is "could not run" (exit 2).
     std::fs::write(
         dir.path().join("bad.yaml"),
         "service: bad\nconsumes:\n  - topic: platform.nope\n",
@@ -542,8 +543,76 @@ fn verify_fails_when_a_consumer_relies_on_what_producers_may_omit() {
         .args(["verify", "--contracts"])
         .arg(dir.path())
         .assert()
-        .code(2)
+        .code(1)
         .stderr(predicate::str::contains("`platform.nope` is not a topic"));
+    std::fs::remove_file(dir.path().join("bad.yaml")).unwrap();
+    evkit()
+        .args(["verify", "--bootstrap", "127.0.0.1:1", "--contracts"])
+        .arg(dir.path())
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .code(2);
+}
+
+/// A copy of the sample catalog whose todo-created schema is changed by `change`.
+fn catalog_with(change: impl FnOnce(&mut serde_json::Value)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(catalog_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let path = dir.path().join(format!("{TODO}.event.json"));
+    let mut schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    change(&mut schema);
+    std::fs::write(&path, serde_json::to_vec_pretty(&schema).unwrap()).unwrap();
+    dir
+}
+
+/// The original float-id bug, in an example: `lint` and `verify` refuse it, and an owned,
+/// closed topic without examples is an error too.
+#[test]
+fn lint_and_verify_check_every_schema_example() {
+    let bad = catalog_with(|s| {
+        s["examples"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"id": 1.5, "org_id": "", "extra": 1}));
+    });
+    let n = 2; // the sample schema has two examples before it
+    Command::cargo_bin("evkit")
+        .unwrap()
+        .arg("--catalog")
+        .arg(bad.path())
+        .arg("lint")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "at /examples/{n}: example {n} breaks the schema it documents"
+        )))
+        .stdout(predicate::str::contains("/id"))
+        .stdout(predicate::str::contains("[invalid-example]"));
+    Command::cargo_bin("evkit")
+        .unwrap()
+        .arg("--catalog")
+        .arg(bad.path())
+        .arg("verify")
+        .arg("--contracts")
+        .arg(catalog_dir().join("../contracts"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("[invalid-example]"));
+    let none = catalog_with(|s| {
+        s.as_object_mut().unwrap().remove("examples");
+    });
+    Command::cargo_bin("evkit")
+        .unwrap()
+        .arg("--catalog")
+        .arg(none.path())
+        .arg("lint")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("[missing-examples]"));
 }
 
 /// `evkit gate`: the unchanged catalog passes (exit 0); a field made required is blocked

@@ -38,7 +38,8 @@ pub struct Finding {
     /// JSON pointer into the schema.
     pub pointer: String,
     /// Short rule name: `unknown-keyword`, `unknown-format`, `ecma-regex`, `open-object`,
-    /// `missing-required`, `missing-id`, `missing-title`, `optional-key`.
+    /// `missing-required`, `missing-id`, `missing-title`, `optional-key`, `invalid-example`,
+    /// `missing-examples`.
     pub rule: &'static str,
     /// What is wrong and what to do.
     pub message: String,
@@ -179,6 +180,7 @@ pub fn lint_catalog(catalog: &Catalog) -> Vec<Finding> {
             &topic.schema_path,
             topic.spec.closed,
         ));
+        findings.extend(lint_examples(topic));
         if let Some(pointer) = &topic.spec.key.pointer
             && !pointer_is_required(&topic.schema, pointer)
         {
@@ -194,6 +196,69 @@ pub fn lint_catalog(catalog: &Catalog) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// The schema's `examples` against the topic's own payload check: each must pass (an error
+/// otherwise: an example is what producers copy), and an owned topic must have at least one (an
+/// error on a `closed` topic, a warning on others).
+pub fn lint_examples(topic: &crate::catalog::Topic) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let file = topic.schema_path.clone();
+    let examples = topic.schema.get("examples");
+    match examples.and_then(Value::as_array) {
+        Some(list) if !list.is_empty() => {
+            for (i, example) in list.iter().enumerate() {
+                let Err(e) = topic.contract().check_event(example) else {
+                    continue;
+                };
+                let problems: Vec<String> = e
+                    .violations()
+                    .iter()
+                    .map(|v| {
+                        let at = if v.instance_path.is_empty() {
+                            "/"
+                        } else {
+                            v.instance_path.as_str()
+                        };
+                        format!("{at}: {} ({})", v.message, v.rule)
+                    })
+                    .collect();
+                out.push(Finding {
+                    severity: Severity::Error,
+                    file: file.clone(),
+                    pointer: format!("/examples/{i}"),
+                    rule: "invalid-example",
+                    message: format!(
+                        "example {i} breaks the schema it documents: {}",
+                        problems.join("; ")
+                    ),
+                });
+            }
+        }
+        _ if examples.is_some_and(|e| !e.is_array()) => out.push(Finding {
+            severity: Severity::Error,
+            file,
+            pointer: "/examples".to_owned(),
+            rule: "invalid-example",
+            message: "`examples` must be an array of example payloads".to_owned(),
+        }),
+        _ if topic.spec.owner == crate::catalog::Owner::Owned => out.push(Finding {
+            severity: if topic.spec.closed {
+                Severity::Error
+            } else {
+                Severity::Warning
+            },
+            file,
+            pointer: String::new(),
+            rule: "missing-examples",
+            message: "an owned topic needs at least one example payload in `examples`: \
+                      producers copy it, and `evkit verify` and the generated types' tests \
+                      start from it"
+                .to_owned(),
+        }),
+        _ => {}
+    }
+    out
 }
 
 /// Lints one schema document. `closed` asks every object schema to reject unknown fields.
