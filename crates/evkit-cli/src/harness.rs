@@ -72,12 +72,14 @@ pub async fn fuzz(catalog: &Catalog, f: &Fuzz<'_>) -> Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    println!(
+    outln!(
         "sent {} messages to {destination} on {} (seed {})",
-        f.count, f.bootstrap, f.seed
+        f.count,
+        f.bootstrap,
+        f.seed
     );
     for (label, n) in &sent {
-        println!("  {n:>6}  {label}");
+        outln!("  {n:>6}  {label}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -122,7 +124,7 @@ pub async fn run_verify(catalog: Catalog, v: &Verify<'_>) -> Result<ExitCode> {
         Some(b) => Broker::external(b, "kafka").await?,
         None => Broker::start().await?,
     };
-    println!(
+    outln!(
         "verifying {} service contract(s) on the {} broker ({} valid + {} invalid generated messages per topic, seed {})",
         contracts.services.len(),
         broker.name(),
@@ -137,11 +139,11 @@ pub async fn run_verify(catalog: Catalog, v: &Verify<'_>) -> Result<ExitCode> {
         ..Options::default()
     };
     let report = verify(&broker, &catalog, &contracts, &opts).await?;
-    println!("{report}");
+    outln!("{report}");
     if let Some(path) = v.junit {
         std::fs::write(path, report.junit())
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("JUnit report: {}", path.display());
+        outln!("JUnit report: {}", path.display());
     }
     Ok(if report.passed() {
         ExitCode::SUCCESS
@@ -196,7 +198,7 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
         ..evkit_testkit::bench::Options::default()
     };
     if args.format == crate::Format::Human {
-        println!(
+        outln!(
             "{} messages of {} per run on the {} broker, handler {} ms",
             opts.messages,
             topic.name(),
@@ -206,18 +208,20 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
     }
     let runs = evkit_testkit::bench::partition_throughput(&broker, &catalog, &topic, &opts).await?;
     if args.format == crate::Format::Human {
-        println!("| partitions | messages/s | per partition (min-max) | committed |");
-        println!("|---:|---:|---:|---:|");
+        outln!("| partitions | messages/s | per partition (min-max) | committed |");
+        outln!("|---:|---:|---:|---:|");
     }
     for run in &runs {
         let min = run.per_partition.values().min().copied().unwrap_or(0);
         let max = run.per_partition.values().max().copied().unwrap_or(0);
         match args.format {
-            crate::Format::Human => println!(
+            crate::Format::Human => outln!(
                 "| {} | {:.0} | {min}-{max} | {} |",
-                run.partitions, run.rate, run.committed
+                run.partitions,
+                run.rate,
+                run.committed
             ),
-            crate::Format::Json => println!(
+            crate::Format::Json => outln!(
                 "{}",
                 serde_json::json!({
                     "partitions": run.partitions,

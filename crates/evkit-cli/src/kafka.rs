@@ -35,18 +35,18 @@ pub async fn dev(catalog: &Catalog, listen: SocketAddr, brokers: i32) -> Result<
             .cluster()
             .create_topic(&topic.spec.dead_letter_topic(), partitions)?;
         created += 2;
-        println!(
+        outln!(
             "  {} ({partitions} partitions, dead letters to {})",
             topic.name(),
             topic.spec.dead_letter_topic()
         );
     }
-    println!(
+    outln!(
         "evkit dev: Kafka ready on {} ({brokers} broker(s), {created} topics). Ctrl-C stops it.",
         front.bootstrap_servers()
     );
     wait_for_shutdown().await;
-    println!("evkit dev: stopped");
+    outln!("evkit dev: stopped");
     drop(front);
     Ok(ExitCode::SUCCESS)
 }
@@ -127,7 +127,7 @@ pub async fn produce(catalog: &Catalog, p: &Produce<'_>) -> Result<ExitCode> {
             .context("use --no-validate to send to a topic the catalog does not describe")?;
         let message = Message::from_parts(p.key.map(str::as_bytes), &headers, p.payload);
         if let Err(e) = contract.check(&message) {
-            println!("not sent: {e}");
+            outln!("not sent: {e}");
             return Ok(ExitCode::from(1));
         }
     }
@@ -156,9 +156,11 @@ pub async fn produce(catalog: &Catalog, p: &Produce<'_>) -> Result<ExitCode> {
         .await
         .map_err(|(e, _)| e)
         .with_context(|| format!("producing to {}", p.topic))?;
-    println!(
+    outln!(
         "produced to {} partition {} offset {}",
-        p.topic, delivery.partition, delivery.offset
+        p.topic,
+        delivery.partition,
+        delivery.offset
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -227,7 +229,7 @@ pub async fn consume(catalog: &Catalog, c: &Consume<'_>) -> Result<ExitCode> {
         consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)?;
     }
     if c.format == Format::Human {
-        println!("{seen} message(s)");
+        outln!("{seen} message(s)");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -280,22 +282,22 @@ fn print_message(catalog: &Catalog, m: &BorrowedMessage<'_>, format: Format) {
                     "message": v.message,
                 })).collect::<Vec<_>>()).unwrap_or_default(),
             });
-            println!("{line}");
+            outln!("{line}");
         }
         Format::Human => {
-            println!("--- {} [{}] @{}", m.topic(), m.partition(), m.offset());
-            println!("key: {key}");
+            outln!("--- {} [{}] @{}", m.topic(), m.partition(), m.offset());
+            outln!("key: {key}");
             for (n, v) in &shown_headers {
-                println!("header {n}: {v}");
+                outln!("header {n}: {v}");
             }
-            println!("payload: {payload}");
+            outln!("payload: {payload}");
             match (&verdict, known) {
-                (_, false) => println!("verdict: topic not in the catalog (not validated)"),
-                (Ok(()), true) => println!("verdict: valid"),
+                (_, false) => outln!("verdict: topic not in the catalog (not validated)"),
+                (Ok(()), true) => outln!("verdict: valid"),
                 (Err(v), true) => {
-                    println!("verdict: invalid ({} violation(s))", v.len());
+                    outln!("verdict: invalid ({} violation(s))", v.len());
                     for v in v {
-                        println!("  - {v}");
+                        outln!("  - {v}");
                     }
                 }
             }

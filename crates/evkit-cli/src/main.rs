@@ -3,6 +3,23 @@
 //! Exit codes: 0 success, 1 the input broke a rule (invalid message, lint error, drift),
 //! 2 the command could not run (bad arguments, unreadable catalog or file).
 
+/// `println!` that ends the process quietly when stdout is closed (`evkit consume | head -1`),
+/// instead of panicking.
+macro_rules! outln {
+    () => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock()) {
+            $crate::stdout_failed(&e);
+        }
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::stdout_failed(&e);
+        }
+    }};
+}
+
 mod examples;
 mod harness;
 mod kafka;
@@ -352,11 +369,31 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,
+        // The reader went away (`| head`): what it wanted it has; end quietly.
+        Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("evkit: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// `true` when `e` is, or was caused by, writing to a closed pipe.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Ends the process after a failed write to stdout: quietly (exit 0) when the reader closed
+/// the pipe, with the error (exit 2) otherwise.
+pub(crate) fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("evkit: writing to stdout: {e}");
+    std::process::exit(2);
 }
 
 fn run(cli: &Cli) -> Result<ExitCode> {
@@ -572,7 +609,7 @@ fn print_gate(
                 .iter()
                 .map(|(t, d, c)| json!({"topic": t, "direction": d, "covered": c.as_str()}))
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 json!({
                     "compatible": report.compatible(),
@@ -589,11 +626,11 @@ fn print_gate(
         }
         Format::Human => {
             for (topic, n) in &report.checked {
-                println!("checked {topic} ({n} generated messages)");
+                outln!("checked {topic} ({n} generated messages)");
             }
             for (topic, d, c) in &report.proofs {
                 if c.as_str() == "yes" {
-                    println!(
+                    outln!(
                         "proven {d}-compatible: {topic} (jsonschema's canonical algebra: the \
                          consuming side accepts everything the producing side does)"
                     );
@@ -606,7 +643,7 @@ fn print_gate(
                 } else {
                     &f.pointer
                 };
-                println!(
+                outln!(
                     "{:<11} {topic} [{}] {} {} {pointer}: {}",
                     status(f).to_uppercase(),
                     f.rule,
@@ -615,39 +652,48 @@ fn print_gate(
                     f.detail
                 );
                 if f.witnesses.is_empty() && f.part != "contracts" {
-                    println!("            no witness found");
+                    outln!("            no witness found");
                 }
                 for w in &f.witnesses {
-                    println!(
+                    outln!(
                         "            witness ({}, {}): {}",
-                        w.direction, w.part, w.value
+                        w.direction,
+                        w.part,
+                        w.value
                     );
-                    println!("            refused: {}", w.refused);
+                    outln!("            refused: {}", w.refused);
                 }
                 if let Some(a) = &f.allowed {
-                    println!("            allowed until {}: {}", a.expires, a.reason);
+                    outln!("            allowed until {}: {}", a.expires, a.reason);
                 }
             }
             for a in &report.used {
-                println!(
+                outln!(
                     "allowance used: {} [{}] {} (until {}): {}",
-                    a.topic, a.rule, a.pointer, a.expires, a.reason
+                    a.topic,
+                    a.rule,
+                    a.pointer,
+                    a.expires,
+                    a.reason
                 );
             }
             for a in &report.expired {
-                println!(
+                outln!(
                     "allowance EXPIRED on {}: {} [{}] {} (it lets nothing through)",
-                    a.expires, a.topic, a.rule, a.pointer
+                    a.expires,
+                    a.topic,
+                    a.rule,
+                    a.pointer
                 );
             }
             let blocking = report.blocking().count();
             if blocking == 0 {
-                println!(
+                outln!(
                     "compatible ({} finding(s), none blocking)",
                     report.findings.len()
                 );
             } else {
-                println!("{blocking} incompatibilities");
+                outln!("{blocking} incompatibilities");
             }
         }
     }
@@ -677,7 +723,7 @@ fn replay(catalog: &Catalog, args: &ReplayArgs) -> Result<ExitCode> {
 
 fn print_replay(report: &evkit::ReplayReport, dry_run: bool, format: Format) {
     match format {
-        Format::Json => println!(
+        Format::Json => outln!(
             "{}",
             json!({
                 "dry_run": dry_run,
@@ -689,7 +735,7 @@ fn print_replay(report: &evkit::ReplayReport, dry_run: bool, format: Format) {
         ),
         Format::Human => {
             let verb = if dry_run { "would replay" } else { "replayed" };
-            println!(
+            outln!(
                 "read {}, {verb} {}, still invalid {} (left on the dead-letter topic), skipped {}",
                 report.read,
                 report.replayed_total(),
@@ -697,10 +743,10 @@ fn print_replay(report: &evkit::ReplayReport, dry_run: bool, format: Format) {
                 report.skipped
             );
             for (topic, n) in &report.replayed {
-                println!("  {verb} {n} to {topic}");
+                outln!("  {verb} {n} to {topic}");
             }
             for (topic, n) in &report.still_invalid {
-                println!("  {n} still invalid for {topic}");
+                outln!("  {n} still invalid for {topic}");
             }
         }
     }
@@ -737,7 +783,7 @@ fn outbox(catalog: &Catalog, args: &OutboxArgs) -> Result<ExitCode> {
         Ok::<_, evkit::Error>((report, outbox.pending().await?, outbox.last_error().await?))
     })?;
     match args.format {
-        Format::Json => println!(
+        Format::Json => outln!(
             "{}",
             json!({
                 "sent": report.as_ref().map(|r| r.sent),
@@ -751,17 +797,19 @@ fn outbox(catalog: &Catalog, args: &OutboxArgs) -> Result<ExitCode> {
         Format::Human => {
             if let Some(r) = &report {
                 if r.busy {
-                    println!("another relay is sending from this outbox; sent nothing");
+                    outln!("another relay is sending from this outbox; sent nothing");
                 } else {
-                    println!(
+                    outln!(
                         "sent {}, failed {}, unreadable {}",
-                        r.sent, r.failed, r.unreadable
+                        r.sent,
+                        r.failed,
+                        r.unreadable
                     );
                 }
             }
-            println!("{pending} message(s) in the outbox");
+            outln!("{pending} message(s) in the outbox");
             if let Some(e) = last_error {
-                println!("  last error: {e}");
+                outln!("  last error: {e}");
             }
         }
     }
@@ -828,13 +876,13 @@ fn validate(
                 "org_id": result.as_ref().ok().and_then(|c| c.identity.as_ref()).map(evkit_schema::Identity::org_id),
                 "violations": violations.iter().map(violation_json).collect::<Vec<_>>(),
             });
-            println!("{report}");
+            outln!("{report}");
         }
-        Format::Human if result.is_ok() => println!("valid: {topic}"),
+        Format::Human if result.is_ok() => outln!("valid: {topic}"),
         Format::Human => {
-            println!("invalid: {topic}: {} violation(s)", violations.len());
+            outln!("invalid: {topic}: {} violation(s)", violations.len());
             for v in violations {
-                println!("  - {v}");
+                outln!("  - {v}");
             }
         }
     }
@@ -876,16 +924,16 @@ fn lint(catalog: &Catalog, deny_warnings: bool, format: Format) -> ExitCode {
                     })
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 json!({ "errors": errors, "warnings": warnings, "findings": list })
             );
         }
         Format::Human => {
             for f in &findings {
-                println!("{f}");
+                outln!("{f}");
             }
-            println!(
+            outln!(
                 "{} topic(s) linted: {errors} error(s), {warnings} warning(s)",
                 catalog.topics().len()
             );
@@ -903,18 +951,18 @@ fn generate(catalog: &Catalog, out: &std::path::Path, check: bool) -> Result<Exi
     if check {
         return match evkit_codegen::check(&generated, out) {
             Ok(()) => {
-                println!("generated code in {} is up to date", out.display());
+                outln!("generated code in {} is up to date", out.display());
                 Ok(ExitCode::SUCCESS)
             }
             Err(e @ evkit_codegen::Error::Drift { .. }) => {
-                println!("{e}");
+                outln!("{e}");
                 Ok(ExitCode::from(1))
             }
             Err(e) => Err(e.into()),
         };
     }
     evkit_codegen::write(&generated, out)?;
-    println!(
+    outln!(
         "wrote {} file(s) to {}",
         generated.files.len(),
         out.display()
@@ -941,12 +989,15 @@ fn topics(catalog: &Catalog, format: Format) -> ExitCode {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::Value::Array(list));
+            outln!("{}", serde_json::Value::Array(list));
         }
         Format::Human => {
-            println!(
+            outln!(
                 "{:<40} {:<8} {:>10}  {:<22} KEY",
-                "TOPIC", "OWNER", "PARTITIONS", "ENVELOPE"
+                "TOPIC",
+                "OWNER",
+                "PARTITIONS",
+                "ENVELOPE"
             );
             for t in catalog.topics() {
                 let owner = match t.spec.owner {
@@ -967,7 +1018,7 @@ fn topics(catalog: &Catalog, format: Format) -> ExitCode {
                     (None, None, true) => "required".to_owned(),
                     (None, None, false) => "optional".to_owned(),
                 };
-                println!(
+                outln!(
                     "{:<40} {:<8} {:>10}  {:<22} {key}",
                     t.name(),
                     owner,

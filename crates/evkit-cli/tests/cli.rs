@@ -824,3 +824,52 @@ fn generate_examples_answers_every_suite_schema_and_never_wrongly() {
     assert!(answered >= 190, "answered {answered}, refused {refused}");
     assert!(lines >= 750, "{lines} lines");
 }
+
+/// Reads one line of `args`' output, closes the pipe, and returns how the process ended.
+fn first_line_then_close(args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    use std::io::BufRead as _;
+    use std::process::{Command as Std, Stdio};
+    let mut child = Std::new(assert_cmd::cargo::cargo_bin("evkit"))
+        .arg("--catalog")
+        .arg(catalog_dir())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        first,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `evkit … | head -1` ends quietly: exit 0 and nothing on stderr, for a command that prints
+/// with `println!`-style lines and one that writes a stream.
+#[test]
+fn a_closed_stdout_ends_commands_quietly() {
+    let (status, first, stderr) =
+        first_line_then_close(&["generate-examples", "--topic", TODO, "--count", "20000"]);
+    assert!(first.starts_with('{'), "{first}");
+    assert!(
+        status.success() && stderr.is_empty(),
+        "{status:?}: {stderr}"
+    );
+    let (status, first, stderr) =
+        first_line_then_close(&["generate-examples", "--list-rules", "--topic", TODO]);
+    assert!(!first.is_empty());
+    assert!(
+        status.success() && stderr.is_empty(),
+        "{status:?}: {stderr}"
+    );
+    let (status, _, stderr) = first_line_then_close(&["lint"]);
+    assert!(
+        status.success() && !stderr.contains("panicked"),
+        "{status:?}: {stderr}"
+    );
+}

@@ -581,3 +581,42 @@ fn a_named_group_goes_on_where_the_last_run_stopped() {
     assert_eq!(second.len(), 1, "{second:?}");
     assert_eq!(second[0]["payload"]["title"], "todo 2");
 }
+
+/// `evkit consume … | head -1`: the reader closes the pipe after one line; evkit ends quietly
+/// (exit 0, nothing on stderr) instead of panicking.
+#[test]
+fn consume_ends_quietly_when_its_reader_goes_away() {
+    let dev = start_dev();
+    evkit(&dev)
+        .args(["fuzz", "--topic", TODO, "--count", "300", "--seed", "3"])
+        .assert()
+        .success();
+    let mut child = Command::cargo_bin("evkit")
+        .unwrap()
+        .arg("--catalog")
+        .arg(catalog_dir())
+        .env("EVKIT_BOOTSTRAP", &dev.bootstrap)
+        .args([
+            "consume",
+            "--topic",
+            TODO,
+            "--from-beginning",
+            "--count",
+            "300",
+        ])
+        .args(["--idle-timeout", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    // The reader is gone (dropped above); evkit must notice on its next write.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
