@@ -775,7 +775,8 @@ fn outbox(catalog: &Catalog, args: &OutboxArgs) -> Result<ExitCode> {
         ..evkit::outbox::RelayOptions::default()
     };
     let (report, pending, last_error) = runtime()?.block_on(async {
-        let outbox = evkit::outbox::Outbox::connect(&args.db).await?;
+        // Showing only reads; relaying deletes what it sent. Neither creates a table.
+        let outbox = evkit::outbox::Outbox::open_existing(&args.db, args.relay).await?;
         let report = match &producer {
             Some(p) => Some(outbox.relay(p, &options).await?),
             None => None,

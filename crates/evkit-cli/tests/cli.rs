@@ -873,3 +873,37 @@ fn a_closed_stdout_ends_commands_quietly() {
         "{status:?}: {stderr}"
     );
 }
+
+/// `evkit outbox --db FILE` only shows: on a database that is not an outbox it says so (exit
+/// 2) and leaves the file exactly as it was (no table created, no WAL switch).
+#[test]
+fn outbox_show_never_changes_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("unrelated.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep');")
+            .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    evkit()
+        .args(["outbox", "--db", db.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has no evkit_outbox table"));
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the file changed");
+    assert!(!dir.path().join("unrelated.db-wal").exists());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    let tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'evkit_outbox'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
+}

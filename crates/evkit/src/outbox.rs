@@ -267,6 +267,70 @@ impl Outbox {
         })
     }
 
+    /// Opens an outbox that must already exist, changing nothing: no table is created and no
+    /// setting is changed. `write: false` opens a SQLite file read-only (what `evkit outbox`
+    /// does to show it); `write: true` allows what a relay needs. A database without the
+    /// `evkit_outbox` table is an error that says so.
+    pub async fn open_existing(url: &str, write: bool) -> Result<Outbox, Error> {
+        let missing = |place: &str| Error::Outbox {
+            context: format!("{place} has no evkit_outbox table"),
+            source: "not an outbox database (nothing was changed)".into(),
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            let path = url.strip_prefix("sqlite:").unwrap_or(url).to_owned();
+            let conn = tokio::task::spawn_blocking(move || {
+                use rusqlite::OpenFlags;
+                let flags = if write {
+                    OpenFlags::SQLITE_OPEN_READ_WRITE
+                } else {
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                } | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI;
+                let conn = Connection::open_with_flags(&path, flags)
+                    .map_err(db("opening the outbox database"))?;
+                conn.busy_timeout(Duration::from_secs(5))
+                    .map_err(db("setting the outbox busy timeout"))?;
+                let found: Option<i64> = conn
+                    .query_row(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evkit_outbox'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(db("reading the database schema"))?;
+                if found.is_none() {
+                    return Err(missing(&path));
+                }
+                Ok(conn)
+            })
+            .await
+            .map_err(|e| Error::Outbox {
+                context: "outbox task".to_owned(),
+                source: Box::new(e),
+            })??;
+            return Ok(Outbox {
+                backend: Backend::Sqlite(Arc::new(Mutex::new(conn))),
+                relaying: Arc::default(),
+            });
+        }
+        let client = PgLink::open(url).await?;
+        let found: bool = client
+            .query_one("SELECT to_regclass('evkit_outbox') IS NOT NULL", &[])
+            .await
+            .map_err(pg("reading the database schema"))?
+            .get(0);
+        if !found {
+            return Err(missing("the PostgreSQL database"));
+        }
+        Ok(Outbox {
+            backend: Backend::Postgres(Arc::new(PgLink {
+                url: url.to_owned(),
+                client: tokio::sync::Mutex::new(Arc::new(client)),
+            })),
+            relaying: Arc::default(),
+        })
+    }
+
     /// Creates the outbox table in a PostgreSQL database the service already uses (idempotent).
     pub async fn install_postgres(
         client: &impl tokio_postgres::GenericClient,
