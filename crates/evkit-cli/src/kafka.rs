@@ -75,13 +75,31 @@ fn client_config(bootstrap: &str) -> ClientConfig {
     config
 }
 
-/// Fails with a clear message when nothing answers at `bootstrap`.
-fn probe(bootstrap: &str) -> Result<()> {
+/// Fails with a clear message when nothing answers at `bootstrap`; returns which of `topics`
+/// the broker does not have.
+fn probe(bootstrap: &str, topics: &[String]) -> Result<Vec<String>> {
     let consumer: BaseConsumer = client_config(bootstrap).create()?;
-    consumer
+    let metadata = consumer
         .fetch_metadata(None, CONNECT_TIMEOUT)
         .with_context(|| format!("no Kafka broker answered at {bootstrap} within {CONNECT_TIMEOUT:?} (start one with `evkit dev`)"))?;
-    Ok(())
+    Ok(topics
+        .iter()
+        .filter(|topic| {
+            !metadata
+                .topics()
+                .iter()
+                .any(|t| t.name() == *topic && t.error().is_none() && !t.partitions().is_empty())
+        })
+        .cloned()
+        .collect())
+}
+
+/// The error for a topic the broker at `bootstrap` does not have.
+fn missing_topic(topic: &str, bootstrap: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "topic `{topic}` does not exist on {bootstrap} (create it; `evkit dev` creates every \
+         catalog topic and its dead-letter topic when it starts)"
+    )
 }
 
 /// What `evkit produce` sends.
@@ -127,12 +145,16 @@ pub async fn produce(catalog: &Catalog, p: &Produce<'_>) -> Result<ExitCode> {
             .context("use --no-validate to send to a topic the catalog does not describe")?;
         let message = Message::from_parts(p.key.map(str::as_bytes), &headers, p.payload);
         if let Err(e) = contract.check(&message) {
-            outln!("not sent: {e}");
+            eprintln!("not sent: {e}");
             return Ok(ExitCode::from(1));
         }
     }
     let bootstrap = p.bootstrap.to_owned();
-    tokio::task::spawn_blocking(move || probe(&bootstrap)).await??;
+    let wanted = vec![p.topic.to_owned()];
+    let missing = tokio::task::spawn_blocking(move || probe(&bootstrap, &wanted)).await??;
+    if let Some(topic) = missing.first() {
+        return Err(missing_topic(topic, p.bootstrap));
+    }
     let producer: FutureProducer = client_config(p.bootstrap)
         .set("enable.idempotence", "true")
         .set("acks", "all")
@@ -179,7 +201,20 @@ pub struct Consume<'a> {
 /// Reads messages and prints each with its validation verdict.
 pub async fn consume(catalog: &Catalog, c: &Consume<'_>) -> Result<ExitCode> {
     let bootstrap = c.bootstrap.to_owned();
-    tokio::task::spawn_blocking(move || probe(&bootstrap)).await??;
+    let wanted = c.topics.clone();
+    let missing = tokio::task::spawn_blocking(move || probe(&bootstrap, &wanted)).await??;
+    if missing.len() == c.topics.len() {
+        if let Some(topic) = missing.first() {
+            return Err(missing_topic(topic, c.bootstrap));
+        }
+    }
+    // Reading several (`tail`): the ones that exist, and a word about the others.
+    for topic in &missing {
+        eprintln!(
+            "evkit: {}; not reading it",
+            missing_topic(topic, c.bootstrap)
+        );
+    }
     let group = c.group.map_or_else(
         || format!("evkit-cli-{:016x}", rand::random::<u64>()),
         str::to_owned,
@@ -200,7 +235,12 @@ pub async fn consume(catalog: &Catalog, c: &Consume<'_>) -> Result<ExitCode> {
         // session, 45 s by default, even after it left).
         .set("session.timeout.ms", "6000")
         .create()?;
-    let topics: Vec<&str> = c.topics.iter().map(String::as_str).collect();
+    let topics: Vec<&str> = c
+        .topics
+        .iter()
+        .filter(|t| !missing.contains(t))
+        .map(String::as_str)
+        .collect();
     consumer.subscribe(&topics)?;
     let mut seen = 0;
     let mut last = Instant::now();
@@ -229,7 +269,7 @@ pub async fn consume(catalog: &Catalog, c: &Consume<'_>) -> Result<ExitCode> {
         consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)?;
     }
     if c.format == Format::Human {
-        outln!("{seen} message(s)");
+        eprintln!("{seen} message(s)");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -152,7 +152,8 @@ fn produce_validates_and_consume_reports_verdicts() {
         .write_stdin(r#"{"id": 1.5}"#)
         .assert()
         .code(1)
-        .stdout(predicates::str::contains("not sent"));
+        .stdout(predicates::str::is_empty())
+        .stderr(predicates::str::contains("not sent"));
     // Forced through: the consumer shows it as invalid.
     evkit(&dev)
         .args(["produce", "--topic", TODO, "--no-validate"])
@@ -619,4 +620,29 @@ fn consume_ends_quietly_when_its_reader_goes_away() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `consume` of a topic the broker does not have: exit 2 at once with a clear message, with
+/// `--idle-timeout` and with `--count` (which waited forever before); `produce` likewise.
+#[test]
+fn a_missing_topic_is_a_clear_error() {
+    let dev = start_dev();
+    for extra in [["--idle-timeout", "5"], ["--count", "1"]] {
+        evkit(&dev)
+            .args(["consume", "--topic", "platform.evkit.nope"])
+            .args(extra)
+            .timeout(Duration::from_secs(30))
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains(
+                "topic `platform.evkit.nope` does not exist on",
+            ));
+    }
+    evkit(&dev)
+        .args(["produce", "--topic", "platform.evkit.nope", "--no-validate"])
+        .write_stdin("{}")
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("does not exist"));
 }
