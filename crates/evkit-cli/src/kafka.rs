@@ -203,10 +203,10 @@ pub async fn consume(catalog: &Catalog, c: &Consume<'_>) -> Result<ExitCode> {
     let bootstrap = c.bootstrap.to_owned();
     let wanted = c.topics.clone();
     let missing = tokio::task::spawn_blocking(move || probe(&bootstrap, &wanted)).await??;
-    if missing.len() == c.topics.len() {
-        if let Some(topic) = missing.first() {
-            return Err(missing_topic(topic, c.bootstrap));
-        }
+    if missing.len() == c.topics.len()
+        && let Some(topic) = missing.first()
+    {
+        return Err(missing_topic(topic, c.bootstrap));
     }
     // Reading several (`tail`): the ones that exist, and a word about the others.
     for topic in &missing {
