@@ -297,6 +297,18 @@ fn print_message(catalog: &Catalog, m: &BorrowedMessage<'_>, format: Format) {
         .map(|(name, value)| ((*name).to_owned(), show_header(name, *value)))
         .collect();
     let payload = show_bytes(m.payload());
+    let timestamp = match m.timestamp() {
+        rdkafka::Timestamp::NotAvailable => None,
+        t => t.to_millis().map(|ms| {
+            let kind = match t {
+                rdkafka::Timestamp::LogAppendTime(_) => "log-append",
+                _ => "create",
+            };
+            let time = chrono::DateTime::from_timestamp_millis(ms)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            json!({"ms": ms, "type": kind, "time": time})
+        }),
+    };
     let key = m
         .key()
         .map_or(Value::Null, |k| match std::str::from_utf8(k) {
@@ -309,6 +321,7 @@ fn print_message(catalog: &Catalog, m: &BorrowedMessage<'_>, format: Format) {
                 "topic": m.topic(),
                 "partition": m.partition(),
                 "offset": m.offset(),
+                "timestamp": timestamp,
                 "key": key,
                 "headers": shown_headers.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
                 "payload": payload,
@@ -325,12 +338,21 @@ fn print_message(catalog: &Catalog, m: &BorrowedMessage<'_>, format: Format) {
             outln!("{line}");
         }
         Format::Human => {
-            outln!("--- {} [{}] @{}", m.topic(), m.partition(), m.offset());
-            outln!("key: {key}");
+            outln!(
+                "--- {} [{}] @{}{}",
+                m.topic(),
+                m.partition(),
+                m.offset(),
+                timestamp
+                    .as_ref()
+                    .map(|t| format!(" {}", t["time"].as_str().unwrap_or_default()))
+                    .unwrap_or_default()
+            );
+            outln!("key: {}", plain(&key));
             for (n, v) in &shown_headers {
-                outln!("header {n}: {v}");
+                outln!("header {n}: {}", plain(v));
             }
-            outln!("payload: {payload}");
+            outln!("payload: {}", plain(&payload));
             match (&verdict, known) {
                 (_, false) => outln!("verdict: topic not in the catalog (not validated)"),
                 (Ok(()), true) => outln!("verdict: valid"),
@@ -351,6 +373,7 @@ fn show_header(name: &str, value: Option<&[u8]>) -> Value {
         return Value::Null;
     };
     if name.eq_ignore_ascii_case(evkit_schema::IDENTITY_HEADER) {
+        // A secret: its tenant and type only.
         return match Identity::from_header(value) {
             Some(id) => {
                 json!({"org_id": id.org_id(), "type": id.principal_type(), "raw": "<masked>"})
@@ -361,16 +384,22 @@ fn show_header(name: &str, value: Option<&[u8]>) -> Value {
     show_bytes(Some(value))
 }
 
-/// JSON when the bytes are JSON, text when UTF-8, base64 otherwise.
+/// The bytes exactly as they were on the wire: the text when UTF-8 (never re-read as JSON, so
+/// `1e3`, big numbers, duplicate keys and key order survive), base64 otherwise.
 fn show_bytes(bytes: Option<&[u8]>) -> Value {
     let Some(bytes) = bytes else {
         return Value::Null;
     };
-    if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
-        return v;
-    }
     match std::str::from_utf8(bytes) {
         Ok(s) => Value::String(s.to_owned()),
         Err(_) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(bytes)}),
+    }
+}
+
+/// Text for the human format: the string itself, or the JSON of anything else.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }

@@ -99,6 +99,11 @@ fn available(tool: &str, probe: &[&str]) -> bool {
     ok
 }
 
+/// A consumed message's payload (shown as the exact text it was), read as JSON.
+fn payload(message: &serde_json::Value) -> serde_json::Value {
+    serde_json::from_str(message["payload"].as_str().expect("a text payload")).unwrap()
+}
+
 fn consume_json(dev: &Dev, count: usize) -> Vec<serde_json::Value> {
     consume_json_with(dev, count, &[])
 }
@@ -166,7 +171,7 @@ fn produce_validates_and_consume_reports_verdicts() {
         .iter()
         .find(|m| m["valid"] == true)
         .expect("the valid message");
-    assert_eq!(good["payload"]["title"], "valid one");
+    assert_eq!(payload(&good)["title"], "valid one");
     assert_eq!(good["key"], "12345");
     let id = good["headers"]
         .as_array()
@@ -204,7 +209,7 @@ fn kcat_produces_to_and_consumes_from_evkit_dev() {
     }
     let dev = start_dev();
     let id = identity("777");
-    let payload =
+    let sent =
         r#"{"id": 7, "org_id": "777", "title": "from kcat", "created_at": "2026-11-01T09:30:00Z"}"#;
     let mut kcat = Command::new("kcat")
         .args(["-b", &dev.bootstrap, "-P", "-t", TODO, "-k", "777"])
@@ -217,12 +222,12 @@ fn kcat_produces_to_and_consumes_from_evkit_dev() {
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
-    std::io::Write::write_all(kcat.stdin.as_mut().unwrap(), payload.as_bytes()).unwrap();
+    std::io::Write::write_all(kcat.stdin.as_mut().unwrap(), sent.as_bytes()).unwrap();
     drop(kcat.stdin.take());
     assert!(kcat.wait().unwrap().success());
 
     let messages = consume_json(&dev, 1);
-    assert_eq!(messages[0]["payload"]["title"], "from kcat");
+    assert_eq!(messages[0]["payload"], sent, "the exact bytes kcat sent");
     assert_eq!(messages[0]["valid"], true, "{}", messages[0]);
 
     let out = Command::new("timeout")
@@ -285,7 +290,7 @@ fn kafka_python_produces_to_and_consumes_from_evkit_dev() {
     let messages = consume_json(&dev, 2);
     let py = messages
         .iter()
-        .find(|m| m["payload"]["title"] == "from kafka-python")
+        .find(|m| payload(m)["title"] == "from kafka-python")
         .unwrap();
     assert_eq!(py["valid"], true, "{py}");
 }
@@ -547,7 +552,7 @@ fn replay_sends_dead_lettered_messages_back_once() {
     let messages = consume_json(&dev, 1);
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0]["valid"], true, "{}", messages[0]);
-    assert_eq!(messages[0]["payload"]["title"], "fixed since");
+    assert_eq!(payload(&messages[0])["title"], "fixed since");
     let names: Vec<&str> = messages[0]["headers"]
         .as_array()
         .unwrap()
@@ -580,7 +585,7 @@ fn a_named_group_goes_on_where_the_last_run_stopped() {
     // The same group again, soon after: assigned at once, and only what is new.
     let second = read();
     assert_eq!(second.len(), 1, "{second:?}");
-    assert_eq!(second[0]["payload"]["title"], "todo 2");
+    assert_eq!(payload(&second[0])["title"], "todo 2");
 }
 
 /// `evkit consume … | head -1`: the reader closes the pipe after one line; evkit ends quietly
@@ -645,4 +650,76 @@ fn a_missing_topic_is_a_clear_error() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("does not exist"));
+}
+
+/// `consume` shows what was on the wire, as kcat does: the payload's exact text (big numbers,
+/// duplicate keys, key order and `1e3` kept), base64 when it is not UTF-8, header values as
+/// strings, and the record's timestamp.
+#[test]
+fn consume_shows_the_exact_bytes() {
+    let dev = start_dev();
+    let text = r#"{"b":1e3,"a":123456789012345678901234,"a":"dup","n":null}"#;
+    evkit(&dev)
+        .args(["produce", "--topic", TODO, "--no-validate", "--key", "one"])
+        .args([
+            "--header",
+            "x-n=1e3",
+            "--header",
+            "x-s=null",
+            "--header",
+            "x-big=12345678901234567890123",
+        ])
+        .write_stdin(text)
+        .assert()
+        .success();
+    evkit(&dev)
+        .args(["produce", "--topic", TODO, "--no-validate", "--key", "one"])
+        .write_stdin(b"\xff\xfe not utf-8".to_vec())
+        .assert()
+        .success();
+    let messages = consume_json(&dev, 2);
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(messages[0]["payload"], text, "{}", messages[0]);
+    let header = |name: &str| {
+        messages[0]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .map(|h| h["value"].clone())
+            .unwrap()
+    };
+    assert_eq!(header("x-n"), "1e3");
+    assert_eq!(header("x-s"), "null");
+    assert_eq!(header("x-big"), "12345678901234567890123");
+    assert!(messages[0]["timestamp"]["ms"].as_i64().unwrap() > 1_600_000_000_000);
+    assert_eq!(
+        messages[1]["payload"]["base64"],
+        base64_of(b"\xff\xfe not utf-8"),
+        "{}",
+        messages[1]
+    );
+    // The human format prints the same text.
+    let out = evkit(&dev)
+        .args([
+            "consume",
+            "--topic",
+            TODO,
+            "--from-beginning",
+            "--count",
+            "1",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains(&format!("payload: {text}")), "{out}");
+    assert!(out.contains("header x-n: 1e3"), "{out}");
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
