@@ -171,7 +171,7 @@ fn produce_validates_and_consume_reports_verdicts() {
         .iter()
         .find(|m| m["valid"] == true)
         .expect("the valid message");
-    assert_eq!(payload(&good)["title"], "valid one");
+    assert_eq!(payload(good)["title"], "valid one");
     assert_eq!(good["key"], "12345");
     let id = good["headers"]
         .as_array()
