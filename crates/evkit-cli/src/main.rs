@@ -287,10 +287,13 @@ struct ReplayArgs {
     /// The replay job's consumer group.
     #[arg(long, default_value = "evkit-replay")]
     group: String,
-    /// Only messages dead-lettered for this reason (`validation`, `rejected`,
-    /// `retries-exhausted`, ...); repeat for more. Default: every reason.
-    #[arg(long = "reason")]
+    /// Only messages dead-lettered for this reason; repeat for more. Default: every reason.
+    #[arg(long = "reason", value_parser = ["validation", "decode", "rejected", "error", "timeout", "panic"])]
     reasons: Vec<String>,
+    /// Also send messages whose original topic is not in the catalog (unchecked: nothing here
+    /// describes them). Default: leave them on the dead-letter topic, counted as foreign.
+    #[arg(long)]
+    allow_foreign: bool,
     /// Stop after reading this many messages.
     #[arg(long)]
     limit: Option<u64>,
@@ -710,8 +713,23 @@ fn replay(catalog: &Catalog, args: &ReplayArgs) -> Result<ExitCode> {
         limit: args.limit,
         idle: std::time::Duration::from_secs(args.idle_timeout),
         dry_run: args.dry_run,
+        allow_foreign: args.allow_foreign,
+        progress: Some(std::sync::Arc::new(|r: &evkit::ReplayReport| {
+            if r.read.is_multiple_of(1000) {
+                eprintln!(
+                    "replay: read {}, replayed {}, still invalid {}",
+                    r.read,
+                    r.replayed_total(),
+                    r.still_invalid_total()
+                );
+            }
+        })),
         ..evkit::ReplayOptions::new(&args.from)
     };
+    eprintln!(
+        "replay: reading {} as group {} (stops after {} s without a message)",
+        args.from, args.group, args.idle_timeout
+    );
     let report = runtime()?.block_on(evkit::replay(
         &config,
         std::sync::Arc::new(catalog.clone()),
@@ -731,6 +749,7 @@ fn print_replay(report: &evkit::ReplayReport, dry_run: bool, format: Format) {
                 "replayed": report.replayed,
                 "still_invalid": report.still_invalid,
                 "skipped": report.skipped,
+                "foreign": report.foreign,
             })
         ),
         Format::Human => {
@@ -747,6 +766,11 @@ fn print_replay(report: &evkit::ReplayReport, dry_run: bool, format: Format) {
             }
             for (topic, n) in &report.still_invalid {
                 outln!("  {n} still invalid for {topic}");
+            }
+            for (topic, n) in &report.foreign {
+                outln!(
+                    "  {n} left for {topic}: not in the catalog (--allow-foreign sends them unchecked)"
+                );
             }
         }
     }

@@ -723,3 +723,96 @@ fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// `replay` never waits unbounded and never sends what it cannot check: no broker and a
+/// missing dead-letter topic are exit 2 within seconds, an unknown `--reason` is refused, and a
+/// message for a topic outside the catalog stays unless `--allow-foreign`.
+#[test]
+fn replay_refuses_what_it_cannot_check() {
+    let started = Instant::now();
+    assert_cmd::Command::cargo_bin("evkit")
+        .unwrap()
+        .arg("--catalog")
+        .arg(catalog_dir())
+        .args(["replay", "--from", "x.dlq", "--bootstrap", "127.0.0.1:1"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no broker at 127.0.0.1:1"));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let dev = start_dev();
+    let started = Instant::now();
+    evkit(&dev)
+        .args(["replay", "--from", "platform.nope.dlq"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "the dead-letter topic platform.nope.dlq does not exist",
+        ));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    evkit(&dev)
+        .args([
+            "replay",
+            "--from",
+            &format!("{TODO}.dlq"),
+            "--reason",
+            "bogus",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("validation"));
+    // A dead letter whose original topic is another team's, not in this catalog.
+    evkit(&dev)
+        .args([
+            "produce",
+            "--topic",
+            &format!("{TODO}.dlq"),
+            "--no-validate",
+        ])
+        .args(["--header", "evkit-dlq-original-topic=other.team.events"])
+        .args(["--header", "evkit-dlq-reason=validation"])
+        .write_stdin(r#"{"anything": true}"#)
+        .assert()
+        .success();
+    let out = evkit(&dev)
+        .args([
+            "replay",
+            "--from",
+            &format!("{TODO}.dlq"),
+            "--format",
+            "json",
+        ])
+        .args(["--idle-timeout", "3", "--dry-run"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["foreign"]["other.team.events"], 1, "{report}");
+    assert_eq!(report["replayed"], serde_json::json!({}), "{report}");
+    let out = evkit(&dev)
+        .args([
+            "replay",
+            "--from",
+            &format!("{TODO}.dlq"),
+            "--format",
+            "json",
+        ])
+        .args(["--idle-timeout", "3", "--dry-run", "--allow-foreign"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["replayed"]["other.team.events"], 1, "{report}");
+}

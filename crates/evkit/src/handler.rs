@@ -123,6 +123,21 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the order the docs list them.
+    pub const ALL: [Reason; 6] = [
+        Reason::Validation,
+        Reason::Decode,
+        Reason::Rejected,
+        Reason::Error,
+        Reason::Timeout,
+        Reason::Panic,
+    ];
+
+    /// The reason whose [`Reason::as_str`] is `s`.
+    pub fn parse(s: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     /// The value of the `evkit-dlq-reason` header and of the `reason` metric label.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -8,6 +8,11 @@
 //! with its own consumer group and commits only what it handled (sent and acknowledged, or judged
 //! still invalid), so running it twice does not send anything twice, and a crash in the middle
 //! resumes where the last commit left off (at-least-once, like the consumer).
+//!
+//! Every wait is bounded: the broker and the dead-letter topic are checked first (10 s), the
+//! group's assignment is awaited for at most 30 s, and the job stops after `idle` without a
+//! message. A message whose original topic is not in the catalog is not sent (nothing can
+//! check it) unless `allow_foreign` says so; it is counted as `foreign`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,24 +20,31 @@ use std::time::{Duration, Instant};
 
 use evkit_schema::Catalog;
 use rdkafka::Message as _;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::dead_letter;
-use crate::{Config, Context, Envelope, Error, Metrics, Producer};
+use crate::{Config, Context, Envelope, Error, Metrics, Producer, Reason};
 
 /// How long the job waits for its consumer group to assign it the dead-letter topic's partitions.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the job waits for the broker to describe the dead-letter topic.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Called with the report so far, after each message read (for progress output).
+pub type Progress = Arc<dyn Fn(&ReplayReport) + Send + Sync>;
+
 /// What to replay and how.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ReplayOptions {
     /// The dead-letter topic to read, as named on the cluster.
     pub dead_letter_topic: String,
     /// The replay job's consumer group: its committed offsets say what was already replayed.
     pub group_id: String,
-    /// Only messages dead-lettered for one of these reasons (`validation`, `rejected`,
-    /// `retries-exhausted`, ...); empty: every reason. Others are skipped and committed.
+    /// Only messages dead-lettered for one of these reasons (see [`Reason`]: `validation`,
+    /// `decode`, `rejected`, `error`, `timeout`, `panic`); empty: every reason. Others are
+    /// skipped and committed. An unknown reason is an error before anything is read.
     pub reasons: Vec<String>,
     /// Stop after this many messages read.
     pub limit: Option<u64>,
@@ -40,6 +52,25 @@ pub struct ReplayOptions {
     pub idle: Duration,
     /// Read and check, report what would happen, send and commit nothing.
     pub dry_run: bool,
+    /// Send messages whose original topic is not in the catalog, unchecked (default: leave
+    /// them, counted as `foreign`).
+    pub allow_foreign: bool,
+    /// Told of the progress after each message read.
+    pub progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for ReplayOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayOptions")
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("group_id", &self.group_id)
+            .field("reasons", &self.reasons)
+            .field("limit", &self.limit)
+            .field("idle", &self.idle)
+            .field("dry_run", &self.dry_run)
+            .field("allow_foreign", &self.allow_foreign)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ReplayOptions {
@@ -52,6 +83,8 @@ impl ReplayOptions {
             limit: None,
             idle: Duration::from_secs(5),
             dry_run: false,
+            allow_foreign: false,
+            progress: None,
         }
     }
 }
@@ -67,6 +100,8 @@ pub struct ReplayReport {
     pub still_invalid: BTreeMap<String, u64>,
     /// Skipped: another reason than the ones asked for, or no `evkit-dlq-original-topic` header.
     pub skipped: u64,
+    /// Messages left because their original topic is not in the catalog, by that topic.
+    pub foreign: BTreeMap<String, u64>,
 }
 
 impl ReplayReport {
@@ -85,6 +120,7 @@ impl ReplayReport {
 enum Verdict {
     Replayed(String),
     StillInvalid(String),
+    Foreign(String),
     Skipped,
 }
 
@@ -96,6 +132,18 @@ pub async fn replay(
     catalog: Arc<Catalog>,
     options: &ReplayOptions,
 ) -> Result<ReplayReport, Error> {
+    for r in &options.reasons {
+        if Reason::parse(r).is_none() {
+            return Err(Error::Config {
+                source_name: "replay".to_owned(),
+                message: format!(
+                    "unknown reason `{r}`: dead letters carry one of {}",
+                    Reason::ALL.map(Reason::as_str).join(", ")
+                ),
+            });
+        }
+    }
+    check_topic(config, &options.dead_letter_topic).await?;
     let mut client = config.client_config()?;
     client
         .set("group.id", &options.group_id)
@@ -158,7 +206,11 @@ pub async fn replay(
         match replay_one(config, &producer, &envelope, options).await? {
             Verdict::Replayed(topic) => *report.replayed.entry(topic).or_default() += 1,
             Verdict::StillInvalid(topic) => *report.still_invalid.entry(topic).or_default() += 1,
+            Verdict::Foreign(topic) => *report.foreign.entry(topic).or_default() += 1,
             Verdict::Skipped => report.skipped += 1,
+        }
+        if let Some(progress) = &options.progress {
+            progress(&report);
         }
         next.insert(message.partition(), message.offset() + 1);
     }
@@ -186,6 +238,41 @@ pub async fn replay(
     Ok(report)
 }
 
+/// Fails at once, with what to do, when no broker answers or the topic does not exist.
+async fn check_topic(config: &Config, topic: &str) -> Result<(), Error> {
+    let client = config.client_config()?;
+    let topic = topic.to_owned();
+    let bootstrap = config.bootstrap_servers.clone();
+    tokio::task::spawn_blocking(move || {
+        let probe: BaseConsumer = client
+            .create()
+            .map_err(Error::kafka("creating the replay probe"))?;
+        let metadata = probe
+            .fetch_metadata(Some(&topic), METADATA_TIMEOUT)
+            .map_err(Error::kafka(format!(
+                "no broker at {bootstrap} described {topic} within {} s",
+                METADATA_TIMEOUT.as_secs()
+            )))?;
+        let exists = metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
+        if exists {
+            Ok(())
+        } else {
+            Err(Error::Config {
+                source_name: "replay".to_owned(),
+                message: format!("the dead-letter topic {topic} does not exist on {bootstrap}"),
+            })
+        }
+    })
+    .await
+    .map_err(|e| Error::Config {
+        source_name: "replay".to_owned(),
+        message: format!("the topic check did not finish: {e}"),
+    })?
+}
+
 async fn replay_one(
     config: &Config,
     producer: &Producer,
@@ -209,6 +296,13 @@ async fn replay_one(
         return Ok(Verdict::Skipped);
     }
     let topic = config.catalog_topic(original).to_owned();
+    if producer.catalog().get(&topic).is_none() && !options.allow_foreign {
+        tracing::warn!(
+            topic = %envelope.topic, partition = envelope.partition, offset = envelope.offset,
+            original = %topic, "replay: the original topic is not in the catalog; left"
+        );
+        return Ok(Verdict::Foreign(topic));
+    }
     let headers: Vec<(&str, &[u8])> = envelope
         .headers
         .iter()
