@@ -83,19 +83,93 @@ fn draw<T: std::fmt::Debug>(s: &BoxedStrategy<T>, r: &mut TestRunner) -> Result<
 }
 
 fn message_line(topic: &str, m: &Generated) -> Value {
-    let headers: serde_json::Map<String, Value> = m
-        .headers
-        .iter()
-        .map(|(n, v)| (n.clone(), json!(String::from_utf8_lossy(v))))
-        .collect();
-    let payload = serde_json::from_slice::<Value>(&m.payload)
-        .unwrap_or_else(|_| json!(String::from_utf8_lossy(&m.payload)));
     json!({
         "topic": topic,
-        "key": m.key.as_deref().map(String::from_utf8_lossy),
-        "headers": headers,
-        "payload": payload,
+        "key": m.key.as_deref().map_or(Value::Null, bytes_json),
+        "headers": headers_json(m.headers.iter().map(|(n, v)| (n.as_str(), Some(v.as_slice())))),
+        "payload": bytes_json(&m.payload),
         "broken": m.broken.as_ref().map(ToString::to_string),
+    })
+}
+
+/// Bytes as a message line shows them: the text itself when UTF-8, `{"base64": ...}`
+/// otherwise. The same in `generate-examples`, `consume`, `tail` and `validate --lines`.
+pub fn bytes_json(bytes: &[u8]) -> Value {
+    use base64::Engine as _;
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Value::String(s.to_owned()),
+        Err(_) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(bytes)}),
+    }
+}
+
+/// Headers as a message line shows them: `[{"name": ..., "value": ...}]` in order (a header
+/// may repeat), values as [`bytes_json`] shows them, `null` for a header without a value.
+pub fn headers_json<'a>(headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>) -> Value {
+    Value::Array(
+        headers
+            .map(|(n, v)| json!({"name": n, "value": v.map_or(Value::Null, bytes_json)}))
+            .collect(),
+    )
+}
+
+/// The bytes a [`bytes_json`] value stands for.
+fn json_bytes(v: &Value, what: &str) -> Result<Vec<u8>> {
+    use base64::Engine as _;
+    match v {
+        Value::String(s) => Ok(s.clone().into_bytes()),
+        Value::Object(o) if o.len() == 1 && o.get("base64").is_some_and(Value::is_string) => {
+            base64::engine::general_purpose::STANDARD
+                .decode(o["base64"].as_str().unwrap_or_default())
+                .with_context(|| format!("{what}: not base64"))
+        }
+        other => anyhow::bail!("{what} must be a string or {{\"base64\": ...}}, not {other}"),
+    }
+}
+
+/// A whole message read back from a message line (the shape [`message_line`] writes).
+pub struct LineMessage {
+    /// The line's `topic`, when it names one.
+    pub topic: Option<String>,
+    /// The record key.
+    pub key: Option<Vec<u8>>,
+    /// Headers in order (`None`: no value).
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// The payload.
+    pub payload: Vec<u8>,
+    /// The rule the line says the message breaks (`null`: valid).
+    pub broken: Option<String>,
+}
+
+/// Reads one message line.
+pub fn read_line(line: &str) -> Result<LineMessage> {
+    let v: Value = serde_json::from_str(line).context("not a JSON object")?;
+    let key = match &v["key"] {
+        Value::Null => None,
+        k => Some(json_bytes(k, "key")?),
+    };
+    let mut headers = Vec::new();
+    match &v["headers"] {
+        Value::Null => {}
+        Value::Array(hs) => {
+            for h in hs {
+                let name = h["name"]
+                    .as_str()
+                    .context("every header needs a string `name`")?;
+                let value = match &h["value"] {
+                    Value::Null => None,
+                    x => Some(json_bytes(x, &format!("header {name}"))?),
+                };
+                headers.push((name.to_owned(), value));
+            }
+        }
+        _ => anyhow::bail!("`headers` must be an array of {{\"name\", \"value\"}}"),
+    }
+    Ok(LineMessage {
+        topic: v["topic"].as_str().map(str::to_owned),
+        key,
+        headers,
+        payload: json_bytes(&v["payload"], "payload")?,
+        broken: v["broken"].as_str().map(str::to_owned),
     })
 }
 

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use base64::Engine as _;
 use evkit_schema::{Catalog, Identity, Message, Violation};
 use evkit_testkit::EmbeddedBroker;
 use rdkafka::ClientConfig;
@@ -110,7 +109,74 @@ pub struct Produce<'a> {
     pub headers: &'a [String],
     pub org_id: Option<&'a str>,
     pub validate: bool,
+    pub dataschema: Option<&'a str>,
     pub payload: &'a [u8],
+}
+
+/// What the catalog knows, unless given: the key from the key pointer, and the CloudEvents
+/// attributes of an enveloped topic (added to `headers`, or the structured envelope around the
+/// payload). Returns the key and the payload to send.
+fn from_catalog(
+    catalog: &Catalog,
+    p: &Produce<'_>,
+    headers: &mut Vec<(String, Vec<u8>)>,
+) -> Result<(Option<Vec<u8>>, Vec<u8>)> {
+    let mut key = p.key.map(|k| k.as_bytes().to_vec());
+    let mut payload = p.payload.to_vec();
+    if let Ok(contract) = catalog.contract(p.topic)
+        && let Ok(event) = serde_json::from_slice::<Value>(p.payload)
+    {
+        let envelope = &contract.spec().envelope;
+        let wrap = match envelope.mode {
+            evkit_schema::EnvelopeMode::Plain => false,
+            evkit_schema::EnvelopeMode::CloudeventsBinary => !headers
+                .iter()
+                .any(|(n, _)| n.to_ascii_lowercase().starts_with("ce_")),
+            evkit_schema::EnvelopeMode::CloudeventsStructured => event.get("specversion").is_none(),
+        };
+        if wrap {
+            if envelope.mode == evkit_schema::EnvelopeMode::CloudeventsStructured
+                && !envelope.dataschemas.is_empty()
+                && p.dataschema.is_none()
+            {
+                bail!(
+                    "{} dispatches on the CloudEvents dataschema: pass --dataschema, one of {}",
+                    p.topic,
+                    envelope
+                        .dataschemas
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            let attributes = evkit_schema::wire::Attributes {
+                id: uuid::Uuid::new_v4().to_string(),
+                time: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                dataschema: p.dataschema.map(str::to_owned),
+                identity: None,
+                request_id: None,
+            };
+            let encoded = evkit_schema::wire::encode(contract, &event, &attributes)?;
+            if envelope.mode == evkit_schema::EnvelopeMode::CloudeventsStructured {
+                payload = encoded.payload;
+            }
+            // Binary mode: the payload stays the bytes given; the attributes are headers.
+            let added: Vec<String> = encoded.headers.iter().map(|(n, _)| n.clone()).collect();
+            headers.splice(0..0, encoded.headers);
+            eprintln!("evkit: CloudEvents attributes added: {}", added.join(", "));
+        }
+        if key.is_none()
+            && let Some(k) = contract.key_for(&event)
+        {
+            eprintln!(
+                "evkit: key `{k}` from {}",
+                contract.spec().key.pointer.as_deref().unwrap_or_default()
+            );
+            key = Some(k.into_bytes());
+        }
+    }
+    Ok((key, payload))
 }
 
 /// Validates (unless told not to) and sends one message.
@@ -139,11 +205,12 @@ pub async fn produce(catalog: &Catalog, p: &Produce<'_>) -> Result<ExitCode> {
             uuid::Uuid::new_v4().to_string().into_bytes(),
         ));
     }
+    let (key, payload) = from_catalog(catalog, p, &mut headers)?;
     if p.validate {
         let contract = catalog
             .contract(p.topic)
             .context("use --no-validate to send to a topic the catalog does not describe")?;
-        let message = Message::from_parts(p.key.map(str::as_bytes), &headers, p.payload);
+        let message = Message::from_parts(key.as_deref(), &headers, &payload);
         if let Err(e) = contract.check(&message) {
             eprintln!("not sent: {e}");
             return Ok(ExitCode::from(1));
@@ -169,8 +236,8 @@ pub async fn produce(catalog: &Catalog, p: &Produce<'_>) -> Result<ExitCode> {
             value: Some(value),
         });
     }
-    let mut record = FutureRecord::to(p.topic).payload(p.payload).headers(owned);
-    if let Some(k) = p.key {
+    let mut record = FutureRecord::to(p.topic).payload(&payload).headers(owned);
+    if let Some(k) = &key {
         record = record.key(k);
     }
     let delivery = producer
@@ -309,12 +376,7 @@ fn print_message(catalog: &Catalog, m: &BorrowedMessage<'_>, format: Format) {
             json!({"ms": ms, "type": kind, "time": time})
         }),
     };
-    let key = m
-        .key()
-        .map_or(Value::Null, |k| match std::str::from_utf8(k) {
-            Ok(s) => Value::String(s.to_owned()),
-            Err(_) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(k)}),
-        });
+    let key = m.key().map_or(Value::Null, crate::examples::bytes_json);
     match format {
         Format::Json => {
             let line = json!({
@@ -390,10 +452,7 @@ fn show_bytes(bytes: Option<&[u8]>) -> Value {
     let Some(bytes) = bytes else {
         return Value::Null;
     };
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Value::String(s.to_owned()),
-        Err(_) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(bytes)}),
-    }
+    crate::examples::bytes_json(bytes)
 }
 
 /// Text for the human format: the string itself, or the JSON of anything else.

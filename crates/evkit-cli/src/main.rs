@@ -93,21 +93,30 @@ pub(crate) enum Format {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check one message (key, headers, payload) against its topic's contract.
+    /// Check one message (key, headers, payload) against its topic's contract, or many whole
+    /// messages as JSON lines (`--lines`).
     Validate {
-        /// The topic whose contract applies.
-        #[arg(long)]
-        topic: String,
+        /// The topic whose contract applies (with `--lines`: for lines that name none).
+        #[arg(long, required_unless_present = "lines")]
+        topic: Option<String>,
         /// The record key.
         #[arg(long)]
         key: Option<String>,
         /// A header as `name=value`; repeat for more.
         #[arg(long = "header", value_name = "NAME=VALUE")]
         headers: Vec<String>,
+        /// Adds an `x-rh-identity` for this tenant when none is given.
+        #[arg(long)]
+        org_id: Option<String>,
+        /// Read JSON lines of whole messages (`topic`, `key`, `headers`, `payload`, `broken`: the
+        /// shape `generate-examples` and `consume --format json` write) and print a summary. A
+        /// line labelled `broken` must be invalid, any other valid.
+        #[arg(long, conflicts_with_all = ["key", "headers", "org_id"])]
+        lines: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
-        /// The payload file; `-` or nothing reads standard input.
+        /// The payload file (with `--lines`, the lines); `-` or nothing reads standard input.
         file: Option<PathBuf>,
     },
     /// Find schema mistakes that validators silently ignore.
@@ -155,6 +164,10 @@ enum Command {
         /// Send even when the message breaks the contract (or the topic is not in the catalog).
         #[arg(long)]
         no_validate: bool,
+        /// The CloudEvents `dataschema` of the event, for a structured topic that dispatches
+        /// on it.
+        #[arg(long)]
+        dataschema: Option<String>,
         /// Bootstrap servers.
         #[arg(long, env = "EVKIT_BOOTSTRAP", default_value = "127.0.0.1:9092")]
         bootstrap: String,
@@ -434,22 +447,32 @@ fn run(cli: &Cli) -> Result<ExitCode> {
     run_with_catalog(cli, &Catalog::load(&cli.catalog)?)
 }
 
+#[allow(clippy::too_many_lines)] // reason: one arm per command
 fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
     match &cli.command {
         Command::Validate {
             topic,
             key,
             headers,
+            org_id,
+            lines,
             format,
             file,
-        } => validate(
-            catalog,
-            topic,
-            key.as_deref(),
-            headers,
-            *format,
-            file.as_ref(),
-        ),
+        } => {
+            if *lines {
+                validate_lines(catalog, topic.as_deref(), *format, file.as_ref())
+            } else {
+                validate(
+                    catalog,
+                    topic.as_deref().unwrap_or_default(),
+                    key.as_deref(),
+                    headers,
+                    org_id.as_deref(),
+                    *format,
+                    file.as_ref(),
+                )
+            }
+        }
         Command::Lint {
             deny_warnings,
             format,
@@ -464,6 +487,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
             headers,
             org_id,
             no_validate,
+            dataschema,
             bootstrap,
             file,
         } => {
@@ -475,6 +499,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
                 headers,
                 org_id: org_id.as_deref(),
                 validate: !no_validate,
+                dataschema: dataschema.as_deref(),
                 payload: &payload,
             };
             runtime()?.block_on(kafka::produce(catalog, &p))
@@ -874,11 +899,21 @@ fn validate(
     topic: &str,
     key: Option<&str>,
     headers: &[String],
+    org_id: Option<&str>,
     format: Format,
     file: Option<&PathBuf>,
 ) -> Result<ExitCode> {
     let contract = catalog.contract(topic)?;
     let payload = read_input(file)?;
+    let given = |name: &str| {
+        headers.iter().any(|h| {
+            h.split_once('=')
+                .is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
+        })
+    };
+    let identity = org_id
+        .filter(|_| !given(evkit_schema::IDENTITY_HEADER))
+        .map(|org| evkit_schema::encode_identity(org, "User"));
     let mut message = Message::new(&payload);
     message.key = key.map(str::as_bytes);
     for h in headers {
@@ -886,6 +921,9 @@ fn validate(
             bail!("--header `{h}` is not NAME=VALUE");
         };
         message = message.header(name, value.as_bytes());
+    }
+    if let Some(id) = &identity {
+        message = message.header(evkit_schema::IDENTITY_HEADER, id.as_bytes());
     }
     let result = contract.check(&message);
     let violations = result
@@ -906,12 +944,121 @@ fn validate(
         Format::Human if result.is_ok() => outln!("valid: {topic}"),
         Format::Human => {
             outln!("invalid: {topic}: {} violation(s)", violations.len());
-            for v in violations {
-                outln!("  - {v}");
+            for line in summarise(violations) {
+                outln!("  - {line}");
             }
         }
     }
     Ok(if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Violations as lines, identical ones once with their count (10,000 copies of one header
+/// give one line, not 9,999).
+fn summarise(violations: &[Violation]) -> Vec<String> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for v in violations {
+        let text = v.to_string();
+        match out.iter_mut().find(|(t, _)| *t == text) {
+            Some((_, n)) => *n += 1,
+            None => out.push((text, 1)),
+        }
+    }
+    out.into_iter()
+        .map(|(t, n)| if n > 1 { format!("{t} (×{n})") } else { t })
+        .collect()
+}
+
+/// `validate --lines`: every message line against its topic's contract, and a summary.
+fn validate_lines(
+    catalog: &Catalog,
+    topic: Option<&str>,
+    format: Format,
+    file: Option<&PathBuf>,
+) -> Result<ExitCode> {
+    let input = read_input(file)?;
+    let text = String::from_utf8(input).context("the lines are not UTF-8")?;
+    let (mut valid, mut invalid, mut wrong) = (0u64, 0u64, 0u64);
+    for (i, line) in text.split('\n').enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let n = i + 1;
+        let m = examples::read_line(line).with_context(|| format!("line {n}"))?;
+        let Some(name) = topic.map(str::to_owned).or(m.topic.clone()) else {
+            bail!("line {n} names no topic; pass --topic");
+        };
+        let contract = catalog
+            .contract(&name)
+            .with_context(|| format!("line {n}"))?;
+        let mut message = Message::new(&m.payload);
+        message.key = m.key.as_deref();
+        for (h, v) in &m.headers {
+            message = match v {
+                Some(v) => message.header(h, v),
+                None => message.null_header(h),
+            };
+        }
+        let result = contract.check(&message);
+        let ok = result.is_ok();
+        if ok {
+            valid += 1;
+        } else {
+            invalid += 1;
+        }
+        // A labelled line must be invalid; any other valid.
+        let as_labelled = ok == m.broken.is_none();
+        if !as_labelled {
+            wrong += 1;
+        }
+        let violations = result
+            .as_ref()
+            .err()
+            .map(evkit_schema::Error::violations)
+            .unwrap_or_default();
+        match format {
+            Format::Json => outln!(
+                "{}",
+                json!({
+                    "line": n,
+                    "topic": name,
+                    "valid": ok,
+                    "broken": m.broken,
+                    "as_labelled": as_labelled,
+                    "violations": violations.iter().map(violation_json).collect::<Vec<_>>(),
+                })
+            ),
+            Format::Human if as_labelled => {}
+            Format::Human => {
+                if let Some(rule) = &m.broken {
+                    outln!("line {n}: {name}: labelled `{rule}` but valid");
+                } else {
+                    outln!(
+                        "line {n}: invalid: {name}: {} violation(s)",
+                        violations.len()
+                    );
+                }
+                for s in summarise(violations) {
+                    outln!("  - {s}");
+                }
+            }
+        }
+    }
+    let summary = format!(
+        "{} message(s): {valid} valid, {invalid} invalid, {wrong} not as labelled",
+        valid + invalid
+    );
+    match format {
+        Format::Json => outln!(
+            "{}",
+            json!({"summary": {"messages": valid + invalid, "valid": valid, "invalid": invalid, "not_as_labelled": wrong}})
+        ),
+        Format::Human => outln!("{summary}"),
+    }
+    Ok(if wrong == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

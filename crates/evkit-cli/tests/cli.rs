@@ -280,6 +280,16 @@ fn generate_check_detects_drift() {
         .success();
 }
 
+/// The bytes a message line's value stands for: the text, or `{"base64": ...}`.
+fn bytes(v: &serde_json::Value) -> Vec<u8> {
+    match v {
+        serde_json::Value::String(s) => s.clone().into_bytes(),
+        other => base64::engine::general_purpose::STANDARD
+            .decode(other["base64"].as_str().unwrap())
+            .unwrap(),
+    }
+}
+
 fn examples(args: &[&str]) -> Vec<serde_json::Value> {
     let out = evkit()
         .arg("generate-examples")
@@ -315,12 +325,12 @@ fn generate_examples_writes_valid_and_named_invalid_messages_deterministically()
     assert_eq!(lines.len(), 20);
     let mut invalid = 0;
     for l in &lines {
-        let payload = serde_json::to_vec(&l["payload"]).unwrap();
+        let payload = bytes(&l["payload"]);
         let headers: Vec<(String, Vec<u8>)> = l["headers"]
-            .as_object()
+            .as_array()
             .unwrap()
             .iter()
-            .map(|(n, v)| (n.clone(), v.as_str().unwrap().as_bytes().to_vec()))
+            .map(|h| (h["name"].as_str().unwrap().to_owned(), bytes(&h["value"])))
             .collect();
         let key = l["key"].as_str().map(str::as_bytes);
         let m = evkit_schema::Message::from_parts(key, &headers, &payload);
@@ -473,8 +483,9 @@ fn generate_examples_lists_rules_and_breaks_the_one_asked_for() {
     assert_eq!(lines.len(), 8);
     for l in &lines {
         assert_eq!(l["broken"], "maxLength@/title", "{l}");
+        let payload: serde_json::Value = serde_json::from_slice(&bytes(&l["payload"])).unwrap();
         assert!(
-            l["payload"]["title"].as_str().unwrap().chars().count() > 255,
+            payload["title"].as_str().unwrap().chars().count() > 255,
             "{l}"
         );
     }
@@ -906,4 +917,88 @@ fn outbox_show_never_changes_the_database() {
         )
         .unwrap();
     assert_eq!(tables, 0);
+}
+
+/// `validate --lines` reads the lines `generate-examples` writes (every topic, with broken
+/// ones): each labelled line is invalid and every other valid, exit 0; a mislabelled line is
+/// exit 1, named. `--org-id` builds the identity header; identical violations print once with a
+/// count.
+#[test]
+fn validate_reads_message_lines_and_builds_the_identity() {
+    for topic in [
+        TODO,
+        "platform.evkit.domain-registered",
+        "platform.notifications.ingress",
+    ] {
+        let lines = evkit()
+            .args(["generate-examples", "--topic", topic, "--count", "40"])
+            .args(["--invalid-ratio", "0.4", "--seed", "5"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        evkit()
+            .args(["validate", "--lines"])
+            .write_stdin(lines.clone())
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(
+                "40 message(s): 24 valid, 16 invalid, 0 not as labelled",
+            ));
+        // Relabel a broken line as valid: it is named, exit 1.
+        let text = String::from_utf8(lines).unwrap();
+        let mut relabelled: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let i = relabelled
+            .iter()
+            .position(|l| !l["broken"].is_null())
+            .unwrap();
+        relabelled[i]["broken"] = serde_json::Value::Null;
+        let input: String = relabelled.iter().map(|l| l.to_string() + "\n").collect();
+        evkit()
+            .args(["validate", "--lines"])
+            .write_stdin(input)
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains(format!(
+                "line {}: invalid: {topic}",
+                i + 1
+            )));
+    }
+    let todo = r#"{"id": 1, "org_id": "77", "title": "t", "created_at": "2026-11-01T09:30:00Z"}"#;
+    evkit()
+        .args(["validate", "--topic", TODO, "--key", "77", "--org-id", "77"])
+        .args(["--header", "x-rh-insights-request-id=r-1"])
+        .write_stdin(todo)
+        .assert()
+        .success();
+    // Without --org-id the identity is missing.
+    evkit()
+        .args(["validate", "--topic", TODO, "--key", "77"])
+        .args(["--header", "x-rh-insights-request-id=r-1"])
+        .write_stdin(todo)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("x-rh-identity"));
+    // 1,000 copies of one header: one line with the count.
+    let mut args = vec!["validate".to_owned(), "--topic".to_owned(), TODO.to_owned()];
+    args.extend(["--key", "77", "--org-id", "77"].map(str::to_owned));
+    for _ in 0..1000 {
+        args.push("--header".to_owned());
+        args.push("x-rh-insights-request-id=r-1".to_owned());
+    }
+    let out = evkit()
+        .args(&args)
+        .write_stdin(todo)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.lines().count() < 5, "{out}");
+    assert!(out.contains("(×999)"), "{out}");
 }

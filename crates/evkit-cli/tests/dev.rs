@@ -816,3 +816,75 @@ fn replay_refuses_what_it_cannot_check() {
     let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(report["replayed"]["other.team.events"], 1, "{report}");
 }
+
+/// `produce` uses what the catalog knows: the key from the key pointer, and the CloudEvents
+/// attributes of an enveloped topic (binary headers, or the structured envelope with the
+/// `--dataschema` the topic dispatches on); a binary message without them names the missing
+/// `ce_*` header.
+#[test]
+fn produce_derives_the_key_and_the_cloudevents_attributes() {
+    const DOMAINS: &str = "platform.evkit.domain-registered";
+    const NOTIFICATIONS: &str = "platform.notifications.ingress";
+    let dev = start_dev();
+    let schema = |topic: &str| -> serde_json::Value {
+        serde_json::from_slice(
+            &std::fs::read(catalog_dir().join(format!("{topic}.event.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    let domain = schema(DOMAINS)["examples"][0].to_string();
+    evkit(&dev)
+        .args(["produce", "--topic", DOMAINS, "--org-id", "12345"])
+        .write_stdin(domain.clone())
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("key `12345` from /org_id"))
+        .stderr(predicates::str::contains("ce_specversion"));
+    let health = schema(NOTIFICATIONS)["examples"][0].to_string();
+    evkit(&dev)
+        .args(["produce", "--topic", NOTIFICATIONS])
+        .write_stdin(health.clone())
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("pass --dataschema"));
+    evkit(&dev)
+        .args(["produce", "--topic", NOTIFICATIONS, "--dataschema"])
+        .arg("https://console.redhat.com/api/schemas/apps/rhel-idm/v1/domain-health-changed.json")
+        .write_stdin(health)
+        .assert()
+        .success();
+    for topic in [DOMAINS, NOTIFICATIONS] {
+        let out = evkit(&dev)
+            .args([
+                "consume",
+                "--topic",
+                topic,
+                "--from-beginning",
+                "--format",
+                "json",
+            ])
+            .args(["--count", "1", "--idle-timeout", "10"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let m: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(m["valid"], true, "{m}");
+        if topic == DOMAINS {
+            assert_eq!(m["key"], "12345", "{m}");
+        }
+    }
+    // Validating a binary-mode message without its attributes names the header.
+    evkit(&dev)
+        .args([
+            "validate", "--topic", DOMAINS, "--key", "12345", "--org-id", "12345",
+        ])
+        .args(["--header", "x-rh-insights-request-id=r-1"])
+        .write_stdin(domain)
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains(
+            "header `ce_specversion` is missing",
+        ));
+}

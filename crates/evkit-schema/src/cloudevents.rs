@@ -635,11 +635,22 @@ pub(crate) fn from_binary(message: &Message<'_>, out: &mut Vec<Violation>) -> Op
             )),
         }
     }
-    attributes(
+    let before = out.len();
+    let found = attributes(
         attrs.iter().map(|(i, a, v)| (*i, a.as_ref(), Some(*v))),
         out,
-    )
-    .and_then(|a| Attributes::pack(&a))
+    );
+    // In binary mode a missing attribute is a missing header: say which.
+    for v in &mut out[before..] {
+        if v.rule == "required" {
+            let attr = v.instance_path.trim_start_matches('/');
+            v.message = format!(
+                "header `{HEADER_PREFIX}{attr}` is missing (binary mode carries the `{attr}` \
+                 attribute in it)"
+            );
+        }
+    }
+    found.and_then(|a| Attributes::pack(&a))
 }
 
 #[cfg(test)]
