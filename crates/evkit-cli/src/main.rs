@@ -130,9 +130,10 @@ enum Command {
     },
     /// Write Rust types for every topic (typify), or check that the checked-in ones are current.
     Generate {
-        /// Where the modules go.
-        #[arg(long, default_value = "crates/evkit-events/src/generated")]
-        out: PathBuf,
+        /// Where the modules go (default: `crates/evkit-events/src/generated`, when run from the
+        /// workspace root).
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Do not write; exit 1 when the files differ from what the schemas generate.
         #[arg(long)]
         check: bool,
@@ -140,8 +141,9 @@ enum Command {
     /// Run the embedded Kafka broker on a fixed address with every catalog topic (and its
     /// dead-letter topic) created, until ctrl-c.
     Dev {
-        /// Where clients connect; broker N listens on this port + N - 1.
-        #[arg(long, default_value = "127.0.0.1:9092")]
+        /// Where clients connect (`HOST:PORT`; a host name such as `localhost` is resolved);
+        /// broker N listens on this port + N - 1.
+        #[arg(long, default_value = "127.0.0.1:9092", value_parser = resolve_listen)]
         listen: SocketAddr,
         /// How many brokers the cluster has.
         #[arg(long, default_value_t = 1)]
@@ -394,6 +396,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--listen`: an address, or a host name and port (the first address it resolves to).
+fn resolve_listen(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs as _;
+    s.to_socket_addrs()
+        .map_err(|e| format!("`{s}` is not HOST:PORT: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{s}` resolves to no address"))
+}
+
 /// `true` when `e` is, or was caused by, writing to a closed pipe.
 fn closed_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -477,7 +488,24 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
             deny_warnings,
             format,
         } => Ok(lint(catalog, *deny_warnings, *format)),
-        Command::Generate { out, check } => generate(catalog, out, *check),
+        Command::Generate { out, check } => {
+            let out = match out {
+                Some(o) => o.clone(),
+                None => {
+                    let crate_dir = Path::new("crates/evkit-events");
+                    if !crate_dir.is_dir() {
+                        bail!(
+                            "there is no {} here ({}): run `evkit generate` from the workspace \
+                             root, or pass --out DIR",
+                            crate_dir.display(),
+                            std::env::current_dir().unwrap_or_default().display()
+                        );
+                    }
+                    crate_dir.join("src/generated")
+                }
+            };
+            generate(catalog, &out, *check)
+        }
         Command::Dev { listen, brokers } => {
             runtime()?.block_on(kafka::dev(catalog, *listen, *brokers))
         }

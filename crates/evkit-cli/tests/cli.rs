@@ -1002,3 +1002,67 @@ fn validate_reads_message_lines_and_builds_the_identity() {
     assert!(out.lines().count() < 5, "{out}");
     assert!(out.contains("(×999)"), "{out}");
 }
+
+/// `generate` refuses, saying what to change: a schema without a `title`, a definition named
+/// `Event` next to another root type, and a run outside the workspace root without `--out`
+/// (which once created `crates/evkit-events/src/generated/` wherever it was run).
+#[test]
+fn generate_refuses_what_would_not_compile_and_says_what_to_change() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        catalog_dir().join("headers.json"),
+        dir.path().join("headers.json"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("topics.yaml"), "topics:\n  - name: a.b\n").unwrap();
+    let schema = dir.path().join("a.b.event.json");
+    let generate = |schema_text: &str| {
+        std::fs::write(&schema, schema_text).unwrap();
+        Command::cargo_bin("evkit")
+            .unwrap()
+            .arg("--catalog")
+            .arg(dir.path())
+            .args(["generate", "--out"])
+            .arg(dir.path().join("out"))
+            .assert()
+    };
+    generate(r#"{"type": "object", "properties": {"id": {"type": "integer"}}}"#)
+        .code(2)
+        .stderr(predicate::str::contains("has no `title`"))
+        .stderr(predicate::str::contains("a.b.event.json"));
+    generate(
+        r##"{"title": "Thing", "type": "object", "properties": {"e": {"$ref": "#/$defs/Event"}},
+            "$defs": {"Event": {"type": "object", "properties": {"n": {"type": "integer"}}}}}"##,
+    )
+    .code(2)
+    .stderr(predicate::str::contains(
+        "a generated type is named `Event`",
+    ));
+    generate(r#"{"title": "Event", "type": "object", "properties": {"id": {"type": "integer"}}}"#)
+        .success();
+    let code = std::fs::read_to_string(dir.path().join("out/a_b.rs")).unwrap();
+    assert!(code.contains("pub struct Event"), "{code}");
+    assert!(!code.contains("pub type Event"), "{code}");
+    // Without --out, outside the workspace root: refused, nothing created.
+    Command::cargo_bin("evkit")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["--catalog", "."])
+        .arg("generate")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "run `evkit generate` from the workspace root",
+        ));
+    assert!(!dir.path().join("crates").exists());
+}
+
+/// `evkit dev --listen` takes a host name.
+#[test]
+fn dev_listen_accepts_a_host_name() {
+    evkit()
+        .args(["dev", "--listen", "no-such-host.invalid:9096"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not HOST:PORT"));
+}

@@ -39,12 +39,16 @@ fn free_port() -> u16 {
 }
 
 fn start_dev() -> Dev {
-    let bootstrap = format!("127.0.0.1:{}", free_port());
+    start_dev_on(&format!("127.0.0.1:{}", free_port()))
+}
+
+fn start_dev_on(listen: &str) -> Dev {
+    let bootstrap = listen.to_owned();
     let mut child = Command::cargo_bin("evkit")
         .unwrap()
         .arg("--catalog")
         .arg(catalog_dir())
-        .args(["dev", "--listen", &bootstrap])
+        .args(["dev", "--listen", listen])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -56,14 +60,19 @@ fn start_dev() -> Dev {
             let _ = tx.send(line);
         }
     });
-    let dev = Dev { child, bootstrap };
+    let mut dev = Dev { child, bootstrap };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("evkit dev never became ready");
-        if line.contains("Kafka ready on") {
-            assert!(line.contains(&dev.bootstrap), "{line}");
+        if let Some(rest) = line.split("Kafka ready on ").nth(1) {
+            let addr = rest.split(' ').next().unwrap_or_default().to_owned();
+            if !listen.starts_with("localhost") {
+                assert_eq!(addr, dev.bootstrap, "{line}");
+            }
+            // A host name resolves to the address evkit dev reports.
+            dev.bootstrap = addr;
             return dev;
         }
     }
@@ -887,4 +896,11 @@ fn produce_derives_the_key_and_the_cloudevents_attributes() {
         .stdout(predicates::str::contains(
             "header `ce_specversion` is missing",
         ));
+}
+
+/// `evkit dev --listen localhost:PORT` resolves the host name.
+#[test]
+fn dev_listens_on_a_host_name() {
+    let dev = start_dev_on(&format!("localhost:{}", free_port()));
+    evkit(&dev).arg("topics").assert().success();
 }

@@ -258,13 +258,30 @@ fn generate_topic(topic: &Topic) -> Result<(String, String), Error> {
         topic: topic.name().to_owned(),
         message,
     };
+    if topic
+        .schema
+        .get("title")
+        .and_then(serde_json::Value::as_str)
+        .is_none()
+    {
+        return Err(typify_err(format!(
+            "the schema has no `title`, which names its root type: add one to {}, e.g. \
+             \"title\": \"TodoCreated\"",
+            topic.spec.schema_file()
+        )));
+    }
     let root: schemars::schema::RootSchema =
         serde_json::from_value(topic.schema.clone()).map_err(|e| typify_err(e.to_string()))?;
     let mut space = TypeSpace::new(&settings());
     let id = space
         .add_root_schema(root)
         .map_err(|e| typify_err(e.to_string()))?
-        .ok_or_else(|| typify_err("the schema has no root type".to_owned()))?;
+        .ok_or_else(|| {
+            typify_err(format!(
+                "the schema has no root type: give {} a `title` and a `type`",
+                topic.spec.schema_file()
+            ))
+        })?;
     let root_name = space
         .get_type(&id)
         .map_err(|e| typify_err(e.to_string()))?
@@ -274,6 +291,41 @@ fn generate_topic(topic: &Topic) -> Result<(String, String), Error> {
         message: e.to_string(),
     })?;
     let schema_file = topic.spec.schema_file();
+    // Every item name once: the alias `Event` and the types typify named.
+    let mut names: Vec<String> = file
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Struct(i) => Some(i.ident.to_string()),
+            syn::Item::Enum(i) => Some(i.ident.to_string()),
+            syn::Item::Type(i) => Some(i.ident.to_string()),
+            syn::Item::Const(i) => Some(i.ident.to_string()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    if let Some(twice) = names.windows(2).find_map(|w| match w {
+        [a, b] if a == b => Some(a.clone()),
+        _ => None,
+    }) {
+        return Err(typify_err(format!(
+            "two generated types are named `{twice}`: rename a `title` or `$defs` key in \
+             {schema_file}"
+        )));
+    }
+    let alias = if root_name == "Event" {
+        // The root type is already called `Event`.
+        String::new()
+    } else if names.iter().any(|n| n == "Event" || n == "TOPIC") {
+        return Err(typify_err(format!(
+            "a generated type is named `Event`, the name of the topic's root type alias: rename \
+             that `title` or `$defs` key in {schema_file}"
+        )));
+    } else {
+        format!(
+            "\n/// The event (payload, or CloudEvents `data`) of this topic.\npub type Event = {root_name};\n"
+        )
+    };
     let mut code = format!(
         "{GENERATED_BANNER}\n//! Types of topic `{}`, from `{schema_file}`.\n\n",
         topic.name()
@@ -281,7 +333,7 @@ fn generate_topic(topic: &Topic) -> Result<(String, String), Error> {
     code.push_str(&prettyplease::unparse(&file));
     let _ = write!(
         code,
-        "\n/// The Kafka topic these types belong to.\npub const TOPIC: &str = {:?};\n\n/// The event (payload, or CloudEvents `data`) of this topic.\npub type Event = {root_name};\n",
+        "\n/// The Kafka topic these types belong to.\npub const TOPIC: &str = {:?};\n{alias}",
         topic.name()
     );
     Ok((code, root_name))
