@@ -489,20 +489,19 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
             format,
         } => Ok(lint(catalog, *deny_warnings, *format)),
         Command::Generate { out, check } => {
-            let out = match out {
-                Some(o) => o.clone(),
-                None => {
-                    let crate_dir = Path::new("crates/evkit-events");
-                    if !crate_dir.is_dir() {
-                        bail!(
-                            "there is no {} here ({}): run `evkit generate` from the workspace \
-                             root, or pass --out DIR",
-                            crate_dir.display(),
-                            std::env::current_dir().unwrap_or_default().display()
-                        );
-                    }
-                    crate_dir.join("src/generated")
+            let out = if let Some(o) = out {
+                o.clone()
+            } else {
+                let crate_dir = Path::new("crates/evkit-events");
+                if !crate_dir.is_dir() {
+                    bail!(
+                        "there is no {} here ({}): run `evkit generate` from the workspace root, \
+                         or pass --out DIR",
+                        crate_dir.display(),
+                        std::env::current_dir().unwrap_or_default().display()
+                    );
                 }
+                crate_dir.join("src/generated")
             };
             generate(catalog, &out, *check)
         }
