@@ -158,11 +158,11 @@ pub struct BenchArgs {
     /// The catalog topic whose contract the messages follow.
     #[arg(long)]
     pub topic: String,
-    /// Messages per run.
-    #[arg(long, default_value_t = 5_000)]
-    pub messages: usize,
-    /// Partition counts to compare (comma-separated).
-    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4, 8])]
+    /// Messages per run (1 or more).
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub messages: u64,
+    /// Partition counts to compare (comma-separated, each 1 or more).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4, 8], value_parser = clap::value_parser!(u32).range(1..))]
     pub partitions: Vec<u32>,
     /// Milliseconds the handler waits per message (work that does not use the CPU, such as a
     /// database call); 0 measures evkit alone.
@@ -191,7 +191,8 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
         anyhow::bail!("--handler-ms must be a number of milliseconds, 0 or more");
     }
     let opts = evkit_testkit::bench::Options {
-        messages: args.messages.max(1),
+        messages: usize::try_from(args.messages).unwrap_or(usize::MAX),
+        progress: Some(Arc::new(|what: &str| eprintln!("bench: {what}"))),
         partitions: args.partitions.clone(),
         handler_time: Duration::from_secs_f64(args.handler_ms / 1000.0),
         seed: args.seed,

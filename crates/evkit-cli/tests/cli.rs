@@ -1066,3 +1066,37 @@ fn dev_listen_accepts_a_host_name() {
         .code(2)
         .stderr(predicate::str::contains("is not HOST:PORT"));
 }
+
+/// `bench` refuses bad sizes before generating anything: more than the embedded broker keeps
+/// per partition (once found only after 19 s of generating), zero partitions, zero messages.
+#[test]
+fn bench_refuses_bad_sizes_up_front() {
+    let started = std::time::Instant::now();
+    evkit()
+        .args([
+            "bench",
+            "--topic",
+            TODO,
+            "--messages",
+            "20000",
+            "--partitions",
+            "1",
+        ])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("use at most"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    for bad in [["--partitions", "0"], ["--messages", "0"]] {
+        evkit()
+            .args(["bench", "--topic", TODO])
+            .args(bad)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("is not in 1.."));
+    }
+}

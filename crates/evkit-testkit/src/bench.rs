@@ -22,8 +22,11 @@ use crate::messages::valid_message;
 use crate::verify::{draw, publish, seeded_runner};
 use crate::{Broker, BrokerKind};
 
+/// Told what the bench is doing (for progress output).
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// What to run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Messages per run.
     pub messages: usize,
@@ -35,6 +38,20 @@ pub struct Options {
     pub seed: u64,
     /// Give up on a run after this long.
     pub timeout: Duration,
+    /// Told of each step.
+    pub progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("messages", &self.messages)
+            .field("partitions", &self.partitions)
+            .field("handler_time", &self.handler_time)
+            .field("seed", &self.seed)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Options {
@@ -45,6 +62,7 @@ impl Default for Options {
             handler_time: Duration::ZERO,
             seed: 0,
             timeout: Duration::from_secs(300),
+            progress: None,
         }
     }
 }
@@ -71,31 +89,57 @@ pub async fn partition_throughput(
     topic: &Topic,
     opts: &Options,
 ) -> Result<Vec<Run>, Error> {
-    let mut runner = seeded_runner(opts.seed);
+    if opts.messages == 0 || opts.partitions.contains(&0) || opts.partitions.is_empty() {
+        return Err(Error::Limit {
+            what: "a bench needs at least one message and partition counts of 1 or more".to_owned(),
+        });
+    }
     let strategy = valid_message(topic)?;
-    let mut messages = Vec::with_capacity(opts.messages);
-    for _ in 0..opts.messages {
-        messages.push(draw(&strategy, &mut runner)?);
-    }
     if broker.kind() == BrokerKind::Embedded {
-        fits_the_mock_broker(&messages, opts)?;
+        // Refused before anything is generated: the size is estimated from a sample.
+        let mut runner = seeded_runner(opts.seed);
+        let sample = (0..opts.messages.min(256))
+            .map(|_| draw(&strategy, &mut runner))
+            .collect::<Result<Vec<_>, _>>()?;
+        fits_the_mock_broker(&sample, opts.messages, opts)?;
     }
+    let tell = |what: String| {
+        if let Some(p) = &opts.progress {
+            p(&what);
+        }
+    };
     let p = producer(broker)?;
     let mut runs = Vec::new();
     for &partitions in &opts.partitions {
         let actual = broker.unique_topic("bench");
         broker
-            .create_topic(&actual, i32::try_from(partitions.max(1)).unwrap_or(1))
+            .create_topic(&actual, i32::try_from(partitions).unwrap_or(i32::MAX))
             .await?;
-        // Many sends in flight, so the producer batches as a service's would (one record per
-        // batch would make the consumer's fetches, not evkit, the bottleneck).
-        for (n, chunk) in messages.chunks(1_000).enumerate() {
+        // Generated as they are sent, 1,000 at a time (the same seed gives every run the same
+        // messages), so memory does not grow with --messages. Many sends in flight, so the
+        // producer batches as a service's would (one record per batch would make the
+        // consumer's fetches, not evkit, the bottleneck).
+        let mut runner = seeded_runner(opts.seed);
+        let mut sent = 0;
+        while sent < opts.messages {
+            let n = (opts.messages - sent).min(1_000);
+            let chunk = (0..n)
+                .map(|_| draw(&strategy, &mut runner))
+                .collect::<Result<Vec<_>, _>>()?;
             let sends = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, m)| publish(&p, &actual, n * 1_000 + i, m));
+                .map(|(i, m)| publish(&p, &actual, sent + i, m));
             futures::future::try_join_all(sends).await?;
+            sent += n;
+            if sent % 100_000 == 0 || sent == opts.messages {
+                tell(format!(
+                    "{partitions} partition(s): {sent} of {} messages sent",
+                    opts.messages
+                ));
+            }
         }
+        tell(format!("{partitions} partition(s): consuming"));
         runs.push(consume(broker, catalog, topic, &actual, partitions, opts).await?);
     }
     Ok(runs)
@@ -105,8 +149,8 @@ pub async fn partition_throughput(
 /// retention), so a run that puts more on one partition would wait for records that are gone.
 const MOCK_PARTITION_BYTES: usize = 4 << 20;
 
-fn fits_the_mock_broker(messages: &[Generated], opts: &Options) -> Result<(), Error> {
-    let bytes: usize = messages
+fn fits_the_mock_broker(sample: &[Generated], count: usize, opts: &Options) -> Result<(), Error> {
+    let sampled: usize = sample
         .iter()
         .map(|m| {
             m.payload.len()
@@ -118,20 +162,20 @@ fn fits_the_mock_broker(messages: &[Generated], opts: &Options) -> Result<(), Er
                 + 64
         })
         .sum();
+    let bytes = sampled / sample.len().max(1) * count;
     let fewest = opts.partitions.iter().copied().min().unwrap_or(1).max(1) as usize;
     // Keys spread unevenly: leave a third of room.
     let per_partition = bytes / fewest * 4 / 3;
     if per_partition <= MOCK_PARTITION_BYTES {
         return Ok(());
     }
-    let each = (bytes / messages.len().max(1)).max(1);
+    let each = (bytes / count.max(1)).max(1);
     let most = MOCK_PARTITION_BYTES * 3 / 4 * fewest / each;
     Err(Error::Limit {
         what: format!(
-            "{} messages of about {each} bytes on {fewest} partition(s) exceed what the embedded \
-             broker keeps per partition (about 5 MB; it drops older records): use at most \
-             {most} messages, more partitions, or a real broker (--bootstrap)",
-            messages.len()
+            "{count} messages of about {each} bytes on {fewest} partition(s) exceed what the \
+             embedded broker keeps per partition (about 5 MB; it drops older records): use at \
+             most {most} messages, more partitions, or a real broker (--bootstrap)"
         ),
     })
 }
