@@ -24,6 +24,7 @@ pub struct Fuzz<'a> {
     pub invalid_ratio: f64,
     pub seed: u64,
     pub bootstrap: &'a str,
+    pub format: crate::Format,
 }
 
 /// Publishes generated messages (valid and one-rule-broken) and prints what went out per rule.
@@ -72,6 +73,19 @@ pub async fn fuzz(catalog: &Catalog, f: &Fuzz<'_>) -> Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if f.format == crate::Format::Json {
+        outln!(
+            "{}",
+            serde_json::json!({
+                "sent": f.count,
+                "to": destination,
+                "bootstrap": f.bootstrap,
+                "seed": f.seed,
+                "by_rule": sent,
+            })
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     outln!(
         "sent {} messages to {destination} on {} (seed {})",
         f.count,
@@ -92,6 +106,7 @@ pub struct Verify<'a> {
     pub invalid: usize,
     pub seed: u64,
     pub junit: Option<&'a Path>,
+    pub format: crate::Format,
 }
 
 /// Loads the contracts, verifies them on a broker, prints the report and writes `JUnit` XML.
@@ -114,9 +129,16 @@ pub async fn run_verify(catalog: Catalog, v: &Verify<'_>) -> Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     let Some(contracts) = contracts.filter(|_| wrong.is_empty()) else {
-        eprintln!("evkit verify: the contracts do not hold:");
-        for w in &wrong {
-            eprintln!("  - {w}");
+        if v.format == crate::Format::Json {
+            outln!(
+                "{}",
+                serde_json::json!({"passed": false, "problems": wrong, "cases": []})
+            );
+        } else {
+            eprintln!("evkit verify: the contracts do not hold:");
+            for w in &wrong {
+                eprintln!("  - {w}");
+            }
         }
         return Ok(ExitCode::from(1));
     };
@@ -124,14 +146,17 @@ pub async fn run_verify(catalog: Catalog, v: &Verify<'_>) -> Result<ExitCode> {
         Some(b) => Broker::external(b, "kafka").await?,
         None => Broker::start().await?,
     };
-    outln!(
-        "verifying {} service contract(s) on the {} broker ({} valid + {} invalid generated messages per topic, seed {})",
-        contracts.services.len(),
-        broker.name(),
-        v.valid,
-        v.invalid,
-        v.seed
-    );
+    let human = v.format == crate::Format::Human;
+    if human {
+        outln!(
+            "verifying {} service contract(s) on the {} broker ({} valid + {} invalid generated messages per topic, seed {})",
+            contracts.services.len(),
+            broker.name(),
+            v.valid,
+            v.invalid,
+            v.seed
+        );
+    }
     let opts = Options {
         valid: v.valid,
         invalid: v.invalid,
@@ -139,11 +164,33 @@ pub async fn run_verify(catalog: Catalog, v: &Verify<'_>) -> Result<ExitCode> {
         ..Options::default()
     };
     let report = verify(&broker, &catalog, &contracts, &opts).await?;
-    outln!("{report}");
+    if human {
+        outln!("{report}");
+    } else {
+        let cases: Vec<_> = report
+            .cases
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "service": c.service,
+                    "topic": c.topic,
+                    "name": c.name,
+                    "passed": c.failure.is_none(),
+                    "failure": c.failure,
+                })
+            })
+            .collect();
+        outln!(
+            "{}",
+            serde_json::json!({"passed": report.passed(), "problems": [], "cases": cases})
+        );
+    }
     if let Some(path) = v.junit {
         std::fs::write(path, report.junit())
             .with_context(|| format!("writing {}", path.display()))?;
-        outln!("JUnit report: {}", path.display());
+        if human {
+            outln!("JUnit report: {}", path.display());
+        }
     }
     Ok(if report.passed() {
         ExitCode::SUCCESS

@@ -110,6 +110,7 @@ pub struct Produce<'a> {
     pub org_id: Option<&'a str>,
     pub validate: bool,
     pub dataschema: Option<&'a str>,
+    pub format: Format,
     pub payload: &'a [u8],
 }
 
@@ -212,7 +213,23 @@ pub async fn produce(catalog: &Catalog, p: &Produce<'_>) -> Result<ExitCode> {
             .context("use --no-validate to send to a topic the catalog does not describe")?;
         let message = Message::from_parts(key.as_deref(), &headers, &payload);
         if let Err(e) = contract.check(&message) {
-            eprintln!("not sent: {e}");
+            match p.format {
+                Format::Json => outln!(
+                    "{}",
+                    json!({
+                        "topic": p.topic,
+                        "sent": false,
+                        "violations": e.violations().iter().map(|v| json!({
+                            "part": v.part.to_string(),
+                            "instance_path": v.instance_path,
+                            "schema_path": v.schema_path,
+                            "rule": v.rule,
+                            "message": v.message,
+                        })).collect::<Vec<_>>(),
+                    })
+                ),
+                Format::Human => eprintln!("not sent: {e}"),
+            }
             return Ok(ExitCode::from(1));
         }
     }
@@ -245,12 +262,24 @@ pub async fn produce(catalog: &Catalog, p: &Produce<'_>) -> Result<ExitCode> {
         .await
         .map_err(|(e, _)| e)
         .with_context(|| format!("producing to {}", p.topic))?;
-    outln!(
-        "produced to {} partition {} offset {}",
-        p.topic,
-        delivery.partition,
-        delivery.offset
-    );
+    match p.format {
+        Format::Json => outln!(
+            "{}",
+            json!({
+                "topic": p.topic,
+                "sent": true,
+                "partition": delivery.partition,
+                "offset": delivery.offset,
+                "key": key.as_deref().map_or(Value::Null, crate::examples::bytes_json),
+            })
+        ),
+        Format::Human => outln!(
+            "produced to {} partition {} offset {}",
+            p.topic,
+            delivery.partition,
+            delivery.offset
+        ),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -137,6 +137,9 @@ enum Command {
         /// Do not write; exit 1 when the files differ from what the schemas generate.
         #[arg(long)]
         check: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Run the embedded Kafka broker on a fixed address with every catalog topic (and its
     /// dead-letter topic) created, until ctrl-c.
@@ -173,6 +176,9 @@ enum Command {
         /// Bootstrap servers.
         #[arg(long, env = "EVKIT_BOOTSTRAP", default_value = "127.0.0.1:9092")]
         bootstrap: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
         /// The payload file; `-` or nothing reads standard input.
         file: Option<PathBuf>,
     },
@@ -242,6 +248,9 @@ enum Command {
         /// Bootstrap servers.
         #[arg(long, env = "EVKIT_BOOTSTRAP", default_value = "127.0.0.1:9092")]
         bootstrap: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Verify every service contract in `contracts/` through a real broker (embedded unless
     /// `--bootstrap` or `EVKIT_BOOTSTRAP`): producers' examples against the catalog, then
@@ -265,6 +274,9 @@ enum Command {
         /// Also write the report as `JUnit` XML here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Send dead-lettered messages back to the topic they came from, without the `evkit-dlq-*`
     /// headers; messages that still break their topic's contract stay where they are. The job
@@ -389,11 +401,53 @@ fn main() -> ExitCode {
         Ok(code) => code,
         // The reader went away (`| head`): what it wanted it has; end quietly.
         Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if cli.command.format() == Format::Json => {
+            eprintln!("{}", json!({"error": chain_text(&e), "exit": 2}));
+            ExitCode::from(2)
+        }
         Err(e) => {
-            eprintln!("evkit: {e:#}");
+            eprintln!("evkit: {}", chain_text(&e));
             ExitCode::from(2)
         }
     }
+}
+
+impl Command {
+    /// The output format the command was asked for.
+    fn format(&self) -> Format {
+        match self {
+            Command::Validate { format, .. }
+            | Command::Lint { format, .. }
+            | Command::Generate { format, .. }
+            | Command::Produce { format, .. }
+            | Command::Fuzz { format, .. }
+            | Command::Verify { format, .. }
+            | Command::Topics { format } => *format,
+            Command::Consume { read, .. } | Command::Tail { read } => read.format,
+            Command::Gate(a) => a.format,
+            Command::Bench(a) => a.format,
+            Command::Replay(a) => a.format,
+            Command::Outbox(a) => a.format,
+            _ => Format::Human,
+        }
+    }
+}
+
+/// The error and its causes, each said once: a cause whose text its parent already shows (an
+/// error type that prints its source) is not repeated.
+fn chain_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// `--listen`: an address, or a host name and port (the first address it resolves to).
@@ -488,7 +542,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
             deny_warnings,
             format,
         } => Ok(lint(catalog, *deny_warnings, *format)),
-        Command::Generate { out, check } => {
+        Command::Generate { out, check, format } => {
             let out = if let Some(o) = out {
                 o.clone()
             } else {
@@ -503,7 +557,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
                 }
                 crate_dir.join("src/generated")
             };
-            generate(catalog, &out, *check)
+            generate(catalog, &out, *check, *format)
         }
         Command::Dev { listen, brokers } => {
             runtime()?.block_on(kafka::dev(catalog, *listen, *brokers))
@@ -516,6 +570,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
             no_validate,
             dataschema,
             bootstrap,
+            format,
             file,
         } => {
             let payload = read_input(file.as_ref())?;
@@ -527,6 +582,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
                 org_id: org_id.as_deref(),
                 validate: !no_validate,
                 dataschema: dataschema.as_deref(),
+                format: *format,
                 payload: &payload,
             };
             runtime()?.block_on(kafka::produce(catalog, &p))
@@ -554,6 +610,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
             invalid_ratio,
             seed,
             bootstrap,
+            format,
         } => runtime()?.block_on(harness::fuzz(
             catalog,
             &harness::Fuzz {
@@ -563,6 +620,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
                 invalid_ratio: *invalid_ratio,
                 seed: *seed,
                 bootstrap,
+                format: *format,
             },
         )),
         Command::Verify {
@@ -572,6 +630,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
             invalid,
             seed,
             junit,
+            format,
         } => runtime()?.block_on(harness::run_verify(
             catalog.clone(),
             &harness::Verify {
@@ -581,6 +640,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
                 invalid: *invalid,
                 seed: *seed,
                 junit: junit.as_deref(),
+                format: *format,
             },
         )),
         // Handled in `run`, before a catalog is needed.
@@ -1145,26 +1205,44 @@ fn lint(catalog: &Catalog, deny_warnings: bool, format: Format) -> ExitCode {
     }
 }
 
-fn generate(catalog: &Catalog, out: &std::path::Path, check: bool) -> Result<ExitCode> {
+fn generate(
+    catalog: &Catalog,
+    out: &std::path::Path,
+    check: bool,
+    format: Format,
+) -> Result<ExitCode> {
     let generated = evkit_codegen::generate(catalog)?;
+    let say = |human: String, data: serde_json::Value| match format {
+        Format::Json => outln!("{data}"),
+        Format::Human => outln!("{human}"),
+    };
     if check {
         return match evkit_codegen::check(&generated, out) {
             Ok(()) => {
-                outln!("generated code in {} is up to date", out.display());
+                say(
+                    format!("generated code in {} is up to date", out.display()),
+                    json!({"out": out, "up_to_date": true}),
+                );
                 Ok(ExitCode::SUCCESS)
             }
             Err(e @ evkit_codegen::Error::Drift { .. }) => {
-                outln!("{e}");
+                say(
+                    e.to_string(),
+                    json!({"out": out, "up_to_date": false, "detail": e.to_string()}),
+                );
                 Ok(ExitCode::from(1))
             }
             Err(e) => Err(e.into()),
         };
     }
     evkit_codegen::write(&generated, out)?;
-    outln!(
-        "wrote {} file(s) to {}",
-        generated.files.len(),
-        out.display()
+    say(
+        format!(
+            "wrote {} file(s) to {}",
+            generated.files.len(),
+            out.display()
+        ),
+        json!({"out": out, "files": generated.files.keys().collect::<Vec<_>>()}),
     );
     Ok(ExitCode::SUCCESS)
 }

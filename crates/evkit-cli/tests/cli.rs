@@ -1100,3 +1100,56 @@ fn bench_refuses_bad_sizes_up_front() {
             .stderr(predicate::str::contains("is not in 1.."));
     }
 }
+
+/// `--format json` on `generate` and `verify`, and an error under `--format json` is JSON too
+/// (on stderr, exit 2).
+#[test]
+fn json_output_and_json_errors() {
+    let out = evkit()
+        .args(["generate", "--check", "--format", "json", "--out"])
+        .arg(catalog_dir().join("../crates/evkit-events/src/generated"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["up_to_date"], true, "{v}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "service: bad\nconsumes:\n  - topic: platform.nope\n",
+    )
+    .unwrap();
+    let out = evkit()
+        .args(["verify", "--format", "json", "--contracts"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["passed"], false, "{v}");
+    assert!(
+        v["problems"][0].as_str().unwrap().contains("platform.nope"),
+        "{v}"
+    );
+    for args in [
+        &["validate", "--topic", "platform.nope", "--format", "json"][..],
+        &["lint", "--format", "json", "--catalog", "/no/such/catalog"][..],
+    ] {
+        let out = evkit()
+            .args(args)
+            .write_stdin("{}")
+            .assert()
+            .code(2)
+            .get_output()
+            .stderr
+            .clone();
+        let v: serde_json::Value = serde_json::from_slice(&out)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out)));
+        assert_eq!(v["exit"], 2, "{v}");
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    }
+}

@@ -318,7 +318,11 @@ fn a_taken_port_and_an_absent_broker_are_clear_errors() {
         .code(2)
         .stderr(predicates::str::contains(format!(
             "cannot listen on {addr}"
-        )));
+        )))
+        // The cause is said once, not repeated by each error that wraps it.
+        .stderr(predicates::function::function(|err: &str| {
+            err.matches("Address already in use").count() == 1
+        }));
     let nobody = format!("127.0.0.1:{}", free_port());
     assert_cmd::Command::cargo_bin("evkit")
         .unwrap()
@@ -903,4 +907,49 @@ fn produce_derives_the_key_and_the_cloudevents_attributes() {
 fn dev_listens_on_a_host_name() {
     let dev = start_dev_on(&format!("localhost:{}", free_port()));
     evkit(&dev).arg("topics").assert().success();
+}
+
+/// `produce` and `fuzz` with `--format json`: one JSON object on stdout.
+#[test]
+fn produce_and_fuzz_speak_json() {
+    let dev = start_dev();
+    let todo =
+        r#"{"id": 5, "org_id": "55", "title": "json", "created_at": "2026-11-01T09:30:00Z"}"#;
+    let out = evkit(&dev)
+        .args([
+            "produce", "--topic", TODO, "--org-id", "55", "--format", "json",
+        ])
+        .write_stdin(todo)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        (v["sent"].clone(), v["key"].clone()),
+        (true.into(), "55".into()),
+        "{v}"
+    );
+    assert!(v["offset"].is_i64(), "{v}");
+    let out = evkit(&dev)
+        .args(["produce", "--topic", TODO, "--format", "json"])
+        .write_stdin(r#"{"id": 1.5}"#)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["sent"], false, "{v}");
+    assert!(!v["violations"].as_array().unwrap().is_empty(), "{v}");
+    let out = evkit(&dev)
+        .args(["fuzz", "--topic", TODO, "--count", "10", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["sent"], 10, "{v}");
 }

@@ -46,3 +46,22 @@ fn a_missing_catalog_is_an_error_not_a_panic() {
     assert!(err.contains("/nonexistent/catalog"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Logs written to a pipe carry no ANSI colour codes.
+#[test]
+fn logs_to_a_pipe_are_plain_text() {
+    let assert = Command::cargo_bin("todo-service")
+        .unwrap()
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .env("RUST_LOG", "info")
+        .args(["--demo", "5"])
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("INFO"), "some logs: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escapes in piped logs: {stderr}"
+    );
+}
