@@ -1153,3 +1153,82 @@ fn json_output_and_json_errors() {
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
     }
 }
+
+/// Catalog problems are all reported, each with its place: every bad `topics.yaml` entry (not
+/// only the first), and where in a schema the compile error is.
+#[test]
+fn catalog_problems_are_all_reported_with_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        catalog_dir().join("headers.json"),
+        dir.path().join("headers.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("topics.yaml"),
+        "topics:\n  - name: a.b\n    partitions: many\n  - name: c.d\n    closed: maybe\n",
+    )
+    .unwrap();
+    let lint = || {
+        Command::cargo_bin("evkit")
+            .unwrap()
+            .arg("--catalog")
+            .arg(dir.path())
+            .arg("lint")
+            .assert()
+            .code(2)
+    };
+    lint()
+        .stderr(predicate::str::contains("2 problem(s)"))
+        .stderr(predicate::str::contains(
+            "line 3 column 17: topics[0].partitions",
+        ))
+        .stderr(predicate::str::contains("topics[1] (c.d): invalid type"));
+    std::fs::write(dir.path().join("topics.yaml"), "topics:\n  - name: a.b\n").unwrap();
+    std::fs::write(
+        dir.path().join("a.b.event.json"),
+        r#"{"title": "A", "type": "object", "properties": {"x": {"minLength": "3"}}}"#,
+    )
+    .unwrap();
+    lint().stderr(predicate::str::contains(
+        "schema does not compile: at /properties/x/minLength",
+    ));
+}
+
+/// The README's add-a-topic walkthrough, pasted as shown: its `topics.yaml` snippet is a valid
+/// catalog entry, and a schema written as step 1 says passes `evkit lint`.
+#[test]
+fn the_readme_add_a_topic_snippet_works_as_pasted() {
+    let readme = std::fs::read_to_string(catalog_dir().join("../README.md")).unwrap();
+    let step = &readme[readme.find("2. **Catalog entry.**").unwrap()..];
+    let block = &step[step.find("```yaml\n").unwrap() + 8..];
+    let block = &block[..block.find("```").unwrap()];
+    let snippet: String = block
+        .lines()
+        .map(|l| l.strip_prefix("   ").unwrap_or(l).to_owned() + "\n")
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        catalog_dir().join("headers.json"),
+        dir.path().join("headers.json"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("topics.yaml"), &snippet).unwrap();
+    std::fs::write(
+        dir.path()
+            .join("platform.myservice.thing-happened.event.json"),
+        r#"{"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://example.test/thing-happened.json", "title": "ThingHappened",
+            "type": "object", "additionalProperties": false, "required": ["id", "org_id"],
+            "properties": {"id": {"type": "integer"}, "org_id": {"type": "string", "minLength": 1}},
+            "examples": [{"id": 1, "org_id": "12345"}]}"#,
+    )
+    .unwrap();
+    Command::cargo_bin("evkit")
+        .unwrap()
+        .arg("--catalog")
+        .arg(dir.path())
+        .args(["lint", "--deny-warnings"])
+        .assert()
+        .success();
+}

@@ -223,7 +223,14 @@ impl Catalog {
                     .location()
                     .map(|l| format!("line {} column {}", l.line(), l.column()))
                     .unwrap_or_default();
-                return Err(fail(vec![problem(&index_path, &location, e.to_string())]));
+                let first = e.to_string();
+                let mut all = vec![problem(&index_path, &location, first.clone())];
+                all.extend(
+                    other_entry_problems(&text, &first)
+                        .into_iter()
+                        .map(|m| problem(&index_path, "", m)),
+                );
+                return Err(fail(all));
             }
         };
 
@@ -437,6 +444,31 @@ impl TopicContext<'_> {
             }
         }
     }
+}
+
+/// The problems of every topic entry other than the one serde stopped at (it reports only the
+/// first): each entry is read on its own.
+fn other_entry_problems(text: &str, first: &str) -> Vec<String> {
+    let Ok(doc) = serde_norway::from_str::<serde_norway::Value>(text) else {
+        return Vec::new();
+    };
+    let Some(topics) = doc.get("topics").and_then(serde_norway::Value::as_sequence) else {
+        return Vec::new();
+    };
+    topics
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !first.starts_with(&format!("topics[{i}]")))
+        .filter_map(|(i, entry)| {
+            let e = TopicSpec::deserialize(entry.clone()).err()?;
+            let name = entry
+                .get("name")
+                .and_then(serde_norway::Value::as_str)
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            Some(format!("topics[{i}]{name}: {e}"))
+        })
+        .collect()
 }
 
 fn problem(file: &Path, location: &str, message: String) -> Problem {

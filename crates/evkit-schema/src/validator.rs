@@ -128,7 +128,15 @@ pub(crate) fn runtime(schema: &Value) -> Result<jsonschema::Validator, String> {
     jsonschema::options()
         .should_validate_formats(true)
         .build(schema)
-        .map_err(|e| e.to_string())
+        .map_err(|e| {
+            // Where in the schema: the meta-schema's error names the place in the document.
+            let at = e.instance_path().as_str();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("at {at}: {e}")
+            }
+        })
 }
 
 #[cfg(test)]
