@@ -953,3 +953,87 @@ fn produce_and_fuzz_speak_json() {
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["sent"], 10, "{v}");
 }
+
+/// Admin clients create topics on `evkit dev` (the mock cluster alone has no `CreateTopics` and
+/// names no controller): `bench --bootstrap` and `verify --bootstrap` (librdkafka's admin API
+/// through the testkit), and kafka-python's `KafkaAdminClient`, each with the partition count
+/// asked for.
+#[test]
+fn admin_clients_create_topics_on_evkit_dev() {
+    let dev = start_dev();
+    let out = evkit(&dev)
+        .args([
+            "bench",
+            "--topic",
+            TODO,
+            "--messages",
+            "200",
+            "--partitions",
+            "1,3",
+        ])
+        .args(["--format", "json", "--bootstrap", &dev.bootstrap])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rows: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (row, partitions) in rows.iter().zip([1, 3]) {
+        assert_eq!(row["partitions"], partitions, "{row}");
+        assert_eq!(row["messages"], 200, "{row}");
+        assert_eq!(
+            row["per_partition"].as_object().unwrap().len(),
+            partitions,
+            "every partition of the created topic got messages: {row}"
+        );
+    }
+    evkit(&dev)
+        .args([
+            "verify",
+            "--count",
+            "3",
+            "--invalid",
+            "1",
+            "--bootstrap",
+            &dev.bootstrap,
+        ])
+        .arg("--contracts")
+        .arg(catalog_dir().join("../contracts"))
+        .timeout(Duration::from_secs(300))
+        .assert()
+        .success();
+    if !available("python3", &["-c", "import kafka"]) {
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka_python_admin.py");
+    let out = Command::new("timeout")
+        .args([
+            "120",
+            "python3",
+            script,
+            &dev.bootstrap,
+            "evkit.admin.python",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kafka-python admin failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("created evkit.admin.python partitions=5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("exists"),
+        "a second create is refused: {text}"
+    );
+}

@@ -4,13 +4,14 @@
 
 use std::ffi::{CStr, CString};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer as _};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka_sys as rdsys;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::Error;
@@ -111,15 +112,26 @@ impl EmbeddedBroker {
         self.brokers
     }
 
-    /// Creates a topic (the admin API times out against the mock cluster).
+    /// Creates a topic (the mock cluster's own admin API does not; a [`ForwardedBroker`]
+    /// answers admin clients' `CreateTopics` with this).
     pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), Error> {
-        let name = c_string("create_topic", topic)?;
+        check(
+            &format!("create topic {topic}"),
+            self.create_topic_code(topic, partitions),
+        )
+    }
+
+    /// [`EmbeddedBroker::create_topic`], answering with the mock cluster's error code
+    /// (`TOPIC_ALREADY_EXISTS` for a topic it has).
+    pub(crate) fn create_topic_code(&self, topic: &str, partitions: i32) -> RDKafkaRespErr {
+        let Ok(name) = CString::new(topic) else {
+            return RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION;
+        };
         let replication = self.brokers.min(3);
         // SAFETY: live cluster, valid C string.
-        let err = unsafe {
+        unsafe {
             rdsys::rd_kafka_mock_topic_create(self.raw.0, name.as_ptr(), partitions, replication)
-        };
-        check(&format!("create topic {topic}"), err)
+        }
     }
 
     /// Sets the delay of the first consumer-group join.
@@ -215,6 +227,7 @@ impl EmbeddedBroker {
                 .map_err(|source| Error::Bind { addr, source })?;
             listeners.push((listener, bound));
         }
+        let cluster = Arc::new(self);
         let mut addresses = Vec::new();
         let mut tasks = Vec::new();
         for (i, ((listener, bound), target)) in listeners.into_iter().zip(real).enumerate() {
@@ -223,14 +236,18 @@ impl EmbeddedBroker {
             // SAFETY: live cluster, valid C string.
             unsafe {
                 rdsys::rd_kafka_mock_broker_set_host_port(
-                    self.raw.0,
+                    cluster.raw.0,
                     id,
                     host.as_ptr(),
                     i32::from(bound.port()),
                 );
             }
             addresses.push(bound);
-            tasks.push(tokio::spawn(forward(listener, target)));
+            tasks.push(tokio::spawn(crate::front::serve(
+                listener,
+                target,
+                Arc::downgrade(&cluster),
+            )));
         }
         Ok(ForwardedBroker {
             bootstrap: addresses
@@ -240,24 +257,8 @@ impl EmbeddedBroker {
                 .join(","),
             addresses,
             tasks,
-            cluster: self,
+            cluster,
         })
-    }
-}
-
-async fn forward(listener: TcpListener, target: SocketAddr) {
-    loop {
-        let Ok((mut inbound, _)) = listener.accept().await else {
-            continue;
-        };
-        tokio::spawn(async move {
-            if let Ok(mut outbound) = TcpStream::connect(target).await {
-                let _ = inbound.set_nodelay(true);
-                let _ = outbound.set_nodelay(true);
-                // Either side closing ends the connection; errors are the peer's business.
-                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-            }
-        });
     }
 }
 
@@ -267,7 +268,7 @@ pub struct ForwardedBroker {
     bootstrap: String,
     addresses: Vec<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
-    cluster: EmbeddedBroker,
+    cluster: Arc<EmbeddedBroker>,
 }
 
 impl ForwardedBroker {

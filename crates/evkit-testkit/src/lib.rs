@@ -30,6 +30,7 @@ mod broker;
 pub mod clients;
 pub mod contracts;
 mod embedded;
+mod front;
 pub mod fuzz;
 pub mod gate;
 pub mod generate;
