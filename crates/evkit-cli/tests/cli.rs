@@ -1232,3 +1232,28 @@ fn the_readme_add_a_topic_snippet_works_as_pasted() {
         .assert()
         .success();
 }
+
+/// `replay --help` lists the reasons dead letters really carry (it once offered
+/// `retries-exhausted`, which nothing produces).
+#[test]
+fn replay_help_lists_the_real_reasons() {
+    let out = evkit()
+        .args(["replay", "--help"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let help = String::from_utf8(out).unwrap();
+    assert!(!help.contains("retries-exhausted"), "{help}");
+    for reason in [
+        "validation",
+        "decode",
+        "rejected",
+        "error",
+        "timeout",
+        "panic",
+    ] {
+        assert!(help.contains(reason), "{reason}: {help}");
+    }
+}
