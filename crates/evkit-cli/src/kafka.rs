@@ -362,7 +362,22 @@ pub async fn consume(catalog: &Catalog, c: &Consume<'_>) -> Result<ExitCode> {
     }
     if c.group.is_some() && seen > 0 {
         // A named group remembers what it read: the next run with it starts after this one.
-        consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)?;
+        // On a thread of its own with a deadline, so a broker that went away cannot hold the
+        // command (what was read then comes again on the next run).
+        let consumer = std::sync::Arc::new(consumer);
+        let committer = std::sync::Arc::clone(&consumer);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(committer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync));
+        });
+        match tokio::time::timeout(Duration::from_secs(10), rx).await {
+            Ok(Ok(result)) => result.context("committing what was read")?,
+            _ => bail!(
+                "the broker did not confirm the commit of group {} within 10 s: the {seen} \
+                 message(s) read come again on the next run",
+                c.group.unwrap_or_default()
+            ),
+        }
     }
     if c.format == Format::Human {
         eprintln!("{seen} message(s)");

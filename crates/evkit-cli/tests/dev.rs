@@ -1037,3 +1037,80 @@ fn admin_clients_create_topics_on_evkit_dev() {
         "a second create is refused: {text}"
     );
 }
+
+/// The broker goes away under `consume --group` and `replay`, after they read and before they
+/// commit: each ends within its 10 s commit deadline (exit 2, saying what comes again) instead
+/// of waiting for a coordinator that never answers.
+#[test]
+fn consumers_stop_in_bounded_time_when_the_broker_is_gone() {
+    let run_then_kill_broker = |args: &[&str], prepare: &dyn Fn(&Dev)| {
+        let mut dev = start_dev();
+        prepare(&dev);
+        let child = Command::cargo_bin("evkit")
+            .unwrap()
+            .arg("--catalog")
+            .arg(catalog_dir())
+            .env("EVKIT_BOOTSTRAP", &dev.bootstrap)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read, then idle: the broker goes before the idle timeout ends and the commit starts.
+        std::thread::sleep(Duration::from_millis(2500));
+        let _ = dev.child.kill();
+        let _ = dev.child.wait();
+        let started = Instant::now();
+        let out = child.wait_with_output().unwrap();
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            took < Duration::from_secs(25),
+            "{args:?} took {took:?}: {stderr}"
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        // The broker refused the commit at once, or never answered within the deadline.
+        assert!(
+            stderr.contains("did not confirm the commit") || stderr.contains("committing"),
+            "{args:?}: {stderr}"
+        );
+    };
+    run_then_kill_broker(
+        &[
+            "consume",
+            "--topic",
+            TODO,
+            "--from-beginning",
+            "--group",
+            "bounded",
+        ]
+        .iter()
+        .chain(&["--idle-timeout", "5"])
+        .copied()
+        .collect::<Vec<_>>(),
+        &|dev| {
+            evkit(dev)
+                .args([
+                    "fuzz",
+                    "--topic",
+                    TODO,
+                    "--count",
+                    "20",
+                    "--invalid-ratio",
+                    "0",
+                ])
+                .assert()
+                .success();
+        },
+    );
+    let dlq = format!("{TODO}.dlq");
+    run_then_kill_broker(&["replay", "--from", &dlq, "--idle-timeout", "5"], &|dev| {
+        evkit(dev)
+            .args(["produce", "--topic", &dlq, "--no-validate"])
+            .args(["--header", &format!("evkit-dlq-original-topic={TODO}")])
+            .args(["--header", "evkit-dlq-reason=validation"])
+            .write_stdin("{}")
+            .assert()
+            .success();
+    });
+}

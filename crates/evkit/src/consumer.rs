@@ -615,29 +615,41 @@ impl Consumer {
         }
         let kafka = Arc::clone(&self.kafka);
         let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || {
+        // Nobody waits for the answer: the flag says when it is done.
+        drop(on_thread(move || {
             let result = commit(&*kafka, &positions, CommitMode::Sync);
             shared.committed(&positions, result);
             shared.committing.store(false, Ordering::Release);
-        });
+        }));
     }
 
-    /// Commits what moved and waits for the answer.
-    async fn commit_now(&self) {
+    /// Commits what moved and waits for the answer until `until`; `false` when none came in
+    /// time (every position is then logged: the next member reads it again, at-least-once).
+    async fn commit_now(&self, until: tokio::time::Instant) -> bool {
         let positions = self.take_commits();
         if positions.is_empty() {
-            return;
+            return true;
         }
         let kafka = Arc::clone(&self.kafka);
         let shared = Arc::clone(&self.shared);
-        let done = tokio::task::spawn_blocking(move || {
-            let result = commit(&*kafka, &positions, CommitMode::Sync);
-            shared.committed(&positions, result);
-        })
-        .await;
-        if let Err(e) = done {
-            tracing::warn!(error = %e, "final commit task failed");
+        let sent = positions.clone();
+        let done = on_thread(move || {
+            let result = commit(&*kafka, &sent, CommitMode::Sync);
+            shared.committed(&sent, result);
+        });
+        if tokio::time::timeout_at(until, done).await.is_ok() {
+            return true;
         }
+        let mut st = self.shared.lock();
+        for p in &positions {
+            tracing::warn!(
+                topic = %p.topic, partition = p.partition, offset = p.offset,
+                "shutdown: the commit got no answer before the deadline; these messages come \
+                 again to the next member"
+            );
+            st.committed.remove(&(p.topic.clone(), p.partition));
+        }
+        false
     }
 
     async fn drain(self, consumed: u64) -> Summary {
@@ -666,18 +678,20 @@ impl Consumer {
                 a.abort();
             }
         }
+        // The commits get a deadline of their own, a little past the handlers' (so a broker
+        // that is gone cannot hold the process).
+        let hard = tokio::time::Instant::now().max(deadline) + COMMIT_GRACE;
         // Let a timer commit in flight finish first, so the final commit is the last word; it
         // restates every position and is retried briefly when the coordinator is moving.
-        let wait_until = tokio::time::Instant::now() + Duration::from_secs(10);
-        while self.shared.committing.load(Ordering::Acquire)
-            && tokio::time::Instant::now() < wait_until
-        {
+        while self.shared.committing.load(Ordering::Acquire) && tokio::time::Instant::now() < hard {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.shared.lock().tracker.restate();
         for _ in 0..20 {
-            self.commit_now().await;
-            if !self.shared.lock().tracker.pending() {
+            if !self.commit_now(hard).await || !self.shared.lock().tracker.pending() {
+                break;
+            }
+            if tokio::time::Instant::now() + Duration::from_millis(250) >= hard {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -689,6 +703,39 @@ impl Consumer {
             committed,
         }
     }
+}
+
+/// How long the final commits may take past the shutdown deadline.
+const COMMIT_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs `work` (a synchronous commit) on a thread of its own, not on the runtime's blocking
+/// pool: a commit to a coordinator that never answers must not hold the runtime's shutdown,
+/// which waits for every blocking task. The receiver answers when the work is done.
+pub(crate) fn on_thread(
+    work: impl FnOnce() + Send + 'static,
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // Shared with the thread, so the work still runs (here) if no thread can start.
+    let job = Arc::new(Mutex::new(Some((work, tx))));
+    let theirs = Arc::clone(&job);
+    let spawned = std::thread::Builder::new()
+        .name("evkit-commit".to_owned())
+        .spawn(move || {
+            let taken = theirs.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some((work, tx)) = taken {
+                work();
+                let _ = tx.send(());
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start a commit thread; committing here");
+        let taken = job.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some((work, tx)) = taken {
+            work();
+            let _ = tx.send(());
+        }
+    }
+    rx
 }
 
 /// How long the loop waits for room in a full partition queue before it pauses that partition

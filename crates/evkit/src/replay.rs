@@ -29,6 +29,9 @@ use crate::{Config, Context, Envelope, Error, Metrics, Producer, Reason};
 /// How long the job waits for its consumer group to assign it the dead-letter topic's partitions.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the job waits for the broker to confirm its commit.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long the job waits for the broker to describe the dead-letter topic.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -127,6 +130,7 @@ enum Verdict {
 /// Replays `options.dead_letter_topic` (see the module docs). Topic names in the
 /// `evkit-dlq-original-topic` header are cluster names; `config.topics` maps them back to the
 /// catalog, whose contract decides whether a message may be sent again.
+#[allow(clippy::too_many_lines)] // reason: read, judge and commit, with their bounded waits
 pub async fn replay(
     config: &Config,
     catalog: Arc<Catalog>,
@@ -224,12 +228,37 @@ pub async fn replay(
             )
             .map_err(Error::kafka("building the replay commit"))?;
         }
-        consumer
-            .commit(&tpl, CommitMode::Sync)
-            .map_err(Error::kafka(format!(
+        // On a thread of its own, with a deadline: a coordinator that went away must not hold
+        // the job (the messages then come again on the next run, at-least-once).
+        let consumer = Arc::new(consumer);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let committer = Arc::clone(&consumer);
+        let done = crate::consumer::on_thread(move || {
+            let _ = tx.send(committer.commit(&tpl, CommitMode::Sync));
+        });
+        let answered = tokio::time::timeout(COMMIT_TIMEOUT, done).await.is_ok();
+        match rx.try_recv() {
+            Ok(result) if answered => result.map_err(Error::kafka(format!(
                 "committing the replay of {}",
                 options.dead_letter_topic
-            )))?;
+            )))?,
+            _ => {
+                return Err(Error::Config {
+                    source_name: "replay".to_owned(),
+                    message: format!(
+                        "the broker did not confirm the commit of {} within {} s: the {} \
+                         message(s) read may be replayed again by the next run",
+                        options.dead_letter_topic,
+                        COMMIT_TIMEOUT.as_secs(),
+                        report.read
+                    ),
+                });
+            }
+        }
+        // Leave the group now, so the next run of the job is assigned at once instead of
+        // waiting for this member's session to time out.
+        consumer.unsubscribe();
+        return Ok(report);
     }
     // Leave the group now, so the next run of the job is assigned at once instead of waiting
     // for this member's session to time out.
