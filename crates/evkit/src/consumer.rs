@@ -31,6 +31,7 @@ use tracing::Instrument as _;
 
 use crate::config::ConsumerConfig;
 use crate::metrics::{Metrics, TopicMetrics};
+use crate::middleware::Layer;
 use crate::middleware::dead_letter::{DeadLetter, Target};
 use crate::middleware::measure::Measure;
 use crate::middleware::panic::CatchPanic;
@@ -273,18 +274,30 @@ pub fn chain(
     shutdown: CancellationToken,
 ) -> Arc<dyn Handler> {
     let tm = metrics.topic(topic);
-    let mut h: Arc<dyn Handler> = Arc::new(Measure::new(handler, tm.clone()));
-    h = Arc::new(CatchPanic::new(h));
-    h = Arc::new(Timeout::new(h, config.handler_timeout()));
-    h = Arc::new(Retry::new(h, &config.retry, Some(tm.clone())));
-    h = Arc::new(Validate::new(h, contract, Some(tm)));
-    Arc::new(DeadLetter::new(
-        h,
-        dead_letter,
-        metrics.clone(),
-        topic,
-        shutdown,
-    ))
+    // Each is moved into the one layer that takes it.
+    let (mut dead_letter, mut contract, mut shutdown) =
+        (Some(dead_letter), Some(contract), Some(shutdown));
+    let mut h = handler;
+    // Innermost first: the chain's order is `middleware::CHAIN`.
+    for layer in crate::middleware::CHAIN.iter().rev() {
+        h = match layer {
+            Layer::CatchPanic => Arc::new(CatchPanic::new(h)),
+            Layer::Timeout => Arc::new(Timeout::new(h, config.handler_timeout())),
+            Layer::Measure => Arc::new(Measure::new(h, tm.clone())),
+            Layer::Retry => Arc::new(Retry::new(h, &config.retry, Some(tm.clone()))),
+            Layer::Validate => match contract.take() {
+                Some(c) => Arc::new(Validate::new(h, c, Some(tm.clone()))),
+                None => h,
+            },
+            Layer::DeadLetter => match (dead_letter.take(), shutdown.take()) {
+                (Some(target), Some(stop)) => {
+                    Arc::new(DeadLetter::new(h, target, metrics.clone(), topic, stop))
+                }
+                _ => h,
+            },
+        };
+    }
+    h
 }
 
 /// What a consumer did before it stopped.

@@ -232,3 +232,58 @@ fn building_a_router_lists_every_problem() {
         assert!(err.contains(needle), "missing {needle}: {err}");
     }
 }
+
+/// A panicking and a hanging handler: every attempt counts in `evkit_handled_total` (as
+/// `retry`) and in the duration histogram, scraped over HTTP. (With `Measure` inside the panic
+/// and timeout guards, those attempts counted as dispatched and vanished from both.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_and_timed_out_attempts_are_measured() {
+    let mut s = setup("measured", 1).await;
+    s.config.consumer.handler_timeout_ms = 200;
+    s.config.consumer.retry.max_retries = 1;
+    let p = evkit_testkit::clients::producer(&s.broker).unwrap();
+    let h = headers("12345");
+    for id in [1, 2] {
+        evkit_testkit::clients::send(
+            &p,
+            &s.topic,
+            Some(b"12345"),
+            &header_refs(&h),
+            &todo(id, "12345"),
+        )
+        .await
+        .unwrap();
+    }
+    let metrics = Metrics::new();
+    let server = metrics.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let handler = evkit::handler_fn(|msg: evkit::Incoming| async move {
+        // The first todo panics (a handler bug); the second hangs past the timeout.
+        assert!(
+            msg.event().and_then(|e| e["id"].as_u64()) != Some(1),
+            "handler bug"
+        );
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        evkit::Outcome::Ack
+    });
+    let router = Router::new(catalog()).route(TODO, handler).build().unwrap();
+    let consumer = evkit::Consumer::new(&s.config, router, metrics.clone()).unwrap();
+    let stop = consumer.shutdown_token();
+    let run = tokio::spawn(consumer.run(std::future::pending()));
+    // Two messages, two attempts each (one retry), all ending in `retry`, then dead letters.
+    let dispatched = r#"evkit_dispatched_total{topic="platform.evkit.todo-created"} 4"#;
+    let outcomes = r#"evkit_handled_total{topic="platform.evkit.todo-created",outcome="retry"} 4"#;
+    let timed = r#"evkit_handler_duration_seconds_count{topic="platform.evkit.todo-created"} 4"#;
+    let mut body = String::new();
+    for _ in 0..200 {
+        body = get(server.addr(), "/metrics").await;
+        if body.contains(dispatched) && body.contains(outcomes) && body.contains(timed) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    run.await.unwrap().unwrap();
+    for needle in [dispatched, outcomes, timed] {
+        assert!(body.contains(needle), "{needle} not in:\n{body}");
+    }
+}
