@@ -41,6 +41,9 @@ struct Cli {
     /// The catalog directory (topics.yaml, one schema per topic, headers.json).
     #[arg(long, global = true, env = "EVKIT_CATALOG", default_value = "schemas")]
     catalog: PathBuf,
+    /// Worker threads of the async runtime (default: one per core).
+    #[arg(long, global = true, env = "EVKIT_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     #[command(subcommand)]
     command: Command,
 }
@@ -397,6 +400,9 @@ impl ReadArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        let _ = THREADS.set(usize::from(n));
+    }
     match run(&cli) {
         Ok(code) => code,
         // The reader went away (`| head`): what it wanted it has; end quietly.
@@ -957,9 +963,16 @@ fn outbox(catalog: &Catalog, args: &OutboxArgs) -> Result<ExitCode> {
     })
 }
 
+/// `--threads`, read once in `main`.
+static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// The async runtime: `--threads` workers, one per core by default.
 fn runtime() -> Result<tokio::runtime::Runtime> {
+    let threads = THREADS.get().copied().unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+    });
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads.max(1))
         .enable_all()
         .build()
         .context("starting the async runtime")

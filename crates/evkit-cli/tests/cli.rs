@@ -1257,3 +1257,27 @@ fn replay_help_lists_the_real_reasons() {
         assert!(help.contains(reason), "{reason}: {help}");
     }
 }
+
+/// `--threads` sizes the runtime of the commands that consume; 0 is refused.
+#[test]
+fn threads_size_the_runtime() {
+    evkit()
+        .args(["--threads", "0", "topics"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("0 is not in 1.."));
+    evkit()
+        .args([
+            "--threads",
+            "3",
+            "bench",
+            "--topic",
+            TODO,
+            "--messages",
+            "100",
+        ])
+        .args(["--partitions", "2", "--format", "json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(r#""messages":100"#));
+}
