@@ -97,6 +97,14 @@ pub enum Mechanism {
     /// `SCRAM-SHA-512`.
     #[serde(rename = "SCRAM-SHA-512")]
     ScramSha512,
+    /// `GSSAPI` (Kerberos): needs evkit built with the `gssapi` feature (librdkafka with
+    /// Cyrus SASL); see [`Sasl::kerberos`].
+    #[serde(rename = "GSSAPI")]
+    Gssapi,
+    /// `OAUTHBEARER`, with tokens from an OIDC token endpoint (client credentials); see
+    /// [`Sasl::oauthbearer`].
+    #[serde(rename = "OAUTHBEARER")]
+    OAuthBearer,
 }
 
 impl Mechanism {
@@ -106,6 +114,8 @@ impl Mechanism {
             Mechanism::Plain => "PLAIN",
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
             Mechanism::ScramSha512 => "SCRAM-SHA-512",
+            Mechanism::Gssapi => "GSSAPI",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 
@@ -114,6 +124,8 @@ impl Mechanism {
             "PLAIN" => Some(Mechanism::Plain),
             "SCRAM-SHA-256" => Some(Mechanism::ScramSha256),
             "SCRAM-SHA-512" => Some(Mechanism::ScramSha512),
+            "GSSAPI" => Some(Mechanism::Gssapi),
+            "OAUTHBEARER" => Some(Mechanism::OAuthBearer),
             _ => None,
         }
     }
@@ -125,10 +137,64 @@ impl Mechanism {
 pub struct Sasl {
     /// Mechanism.
     pub mechanism: Mechanism,
-    /// User name.
+    /// User name (PLAIN, SCRAM).
+    #[serde(default)]
     pub username: String,
-    /// Password (redacted in `Debug`).
+    /// Password (PLAIN, SCRAM; redacted in `Debug`).
+    #[serde(default)]
     pub password: Secret,
+    /// Kerberos settings (GSSAPI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kerberos: Option<Kerberos>,
+    /// OIDC client credentials (OAUTHBEARER).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauthbearer: Option<OAuthBearer>,
+}
+
+impl Sasl {
+    /// PLAIN or SCRAM credentials.
+    pub fn password(mechanism: Mechanism, username: impl Into<String>, password: Secret) -> Sasl {
+        Sasl {
+            mechanism,
+            username: username.into(),
+            password,
+            kerberos: None,
+            oauthbearer: None,
+        }
+    }
+}
+
+/// GSSAPI (Kerberos) settings: librdkafka's `sasl.kerberos.*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kerberos {
+    /// `sasl.kerberos.service.name` (the brokers' principal name; default `kafka`).
+    #[serde(default = "default_kerberos_service")]
+    pub service_name: String,
+    /// `sasl.kerberos.principal`: this client's principal.
+    pub principal: String,
+    /// `sasl.kerberos.keytab`: the keytab file.
+    pub keytab: Option<PathBuf>,
+}
+
+fn default_kerberos_service() -> String {
+    "kafka".to_owned()
+}
+
+/// OAUTHBEARER through an OIDC token endpoint (client credentials grant): librdkafka's
+/// `sasl.oauthbearer.*` with `sasl.oauthbearer.method=oidc`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthBearer {
+    /// The token endpoint (`https://sso.example.com/.../token`).
+    pub token_endpoint_url: String,
+    /// The client id.
+    pub client_id: String,
+    /// The client secret (redacted in `Debug`).
+    pub client_secret: Secret,
+    /// Scopes to ask for (space-separated), when the endpoint needs them.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// TLS and SASL settings.
@@ -388,11 +454,11 @@ impl Config {
                 })?,
                 None => Mechanism::Plain,
             };
-            self.security.sasl = Some(Sasl {
+            self.security.sasl = Some(Sasl::password(
                 mechanism,
-                username: username.clone(),
-                password: password.clone(),
-            });
+                username.clone(),
+                password.clone(),
+            ));
             if protocol.is_none() {
                 protocol = Some(Protocol::SaslSsl);
             }
@@ -452,20 +518,23 @@ impl Config {
                 Mechanism::parse(m).ok_or_else(|| {
                     invalid(
                         "EVKIT_SASL_MECHANISM",
-                        format!("`{m}` is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+                        format!(
+                            "`{m}` is not PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI or \
+                             OAUTHBEARER"
+                        ),
                     )
                 })
             })
             .transpose()?;
         match (user, password) {
             (Some(u), Some(p)) => {
-                self.security.sasl = Some(Sasl {
-                    mechanism: mechanism
+                self.security.sasl = Some(Sasl::password(
+                    mechanism
                         .or(self.security.sasl.as_ref().map(|s| s.mechanism))
                         .unwrap_or(Mechanism::Plain),
-                    username: u.to_owned(),
-                    password: Secret::new(p),
-                });
+                    u,
+                    Secret::new(p),
+                ));
             }
             (None, None) => {
                 if let (Some(m), Some(s)) = (mechanism, self.security.sasl.as_mut()) {
@@ -544,9 +613,7 @@ impl Config {
         }
         c.set("security.protocol", protocol.as_librdkafka());
         if let Some(sasl) = &self.security.sasl {
-            c.set("sasl.mechanism", sasl.mechanism.as_str())
-                .set("sasl.username", &sasl.username)
-                .set("sasl.password", sasl.password.expose());
+            sasl_properties(sasl, &mut c)?;
         }
         if let Some(ca) = &self.security.ca_location {
             c.set("ssl.ca.location", ca.display().to_string());
@@ -565,4 +632,96 @@ impl Config {
         }
         Ok(c)
     }
+}
+
+impl Config {
+    /// The error of a client librdkafka would not create, with every secret of this
+    /// configuration masked: librdkafka's message repeats the value of the property it refused.
+    pub fn client_error<'a>(
+        &'a self,
+        context: &'a str,
+    ) -> impl FnOnce(rdkafka::error::KafkaError) -> Error + 'a {
+        move |e| {
+            let mut text = e.to_string();
+            if let Some(sasl) = &self.security.sasl {
+                let secrets = [
+                    sasl.password.expose(),
+                    sasl.oauthbearer
+                        .as_ref()
+                        .map_or("", |o| o.client_secret.expose()),
+                ];
+                for s in secrets.into_iter().filter(|s| !s.is_empty()) {
+                    text = text.replace(s, "***");
+                }
+            }
+            Error::Config {
+                source_name: "librdkafka".to_owned(),
+                message: format!("{context}: {text}"),
+            }
+        }
+    }
+}
+
+/// librdkafka's `sasl.*` properties for `sasl`, or what is missing for its mechanism.
+fn sasl_properties(sasl: &Sasl, c: &mut ClientConfig) -> Result<(), Error> {
+    c.set("sasl.mechanism", sasl.mechanism.as_str());
+    match sasl.mechanism {
+        Mechanism::Plain | Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
+            if sasl.username.is_empty() || sasl.password.expose().is_empty() {
+                return Err(invalid(
+                    "security.sasl",
+                    format!(
+                        "{} needs a username and a password",
+                        sasl.mechanism.as_str()
+                    ),
+                ));
+            }
+            c.set("sasl.username", &sasl.username)
+                .set("sasl.password", sasl.password.expose());
+        }
+        Mechanism::Gssapi => {
+            if !cfg!(feature = "gssapi") {
+                return Err(invalid(
+                    "security.sasl",
+                    "GSSAPI needs evkit built with the `gssapi` feature (librdkafka with Cyrus \
+                     SASL: libsasl2-dev)",
+                ));
+            }
+            let Some(k) = &sasl.kerberos else {
+                return Err(invalid(
+                    "security.sasl",
+                    "GSSAPI needs `kerberos: {principal, keytab, service_name}`",
+                ));
+            };
+            c.set("sasl.kerberos.service.name", &k.service_name)
+                .set("sasl.kerberos.principal", &k.principal);
+            if let Some(keytab) = &k.keytab {
+                c.set("sasl.kerberos.keytab", keytab.display().to_string());
+            }
+        }
+        Mechanism::OAuthBearer => {
+            if !cfg!(feature = "oidc") {
+                return Err(invalid(
+                    "security.sasl",
+                    "OAUTHBEARER through OIDC needs evkit built with the `oidc` feature \
+                     (librdkafka with libcurl: libcurl4-openssl-dev)",
+                ));
+            }
+            let Some(o) = &sasl.oauthbearer else {
+                return Err(invalid(
+                    "security.sasl",
+                    "OAUTHBEARER needs `oauthbearer: {token_endpoint_url, client_id, \
+                     client_secret}`",
+                ));
+            };
+            c.set("sasl.oauthbearer.method", "oidc")
+                .set("sasl.oauthbearer.token.endpoint.url", &o.token_endpoint_url)
+                .set("sasl.oauthbearer.client.id", &o.client_id)
+                .set("sasl.oauthbearer.client.secret", o.client_secret.expose());
+            if let Some(scope) = &o.scope {
+                c.set("sasl.oauthbearer.scope", scope);
+            }
+        }
+    }
+    Ok(())
 }

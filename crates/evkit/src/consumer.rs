@@ -364,13 +364,13 @@ impl Consumer {
             .create_with_context(Ctx {
                 shared: Arc::clone(&shared),
             })
-            .map_err(Error::kafka("creating the consumer"))?;
+            .map_err(config.client_error("creating the consumer"))?;
         let dlq_timeout = Duration::from_millis(cc.dead_letter_timeout_ms.max(1));
         // A dead letter carries whatever was consumed, however large the broker let it be.
         let dlq_producer: rdkafka::producer::FutureProducer = producer_config(config, dlq_timeout)?
             .set("message.max.bytes", "100000000")
             .create()
-            .map_err(Error::kafka("creating the dead-letter producer"))?;
+            .map_err(config.client_error("creating the dead-letter producer"))?;
         let shutdown = CancellationToken::new();
         let mut chains = HashMap::new();
         let mut subscriptions = Vec::new();

@@ -177,7 +177,7 @@ impl Producer {
             .map_or(Duration::from_secs(30), Duration::from_millis);
         let inner: FutureProducer = producer_config(config, timeout)?
             .create()
-            .map_err(Error::kafka("creating the producer"))?;
+            .map_err(config.client_error("creating the producer"))?;
         Ok(Producer {
             inner,
             catalog,

@@ -161,7 +161,7 @@ pub async fn replay(
     }
     let consumer: StreamConsumer = client
         .create()
-        .map_err(Error::kafka("creating the replay consumer"))?;
+        .map_err(config.client_error("creating the replay consumer"))?;
     consumer
         .subscribe(&[options.dead_letter_topic.as_str()])
         .map_err(Error::kafka(format!(

@@ -153,3 +153,105 @@ fn librdkafka_accepts_the_sasl_and_tls_settings() {
     c.security.protocol = Protocol::SaslSsl;
     assert!(c.client_config().is_err());
 }
+
+/// OAUTHBEARER (OIDC client credentials) and GSSAPI read from a YAML file. The client secret
+/// never shows in `Debug`. Each needs its build feature (`oidc`: librdkafka with libcurl,
+/// `gssapi`: with Cyrus SASL); without it the refusal says so, with it librdkafka accepts the
+/// properties.
+#[test]
+fn oauthbearer_and_gssapi_are_configured_and_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evkit.yaml");
+    std::fs::write(
+        &path,
+        "security:\n  protocol: SASL_SSL\n  sasl:\n    mechanism: OAUTHBEARER\n    oauthbearer:\n      token_endpoint_url: https://sso.example.test/token\n      client_id: svc-evkit\n      client_secret: oidc-s3cret-value\n      scope: api.kafka\n",
+    )
+    .unwrap();
+    let c = Config::from_file(&path).unwrap();
+    let debug = format!("{c:?}");
+    assert!(
+        !debug.contains("oidc-s3cret-value"),
+        "secret in Debug: {debug}"
+    );
+    match c.client_config() {
+        Ok(client) => {
+            assert!(cfg!(feature = "oidc"));
+            assert_eq!(client.get("sasl.mechanism"), Some("OAUTHBEARER"));
+            assert_eq!(client.get("sasl.oauthbearer.method"), Some("oidc"));
+            assert_eq!(client.get("sasl.oauthbearer.client.id"), Some("svc-evkit"));
+            assert_eq!(client.get("sasl.oauthbearer.scope"), Some("api.kafka"));
+            let _consumer: BaseConsumer = client
+                .clone()
+                .set("group.id", "g")
+                .create()
+                .unwrap_or_else(|e| panic!("OAUTHBEARER/OIDC: {e}"));
+        }
+        Err(e) => {
+            assert!(!cfg!(feature = "oidc"), "{e}");
+            assert!(e.to_string().contains("`oidc` feature"), "{e}");
+            assert!(!e.to_string().contains("oidc-s3cret-value"), "{e}");
+        }
+    }
+
+    std::fs::write(
+        &path,
+        "security:\n  protocol: SASL_PLAINTEXT\n  sasl:\n    mechanism: GSSAPI\n    kerberos:\n      principal: evkit/host@EXAMPLE.TEST\n      keytab: /etc/evkit.keytab\n",
+    )
+    .unwrap();
+    let c = Config::from_file(&path).unwrap();
+    match c.client_config() {
+        Ok(client) => {
+            assert!(cfg!(feature = "gssapi"));
+            assert_eq!(client.get("sasl.kerberos.service.name"), Some("kafka"));
+            assert_eq!(
+                client.get("sasl.kerberos.principal"),
+                Some("evkit/host@EXAMPLE.TEST")
+            );
+            let _consumer: BaseConsumer = client
+                .clone()
+                .set("group.id", "g")
+                .create()
+                .unwrap_or_else(|e| panic!("GSSAPI: {e}"));
+        }
+        Err(e) => {
+            assert!(!cfg!(feature = "gssapi"), "{e}");
+            assert!(e.to_string().contains("`gssapi` feature"), "{e}");
+        }
+    }
+    // PLAIN without a password is refused before librdkafka sees it.
+    std::fs::write(
+        &path,
+        "security:\n  sasl:\n    mechanism: PLAIN\n    username: me\n",
+    )
+    .unwrap();
+    let err = Config::from_file(&path)
+        .unwrap()
+        .client_config()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs a username and a password"), "{err}");
+}
+
+/// librdkafka's refusal of a client repeats the value of the property it refused (seen with
+/// `sasl.oauthbearer.client.secret`): evkit masks every secret of the configuration in it.
+#[test]
+fn client_creation_errors_mask_the_secrets() {
+    let mut c = Config::default();
+    c.apply_env(
+        [
+            ("EVKIT_SASL_USERNAME", "u"),
+            ("EVKIT_SASL_PASSWORD", "hunter2-secret"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    )
+    .unwrap();
+    let refused = rdkafka::error::KafkaError::ClientCreation(
+        "Configuration property \"sasl.password\" not supported: hunter2-secret".to_owned(),
+    );
+    let err = c.client_error("creating the consumer")(refused).to_string();
+    assert!(!err.contains("hunter2-secret"), "{err}");
+    assert!(
+        err.contains("creating the consumer") && err.contains("***"),
+        "{err}"
+    );
+}
