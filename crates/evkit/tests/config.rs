@@ -160,6 +160,7 @@ fn librdkafka_accepts_the_sasl_and_tls_settings() {
 /// properties.
 #[test]
 fn oauthbearer_and_gssapi_are_configured_and_redacted() {
+    let (oidc, gssapi) = (cfg!(feature = "oidc"), cfg!(feature = "gssapi"));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("evkit.yaml");
     std::fs::write(
@@ -175,7 +176,7 @@ fn oauthbearer_and_gssapi_are_configured_and_redacted() {
     );
     match c.client_config() {
         Ok(client) => {
-            assert!(cfg!(feature = "oidc"));
+            assert!(oidc, "configured without the oidc feature");
             assert_eq!(client.get("sasl.mechanism"), Some("OAUTHBEARER"));
             assert_eq!(client.get("sasl.oauthbearer.method"), Some("oidc"));
             assert_eq!(client.get("sasl.oauthbearer.client.id"), Some("svc-evkit"));
@@ -187,7 +188,7 @@ fn oauthbearer_and_gssapi_are_configured_and_redacted() {
                 .unwrap_or_else(|e| panic!("OAUTHBEARER/OIDC: {e}"));
         }
         Err(e) => {
-            assert!(!cfg!(feature = "oidc"), "{e}");
+            assert!(!oidc, "{e}");
             assert!(e.to_string().contains("`oidc` feature"), "{e}");
             assert!(!e.to_string().contains("oidc-s3cret-value"), "{e}");
         }
@@ -201,7 +202,7 @@ fn oauthbearer_and_gssapi_are_configured_and_redacted() {
     let c = Config::from_file(&path).unwrap();
     match c.client_config() {
         Ok(client) => {
-            assert!(cfg!(feature = "gssapi"));
+            assert!(gssapi, "configured without the gssapi feature");
             assert_eq!(client.get("sasl.kerberos.service.name"), Some("kafka"));
             assert_eq!(
                 client.get("sasl.kerberos.principal"),
@@ -214,7 +215,7 @@ fn oauthbearer_and_gssapi_are_configured_and_redacted() {
                 .unwrap_or_else(|e| panic!("GSSAPI: {e}"));
         }
         Err(e) => {
-            assert!(!cfg!(feature = "gssapi"), "{e}");
+            assert!(!gssapi, "{e}");
             assert!(e.to_string().contains("`gssapi` feature"), "{e}");
         }
     }
