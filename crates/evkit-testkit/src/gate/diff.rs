@@ -1576,28 +1576,51 @@ impl<'a> Differ<'a> {
         self.items_change(o, n, &here, &inst, kw, depth);
 
         // contains: a conjunct of its own
-        match (om.get("contains"), nm.get("contains")) {
+        self.nested(
+            om,
+            nm,
+            "contains",
+            &ctx.through("contains", false),
+            ctx,
+            depth,
+        );
+    }
+
+    /// A keyword holding one subschema that is a conjunct of its own (`contains`, `not`): both
+    /// present are diffed under `inner`; one added narrows, one removed widens (the validator
+    /// names the keyword itself).
+    fn nested(
+        &mut self,
+        om: &Merged<'a>,
+        nm: &Merged<'a>,
+        k: &str,
+        inner: &Ctx,
+        ctx: &Ctx,
+        depth: usize,
+    ) {
+        let refusal = Refusal::at(&ctx.instance, k);
+        match (om.get(k), nm.get(k)) {
             (Some((a, aat)), Some((b, bat))) => {
-                let (aat, bat) = (join(aat, "contains"), join(bat, "contains"));
-                self.node_owned(a, aat, b, bat, &ctx.through("contains", false), depth);
+                let (aat, bat) = (join(aat, k), join(bat, k));
+                self.node_owned(a, aat, b, bat, inner, depth);
             }
             (None, Some((_, bat))) => self.push(
                 "constraint-added",
                 Direction::Backward,
                 None,
-                Some(join(bat, "contains")),
+                Some(join(bat, k)),
                 ctx,
-                Refusal::at(&inst, "contains"),
-                "contains added".to_owned(),
+                refusal,
+                format!("{k} added"),
             ),
             (Some((_, aat)), None) => self.push(
                 "constraint-removed",
                 Direction::Forward,
-                Some(join(aat, "contains")),
+                Some(join(aat, k)),
                 None,
                 ctx,
-                Refusal::at(&inst, "contains"),
-                "contains removed".to_owned(),
+                refusal,
+                format!("{k} removed"),
             ),
             (None, None) => {}
         }
@@ -1809,31 +1832,7 @@ impl<'a> Differ<'a> {
             }
         }
         // not: what narrows inside widens outside.
-        match (om.get("not"), nm.get("not")) {
-            (Some((a, aat)), Some((b, bat))) => {
-                let (aat, bat) = (join(aat, "not"), join(bat, "not"));
-                self.node_owned(a, aat, b, bat, &ctx.through("not", true), depth);
-            }
-            (None, Some((_, bat))) => self.push(
-                "constraint-added",
-                Direction::Backward,
-                None,
-                Some(join(bat, "not")),
-                ctx,
-                Refusal::at(&inst, "not"),
-                "not added".to_owned(),
-            ),
-            (Some((_, aat)), None) => self.push(
-                "constraint-removed",
-                Direction::Forward,
-                Some(join(aat, "not")),
-                None,
-                ctx,
-                Refusal::at(&inst, "not"),
-                "not removed".to_owned(),
-            ),
-            (None, None) => {}
-        }
+        self.nested(om, nm, "not", &ctx.through("not", true), ctx, depth);
         // then/else: diffed in place when `if` is unchanged (a changed `if` is keyword-changed).
         let same_if = match (om.get("if"), nm.get("if")) {
             (Some((a, _)), Some((b, _))) => same(a, b),
