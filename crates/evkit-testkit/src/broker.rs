@@ -40,6 +40,16 @@ pub enum Capability {
     AutoCreateTopics,
     /// SASL authentication.
     Sasl,
+    /// Static group membership (KIP-345, `group.instance.id`): a member that rejoins under its
+    /// instance id takes over the dead member's partitions at once. librdkafka's mock cluster
+    /// stores the id but finds members only by member id, so a restarted static member joins as
+    /// a second member and the dead one keeps its partitions until its session expires.
+    StaticMembership,
+    /// A group member that stops heartbeating (killed hard) is removed once its session times
+    /// out, and the group rebalances to the members left. tansu 0.6 did not: a dynamic member
+    /// killed with `kill -9` kept its partitions for over 150 s with a 12 s session timeout,
+    /// while its successor waited (measured with `examples/todo-service/tests/restart.rs`).
+    SessionExpiry,
 }
 
 /// What one broker can do; declared here, once, per broker flavor.
@@ -56,6 +66,10 @@ pub struct Capabilities {
     pub auto_create_topics: bool,
     /// See [`Capability::Sasl`].
     pub sasl: bool,
+    /// See [`Capability::StaticMembership`].
+    pub static_membership: bool,
+    /// See [`Capability::SessionExpiry`].
+    pub session_expiry: bool,
 }
 
 impl Capabilities {
@@ -66,6 +80,8 @@ impl Capabilities {
         accurate_high_watermark: true,
         auto_create_topics: true,
         sasl: false,
+        static_membership: false,
+        session_expiry: true,
     };
     /// Apache Kafka.
     pub const KAFKA: Capabilities = Capabilities {
@@ -74,6 +90,8 @@ impl Capabilities {
         accurate_high_watermark: true,
         auto_create_topics: true,
         sasl: true,
+        static_membership: true,
+        session_expiry: true,
     };
     /// tansu 0.6 with in-memory storage (measured: see `shared/brokers.md`).
     pub const TANSU: Capabilities = Capabilities {
@@ -82,6 +100,8 @@ impl Capabilities {
         accurate_high_watermark: false,
         auto_create_topics: false,
         sasl: false,
+        static_membership: true,
+        session_expiry: false,
     };
 
     /// The capabilities of a named flavor (`kafka`, `tansu`, `embedded`).
@@ -101,6 +121,8 @@ impl Capabilities {
             Capability::AccurateHighWatermark => self.accurate_high_watermark,
             Capability::AutoCreateTopics => self.auto_create_topics,
             Capability::Sasl => self.sasl,
+            Capability::StaticMembership => self.static_membership,
+            Capability::SessionExpiry => self.session_expiry,
         }
     }
 }

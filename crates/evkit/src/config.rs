@@ -302,6 +302,14 @@ pub struct Config {
     pub bootstrap_servers: String,
     /// Consumer group.
     pub group_id: String,
+    /// `group.instance.id`: a static member of the group (KIP-345). A member restarted under the
+    /// same id (after `kill -9`, an OOM kill, a failed liveness probe) gets its partitions back
+    /// at once instead of after the dead member's session expires. A static member does not
+    /// leave the group when it stops, so its partitions wait for `session.timeout.ms` (45 s)
+    /// unless it comes back under the same id: give it an id that survives restarts (a
+    /// `StatefulSet`'s pod name, or a pod's name for container restarts). Under Clowder the pod
+    /// name (`HOSTNAME`) is used unless set; `EVKIT_GROUP_INSTANCE_ID=none` turns it off.
+    pub group_instance_id: Option<String>,
     /// `client.id`.
     pub client_id: String,
     /// TLS and SASL.
@@ -321,6 +329,7 @@ impl Default for Config {
         Config {
             bootstrap_servers: "localhost:9092".to_owned(),
             group_id: "evkit".to_owned(),
+            group_instance_id: None,
             client_id: "evkit".to_owned(),
             security: Security::default(),
             topics: BTreeMap::new(),
@@ -392,6 +401,7 @@ impl Config {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| invalid(&path.display().to_string(), e.to_string()))?;
             config.apply_clowder(&text)?;
+            config.apply_pod_name(std::env::var("HOSTNAME").ok().as_deref());
         }
         config.apply_env(std::env::vars())?;
         Ok(config)
@@ -480,8 +490,20 @@ impl Config {
         Ok(())
     }
 
+    /// Under Clowder, the pod's name (Kubernetes sets `HOSTNAME` to it) becomes the
+    /// [`Config::group_instance_id`] unless one is set: a container restarted in its pod
+    /// rejoins as the same static member.
+    pub fn apply_pod_name(&mut self, pod_name: Option<&str>) {
+        if self.group_instance_id.is_none()
+            && let Some(name) = pod_name.map(str::trim).filter(|n| !n.is_empty())
+        {
+            self.group_instance_id = Some(name.to_owned());
+        }
+    }
+
     /// Applies `EVKIT_*` variables from `vars`:
-    /// `EVKIT_BOOTSTRAP_SERVERS`, `EVKIT_GROUP_ID`, `EVKIT_CLIENT_ID`, `EVKIT_SECURITY_PROTOCOL`,
+    /// `EVKIT_BOOTSTRAP_SERVERS`, `EVKIT_GROUP_ID`, `EVKIT_GROUP_INSTANCE_ID` (`none` for a
+    /// dynamic member), `EVKIT_CLIENT_ID`, `EVKIT_SECURITY_PROTOCOL`,
     /// `EVKIT_SASL_MECHANISM`, `EVKIT_SASL_USERNAME`, `EVKIT_SASL_PASSWORD`,
     /// `EVKIT_SSL_CA_LOCATION`, `EVKIT_TOPICS` (`catalog-name=actual-name,...`) and
     /// `EVKIT_METRICS_LISTEN` (`host:port`). Other variables are ignored.
@@ -499,6 +521,9 @@ impl Config {
         }
         if let Some(v) = get("EVKIT_GROUP_ID") {
             v.clone_into(&mut self.group_id);
+        }
+        if let Some(v) = get("EVKIT_GROUP_INSTANCE_ID") {
+            self.group_instance_id = (!v.eq_ignore_ascii_case("none")).then(|| v.to_owned());
         }
         if let Some(v) = get("EVKIT_CLIENT_ID") {
             v.clone_into(&mut self.client_id);

@@ -360,6 +360,9 @@ impl Consumer {
             .set("enable.partition.eof", "false")
             .set("auto.offset.reset", &cc.auto_offset_reset)
             .set("statistics.interval.ms", cc.lag_interval_ms.to_string());
+        if let Some(id) = &config.group_instance_id {
+            client.set("group.instance.id", id);
+        }
         let consumer: StreamConsumer<Ctx> = client
             .create_with_context(Ctx {
                 shared: Arc::clone(&shared),

@@ -256,3 +256,37 @@ fn client_creation_errors_mask_the_secrets() {
         "{err}"
     );
 }
+
+#[test]
+fn the_group_instance_id_comes_from_the_pod_name_under_clowder_unless_set_or_turned_off() {
+    let mut c = Config::default();
+    assert_eq!(c.group_instance_id, None);
+    c.apply_pod_name(Some("todo-service-7d9f8-abcde"));
+    assert_eq!(
+        c.group_instance_id.as_deref(),
+        Some("todo-service-7d9f8-abcde")
+    );
+
+    // A configured id wins over the pod name.
+    let mut c = Config {
+        group_instance_id: Some("from-file".to_owned()),
+        ..Config::default()
+    };
+    c.apply_pod_name(Some("pod-1"));
+    assert_eq!(c.group_instance_id.as_deref(), Some("from-file"));
+    let mut c = Config::default();
+    c.apply_pod_name(Some("  "));
+    assert_eq!(c.group_instance_id, None);
+
+    // The variable wins over both, and `none` makes the member dynamic again.
+    c.apply_pod_name(Some("pod-1"));
+    c.apply_env([("EVKIT_GROUP_INSTANCE_ID".to_owned(), "worker-3".to_owned())])
+        .unwrap();
+    assert_eq!(c.group_instance_id.as_deref(), Some("worker-3"));
+    c.apply_env([("EVKIT_GROUP_INSTANCE_ID".to_owned(), "NONE".to_owned())])
+        .unwrap();
+    assert_eq!(c.group_instance_id, None);
+
+    let c: Config = serde_norway::from_str("group_instance_id: svc-0\n").unwrap();
+    assert_eq!(c.group_instance_id.as_deref(), Some("svc-0"));
+}
