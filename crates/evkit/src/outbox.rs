@@ -105,7 +105,9 @@ struct PgLink {
 
 impl PgLink {
     async fn open(url: &str) -> Result<tokio_postgres::Client, Error> {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        let (config, tls) = pg_target(url)?;
+        let (client, connection) = config
+            .connect(tls)
             .await
             .map_err(pg("connecting to the outbox database"))?;
         tokio::spawn(async move {
@@ -196,6 +198,84 @@ fn db(context: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
     }
 }
 
+/// How the outbox's PostgreSQL connection uses TLS: libpq's `sslmode` and `sslrootcert` URL
+/// parameters, with libpq's meaning.
+///
+/// | `sslmode` | TLS | server certificate checked |
+/// |---|---|---|
+/// | `disable` | never | - |
+/// | `prefer` (default) | when the server offers it | no |
+/// | `require` | always | only when `sslrootcert` is given (then as `verify-ca`) |
+/// | `verify-ca` | always | chain, against `sslrootcert` or the system's CAs |
+/// | `verify-full` | always | chain and host name |
+fn pg_target(
+    url: &str,
+) -> Result<(tokio_postgres::Config, postgres_openssl::MakeTlsConnector), Error> {
+    // Errors never repeat the URL: it may hold a password.
+    let bad = |message: String| Error::Outbox {
+        context: "the outbox database URL".to_owned(),
+        source: message.into(),
+    };
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (mut mode, mut root) = ("prefer".to_owned(), None);
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .map_err(|e| bad(format!("parameter `{key}` is not UTF-8: {e}")))?;
+        match key {
+            "sslmode" => mode = value.into_owned(),
+            "sslrootcert" => root = Some(value.into_owned()),
+            _ => kept.push(pair),
+        }
+    }
+    let (tls, verify, hostname) = match mode.as_str() {
+        "disable" => ("disable", false, false),
+        "prefer" => ("prefer", false, false),
+        "require" => ("require", root.is_some(), false),
+        "verify-ca" => ("require", true, false),
+        "verify-full" => ("require", true, true),
+        other => {
+            return Err(bad(format!(
+                "sslmode `{other}` is not disable, prefer, require, verify-ca or verify-full"
+            )));
+        }
+    };
+    kept.push(match tls {
+        "disable" => "sslmode=disable",
+        "prefer" => "sslmode=prefer",
+        _ => "sslmode=require",
+    });
+    let config: tokio_postgres::Config = format!("{base}?{}", kept.join("&"))
+        .parse()
+        .map_err(|e: tokio_postgres::Error| bad(e.to_string()))?;
+    let tls_error = |what: &str, e: openssl::error::ErrorStack| bad(format!("{what}: {e}"));
+    let mut builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
+        .map_err(|e| tls_error("TLS setup", e))?;
+    if verify {
+        match &root {
+            Some(file) => builder
+                .set_ca_file(file)
+                .map_err(|e| tls_error(&format!("sslrootcert {file}"), e))?,
+            None => builder
+                .set_default_verify_paths()
+                .map_err(|e| tls_error("the system's CA certificates", e))?,
+        }
+        builder.set_verify(openssl::ssl::SslVerifyMode::PEER);
+    } else {
+        builder.set_verify(openssl::ssl::SslVerifyMode::NONE);
+    }
+    let mut connector = postgres_openssl::MakeTlsConnector::new(builder.build());
+    if !hostname {
+        connector.set_callback(|c, _| {
+            c.set_verify_hostname(false);
+            Ok(())
+        });
+    }
+    Ok((config, connector))
+}
+
 fn pg(context: &str) -> impl FnOnce(tokio_postgres::Error) -> Error + '_ {
     move |source| Error::Outbox {
         context: context.to_owned(),
@@ -244,8 +324,9 @@ impl Outbox {
     }
 
     /// Opens the outbox named by `url`: `postgres://…` or `postgresql://…` connects to
-    /// PostgreSQL (no TLS; the connection runs on the current Tokio runtime) and creates the
-    /// table; anything else is a SQLite file path (an optional `sqlite:` prefix is dropped).
+    /// PostgreSQL (the connection runs on the current Tokio runtime) and creates the table.
+    /// TLS follows libpq's `sslmode` (`disable`, `prefer` (the default), `require`,
+    /// `verify-ca`, `verify-full`) and `sslrootcert` (a CA file) URL parameters; anything else is a SQLite file path (an optional `sqlite:` prefix is dropped).
     pub async fn connect(url: &str) -> Result<Outbox, Error> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             let path = url.strip_prefix("sqlite:").unwrap_or(url).to_owned();

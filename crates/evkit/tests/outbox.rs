@@ -444,3 +444,125 @@ async fn postgres_outbox_reconnects_after_the_server_drops_it() {
     let back = read_all(&s.broker, &s.topic, 4, Duration::from_secs(5)).await;
     assert_eq!(sorted_ids(&back), [1, 2]);
 }
+
+/// Every cause in an error's chain, for assertions on what a failure says.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
+/// TLS to the outbox's PostgreSQL, with libpq's `sslmode` and `sslrootcert`. Runs when CI names
+/// a server with a self-signed certificate (`EVKIT_POSTGRES_URL`, its CA in
+/// `EVKIT_POSTGRES_CA`; the certificate names `localhost` only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outbox_connects_over_tls_and_checks_the_server_certificate() {
+    let (Ok(admin), Ok(ca)) = (
+        std::env::var("EVKIT_POSTGRES_URL"),
+        std::env::var("EVKIT_POSTGRES_CA"),
+    ) else {
+        eprintln!(
+            "outbox over TLS: not run here, EVKIT_POSTGRES_URL and EVKIT_POSTGRES_CA are not set \
+             (CI sets them)"
+        );
+        return;
+    };
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // postgres://user@127.0.0.1:PORT/db → the same server by name (`localhost`) and by address.
+    let rest = admin.split_once("://").unwrap().1;
+    let (user, rest) = rest.split_once('@').unwrap();
+    let (hostport, db) = rest.split_once('/').unwrap();
+    let port = hostport.rsplit_once(':').unwrap().1;
+    let url = |host: &str, params: &str| format!("postgres://{user}@{host}:{port}/{db}?{params}");
+    // Whether the server sees the outbox's session (by application name) as TLS.
+    let on_tls = |app: &'static str| {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(
+                    "SELECT bool_and(s.ssl), count(*) FROM pg_stat_ssl s
+                     JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1",
+                    &[&app],
+                )
+                .await
+                .unwrap();
+            let n: i64 = row.get(1);
+            assert!(n >= 1, "no session named {app}");
+            row.get::<_, Option<bool>>(0).unwrap_or(false)
+        }
+    };
+
+    // verify-full by name with the CA: TLS, and the outbox works.
+    let outbox = Outbox::connect(&url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={ca}&application_name=evkit_tls_full"),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(outbox.pending().await.unwrap(), 0);
+    assert!(on_tls("evkit_tls_full").await, "verify-full is TLS");
+    // verify-ca by address: the chain is checked, the name is not.
+    let by_address = Outbox::connect(&url(
+        "127.0.0.1",
+        &format!("sslmode=verify-ca&sslrootcert={ca}&application_name=evkit_tls_ca"),
+    ))
+    .await
+    .unwrap();
+    assert!(on_tls("evkit_tls_ca").await, "verify-ca is TLS");
+    // The control: sslmode=disable is seen as plain text by the same check.
+    let plain = Outbox::connect(&url(
+        "127.0.0.1",
+        "sslmode=disable&application_name=evkit_tls_off",
+    ))
+    .await
+    .unwrap();
+    assert!(
+        !on_tls("evkit_tls_off").await,
+        "sslmode=disable is plain text"
+    );
+
+    // verify-full by address: the certificate names localhost only.
+    let err = Outbox::connect(&url(
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ))
+    .await
+    .unwrap_err();
+    let text = causes(&err);
+    assert!(text.contains("certificate verify failed"), "{text}");
+    assert!(text.contains("IP address mismatch"), "{text}");
+    // verify-ca against the system's CAs, which do not include the self-signed one.
+    let err = Outbox::connect(&url("localhost", "sslmode=verify-ca"))
+        .await
+        .unwrap_err();
+    let text = causes(&err);
+    assert!(text.contains("certificate verify failed"), "{text}");
+    drop((outbox, by_address, plain));
+}
+
+/// A bad `sslmode` or CA file is a clear error that never repeats the URL's password.
+#[tokio::test]
+async fn a_bad_tls_setting_names_itself_and_not_the_password() {
+    let err = Outbox::connect("postgres://svc:s3cret-pw@127.0.0.1:1/db?sslmode=verify-everything")
+        .await
+        .unwrap_err();
+    let text = causes(&err);
+    assert!(text.contains("sslmode `verify-everything`"), "{text}");
+    assert!(!text.contains("s3cret-pw"), "{text}");
+    let err = Outbox::connect(
+        "postgres://svc:s3cret-pw@127.0.0.1:1/db?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem",
+    )
+    .await
+    .unwrap_err();
+    let text = causes(&err);
+    assert!(text.contains("sslrootcert /nonexistent/ca.pem"), "{text}");
+    assert!(!text.contains("s3cret-pw"), "{text}");
+}
