@@ -701,15 +701,14 @@ impl Outbox {
         if !locked {
             return Ok(RelayReport::busy());
         }
+        // Released when the pass ends, or (from a task) when the pass is abandoned: a session
+        // lock left behind would keep every other relay out for the connection's life.
+        let mut lock = AdvisoryLock(Some(Arc::clone(&client)));
         // The whole pass runs on the connection that holds the lock: if it closes, the lock
         // goes with it and the pass fails rather than go on without the lock.
         let report = Outbox::relay_pass(&conn, producer, options).await;
-        // Should this fail, the connection is gone, and the lock went with it.
-        if let Err(e) = client
-            .execute("SELECT pg_advisory_unlock($1)", &[&RELAY_LOCK_KEY])
-            .await
-        {
-            tracing::warn!(error = %e, "releasing the outbox relay lock");
+        if let Some(client) = lock.0.take() {
+            release_relay_lock(&client).await;
         }
         report
     }
@@ -790,7 +789,14 @@ impl Outbox {
                 () = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            match self.relay(producer, options).await {
+            // A pass under way when `stop` comes is abandoned (a broker that is gone would hold
+            // it for the delivery timeout): its rows stay stored, and whatever it had sent but
+            // not yet deleted goes again at the next relay (at least once).
+            let pass = tokio::select! {
+                () = stop.cancelled() => return,
+                pass = self.relay(producer, options) => pass,
+            };
+            match pass {
                 Ok(r) if r.sent > 0 || r.failed > 0 => {
                     tracing::info!(sent = r.sent, failed = r.failed, "outbox relay pass");
                 }
@@ -798,6 +804,29 @@ impl Outbox {
                 Err(e) => tracing::warn!(error = %e, "outbox relay pass failed"),
             }
         }
+    }
+}
+
+/// The PostgreSQL relay lock a pass holds; dropped while still held (the pass was abandoned),
+/// it is released by a task on the current runtime.
+struct AdvisoryLock(Option<Arc<tokio_postgres::Client>>);
+
+impl Drop for AdvisoryLock {
+    fn drop(&mut self) {
+        if let (Some(client), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move { release_relay_lock(&client).await });
+        }
+    }
+}
+
+async fn release_relay_lock(client: &tokio_postgres::Client) {
+    // Should this fail, the connection is gone, and the lock went with it.
+    if let Err(e) = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&RELAY_LOCK_KEY])
+        .await
+    {
+        tracing::warn!(error = %e, "releasing the outbox relay lock");
     }
 }
 

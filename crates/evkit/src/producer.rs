@@ -400,11 +400,42 @@ impl Producer {
         }
     }
 
-    /// Waits for every queued message to be delivered (at shutdown).
+    /// Waits for every queued message to be delivered (blocks the thread up to `timeout`).
     pub fn flush(&self, timeout: Duration) -> Result<(), Error> {
         use rdkafka::producer::Producer as _;
         self.inner
             .flush(Timeout::After(timeout))
             .map_err(Error::kafka("flushing the producer"))
+    }
+
+    /// Ends producing at shutdown within `deadline`, whatever the broker does: waits up to
+    /// `deadline` for the messages still queued or in flight, then gives up on the rest and
+    /// returns how many that was (logged). Nothing given up is lost silently: each such
+    /// [`Producer::produce`] call fails at once with a purge error, so its caller (a handler,
+    /// whose message is then not committed, or an outbox relay, whose row stays) still has
+    /// it. Call it last: messages sent after it are not waited for.
+    pub async fn close(&self, deadline: Duration) -> usize {
+        use rdkafka::producer::{Producer as _, PurgeConfig};
+        let inner = self.inner.clone();
+        let waited = tokio::task::spawn_blocking(move || {
+            // Bounded by `deadline`: librdkafka's flush returns at its timeout.
+            let _ = inner.flush(Timeout::After(deadline));
+            let left = inner.in_flight_count();
+            if left > 0 {
+                inner.purge(PurgeConfig::default().queue().inflight());
+            }
+            left
+        })
+        .await;
+        let left = usize::try_from(waited.unwrap_or(0)).unwrap_or(0);
+        if left > 0 {
+            tracing::warn!(
+                left,
+                deadline_ms = u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+                "producer closed with messages the broker had not acknowledged: their sends \
+                 failed and their callers keep them"
+            );
+        }
+        left
     }
 }

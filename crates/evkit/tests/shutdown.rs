@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use evkit::{Config, Consumer, Incoming, Metrics, Outcome, Router, handler_fn};
+use evkit::outbox::{Outbox, RelayOptions};
+use evkit::{Config, Consumer, Context, Incoming, Metrics, Outcome, Producer, Router, handler_fn};
 use evkit_testkit::EmbeddedBroker;
 use evkit_testkit::clients::send;
 use rdkafka::producer::FutureProducer;
@@ -90,4 +91,115 @@ async fn shutdown_is_bounded_when_the_broker_is_gone() {
     assert_eq!(summary.consumed, n);
     // Nothing is claimed committed that the broker never confirmed.
     assert!(summary.committed.is_empty(), "{:?}", summary.committed);
+}
+
+/// A config for `cluster` whose producer would wait 10 minutes for a broker that is gone.
+fn patient_config(cluster: &EmbeddedBroker, topic: &str) -> Config {
+    let mut config = Config {
+        bootstrap_servers: cluster.bootstrap_servers().to_owned(),
+        client_id: "evkit-test-shutdown-producer".to_owned(),
+        ..Config::default()
+    };
+    config
+        .librdkafka
+        .insert("message.timeout.ms".to_owned(), "600000".to_owned());
+    config.topics.insert(TODO.to_owned(), topic.to_owned());
+    config
+}
+
+fn todo_event(id: u64) -> serde_json::Value {
+    serde_json::json!({
+        "id": id, "org_id": "42", "title": format!("todo {id}"),
+        "created_at": "2026-11-30T09:30:00Z"
+    })
+}
+
+/// `Producer::close` ends within its deadline while the broker is gone, says how many messages
+/// it gave up, and the sends waiting for them fail instead of hanging (their callers keep them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_producer_is_bounded_when_the_broker_is_gone() {
+    init_tracing();
+    let cluster = EmbeddedBroker::start(1).unwrap();
+    let topic = "evkit-shutdown-producer";
+    cluster.create_topic(topic, 1).unwrap();
+    let config = patient_config(&cluster, topic);
+    let producer = Arc::new(Producer::new(&config, catalog(), Metrics::new()).unwrap());
+    let ctx = Context::new().for_org("42");
+    // Delivered while the broker is up.
+    producer.produce(TODO, &todo_event(1), &ctx).await.unwrap();
+    cluster.broker_down(1).unwrap();
+    let waiting: Vec<_> = (2..=4)
+        .map(|id| {
+            let (p, ctx) = (Arc::clone(&producer), ctx.clone());
+            tokio::spawn(async move { p.produce(TODO, &todo_event(id), &ctx).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let left = producer.close(Duration::from_secs(1)).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "closed after {took:?}");
+    assert_eq!(left, 3, "the three sends the broker never acknowledged");
+    for w in waiting {
+        let sent = tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .expect("a send given up at close fails at once")
+            .unwrap();
+        let err = sent.expect_err("not acknowledged, so not reported as sent");
+        assert!(err.to_string().contains("Purged"), "{err}");
+    }
+}
+
+/// The outbox relay stops at once when told to, even with a pass under way against a broker
+/// that is gone; its rows stay stored for the next relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_outbox_relay_is_bounded_when_the_broker_is_gone() {
+    init_tracing();
+    let cluster = EmbeddedBroker::start(1).unwrap();
+    let topic = "evkit-shutdown-relay";
+    cluster.create_topic(topic, 1).unwrap();
+    let config = patient_config(&cluster, topic);
+    let producer = Producer::new(&config, catalog(), Metrics::new()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path().join("outbox.db")).unwrap();
+    let ctx = Context::new().for_org("42");
+    for id in 1..=5 {
+        let m = producer.prepare(TODO, &todo_event(id), &ctx).unwrap();
+        outbox.add(&m).await.unwrap();
+    }
+    cluster.broker_down(1).unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let relay = tokio::spawn({
+        let (outbox, stop) = (outbox.clone(), stop.clone());
+        async move {
+            outbox
+                .run_relay(
+                    &producer,
+                    &RelayOptions::default(),
+                    Duration::from_millis(10),
+                    stop,
+                )
+                .await;
+            producer.close(Duration::from_millis(200)).await
+        }
+    });
+    // The first pass is under way, waiting for the broker.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    stop.cancel();
+    let left = tokio::time::timeout(Duration::from_secs(5), relay)
+        .await
+        .expect("the relay stops while a pass waits for the broker")
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    assert!(left > 0, "the abandoned pass had sends in flight");
+    assert_eq!(
+        outbox.pending().await.unwrap(),
+        5,
+        "every row is still stored"
+    );
 }

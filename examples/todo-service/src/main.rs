@@ -119,10 +119,18 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
                 .await;
         }
     });
-    let consumer = Consumer::new(&config, routes(catalog, store, producer)?, metrics)?;
+    let consumer = Consumer::new(
+        &config,
+        routes(catalog, store, Arc::clone(&producer))?,
+        metrics,
+    )?;
     let summary = consumer.run(shutdown_signal()).await;
+    // Each step is bounded: the relay abandons a pass under way (its rows stay stored), and
+    // the producer gives up what the broker has not acknowledged by the deadline (those
+    // announcements are in the outbox, and go out at the next start).
     stop_relay.cancel();
     let _ = relay.await;
+    producer.close(config.consumer.shutdown_deadline()).await;
     tracing::info!(consumed = summary?.consumed, "todo-service stopped");
     Ok(())
 }

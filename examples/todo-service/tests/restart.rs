@@ -237,3 +237,58 @@ async fn a_dynamic_member_killed_hard_stalls_until_its_session_expires() {
     );
     assert_eq!(stored, s.published, "a todo was lost");
 }
+
+/// SIGTERM ends the service within its shutdown deadline (1 s) plus the commit grace (3 s)
+/// when the broker went away first, with positions still uncommitted and the outbox relay and
+/// producer to close. Needs a broker the test can take down (the embedded one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_service_within_its_deadline_when_the_broker_is_gone() {
+    let mut s = Scenario::new().await;
+    if !s.broker.supports(
+        Capability::FaultInjection,
+        "sigterm_stops_the_service_within_its_deadline_when_the_broker_is_gone",
+    ) {
+        return;
+    }
+    let config = s.dir.path().join("evkit.yaml");
+    std::fs::write(
+        &config,
+        "consumer:\n  shutdown_deadline_ms: 1000\n  commit_interval_ms: 600000\n",
+    )
+    .unwrap();
+    s.publish(50).await;
+    let mut service = s.start(None, Some(&config), 1);
+    assert!(
+        s.all_stored_within(Duration::from_secs(60)).await.is_some(),
+        "stored {} of {}:\n{}",
+        s.store.count().await.unwrap(),
+        s.published,
+        s.logs()
+    );
+    let cluster = s.broker.embedded_cluster().unwrap();
+    for id in 1..=3 {
+        cluster.broker_down(id).unwrap();
+    }
+    let started = Instant::now();
+    let pid = service.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let limit = Duration::from_secs(8);
+    let status = loop {
+        if let Some(status) = service.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            service.kill().unwrap();
+            panic!("still running {limit:?} after SIGTERM:\n{}", s.logs());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    println!("stopped {:?} after SIGTERM: {status}", started.elapsed());
+    assert!(status.success(), "{status}:\n{}", s.logs());
+}
