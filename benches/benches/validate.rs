@@ -148,4 +148,23 @@ fn main() {
         t.name(),
         base.payload.len()
     );
+    // Many tenants: 2,000 messages of about 700 bytes, each from a tenant of its own (its own
+    // identity, org_id and key), against parsing the same messages.
+    let tenants = evkit_benches::many_tenants(t, 2_000, 700).expect("a plain-JSON topic");
+    let (mut i, mut j) = (0usize, 0usize);
+    let paired = paired_ratio(
+        || {
+            i = (i + 1) % tenants.len();
+            parse(&tenants[i].payload);
+        },
+        || {
+            j = (j + 1) % tenants.len();
+            check(contract, &tenants[j]);
+        },
+    );
+    println!(
+        "| {} (2,000 tenants, an identity of its own each) | {} | | | | {paired:.2} | | |",
+        t.name(),
+        tenants[0].payload.len()
+    );
 }

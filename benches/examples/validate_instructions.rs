@@ -12,7 +12,7 @@ use std::hint::black_box;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: validate_instructions TOPIC parse|parse_str|check|schema|check_runtime|schema_runtime COUNT";
+    let usage = "usage: validate_instructions TOPIC parse|parse_str|check|schema|check_runtime|schema_runtime|tenants_parse|tenants_check COUNT";
     let topic = args.next().expect(usage);
     let what = args.next().expect(usage);
     let count: u32 = args.next().expect(usage).parse().expect(usage);
@@ -32,8 +32,24 @@ fn main() {
         .check(&sample.message())
         .expect("the sample is valid")
         .payload;
-    for _ in 0..count {
+    // The many-tenant workload: 2,000 ~700-byte messages, each with its own identity.
+    let tenants = if what.starts_with("tenants_") {
+        evkit_benches::many_tenants(t, 2_000, 700).expect("a plain-JSON topic")
+    } else {
+        Vec::new()
+    };
+    for i in 0..count {
+        let next = || &tenants[i as usize % tenants.len()];
         match what.as_str() {
+            "tenants_parse" => {
+                black_box(
+                    serde_json::from_slice::<serde_json::Value>(black_box(&next().payload))
+                        .unwrap(),
+                );
+            }
+            "tenants_check" => {
+                black_box(contract.check(black_box(&next().message())).unwrap());
+            }
             "parse" => {
                 black_box(
                     serde_json::from_slice::<serde_json::Value>(black_box(&sample.payload))

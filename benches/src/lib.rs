@@ -139,3 +139,29 @@ pub fn sample(topic: &Topic, target_len: usize) -> Option<Sample> {
         payload,
     })
 }
+
+/// The many-tenant workload: `n` plain-JSON messages of `topic` of about `target_len` bytes,
+/// each from a tenant of its own (its own `x-rh-identity`, `org_id` and key), so no identity is
+/// seen twice within `n` messages.
+pub fn many_tenants(topic: &Topic, n: usize, target_len: usize) -> Option<Vec<Sample>> {
+    let base = sample(topic, target_len)?;
+    let data: Value = serde_json::from_slice(&base.payload).ok()?;
+    (0..n)
+        .map(|i| {
+            let org = format!("tenant-{i:05}");
+            let mut data = data.clone();
+            if let Some(o) = data.get_mut("org_id") {
+                *o = Value::String(org.clone());
+            }
+            let mut s = base.clone();
+            s.key = topic.contract().key_for(&data).map(String::into_bytes);
+            s.payload = serde_json::to_vec(&data).ok()?;
+            for (name, value) in &mut s.headers {
+                if name == "x-rh-identity" {
+                    *value = encode_identity(&org, "User").into_bytes();
+                }
+            }
+            Some(s)
+        })
+        .collect()
+}

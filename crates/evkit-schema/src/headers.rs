@@ -108,26 +108,44 @@ const IDENTITY_CACHE_SIZE: usize = 1024;
 /// messages usually carry the same identity, and comparing beats hashing. Keys are shared, so
 /// moving a hit to the front costs a reference count, not a copy; the map hashes with foldhash
 /// (the values are ~200-byte base64 strings, where `SipHash` is slow).
+///
+/// Traffic from many tenants can miss every time; remembering each new identity then costs a
+/// copy, a hash and, every 1,024 of them, clearing the map, for nothing. After
+/// [`IdentityCache::COLD_AFTER`] misses in a row only every [`IdentityCache::SAMPLE`]th new
+/// identity is remembered, until a hit.
 #[derive(Default)]
 struct IdentityCache {
     last: Option<(Arc<[u8]>, Identity)>,
     map: HashMap<Arc<[u8]>, Identity, foldhash::fast::RandomState>,
+    /// Lookups that missed since the last hit.
+    misses: u32,
 }
 
 impl IdentityCache {
+    const COLD_AFTER: u32 = 64;
+    const SAMPLE: u32 = 16;
+
     fn get(&mut self, raw: &[u8]) -> Option<Identity> {
         if let Some((last_raw, identity)) = &self.last
             && **last_raw == *raw
         {
+            self.misses = 0;
             return Some(identity.clone());
         }
-        let (key, hit) = self.map.get_key_value(raw)?;
+        let Some((key, hit)) = self.map.get_key_value(raw) else {
+            self.misses = self.misses.saturating_add(1);
+            return None;
+        };
         let hit = hit.clone();
         self.last = Some((Arc::clone(key), hit.clone()));
+        self.misses = 0;
         Some(hit)
     }
 
     fn insert(&mut self, raw: &[u8], identity: Identity) {
+        if self.misses >= Self::COLD_AFTER && !self.misses.is_multiple_of(Self::SAMPLE) {
+            return;
+        }
         if self.map.len() >= IDENTITY_CACHE_SIZE {
             self.map.clear();
         }
@@ -607,7 +625,9 @@ fn decode_identity(
             return None;
         }
     };
-    let doc: Value = match serde_json::from_slice(&bytes) {
+    // One UTF-8 pass, then `from_str` (as the payload is parsed): same value and errors as
+    // `from_slice`, which checks every string on its own.
+    let doc: Value = match crate::contract::parse_json(&bytes) {
         Ok(d) => d,
         Err(e) => {
             out.push(Violation::new(
@@ -639,4 +659,32 @@ fn decode_identity(
         return None;
     };
     Some(Identity::new(org_id, field("type").unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Identity, IdentityCache};
+
+    #[test]
+    fn a_cold_cache_remembers_only_a_sample_of_new_identities_until_a_hit() {
+        let mut cache = IdentityCache::default();
+        let id = Identity::new("o", "User");
+        let mut remembered = 0;
+        for i in 0..1_000u32 {
+            let raw = i.to_le_bytes();
+            assert!(cache.get(&raw).is_none());
+            cache.insert(&raw, id.clone());
+            remembered += usize::from(cache.map.contains_key(&raw[..]));
+        }
+        // The first 63 misses are all remembered, then the 64th, 80th, ... (one in 16).
+        let sampled = (64..=1_000u32).filter(|m| m % 16 == 0).count();
+        assert_eq!(remembered, 63 + sampled);
+        // A hit makes the cache warm again: every new identity is remembered.
+        assert!(
+            cache.get(&63u32.to_le_bytes()).is_some(),
+            "the 64th miss was sampled"
+        );
+        cache.insert(b"new", id.clone());
+        assert!(cache.get(b"new").is_some());
+    }
 }
