@@ -1,12 +1,13 @@
-//! The consume path never panics on arbitrary records (the `arbitrary` path of the `fuzz/`
-//! target, on stable): random bytes, and valid generated messages with bytes flipped.
+//! The fuzz targets' code on stable: the consume path never panics on arbitrary records (random
+//! bytes, valid generated messages with bytes flipped), and the committed corpora of both
+//! `fuzz/` targets replay with the right verdicts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
 use evkit_schema::Catalog;
-use evkit_testkit::fuzz::{RawRecord, Verdict, consume};
+use evkit_testkit::fuzz::{Drawn, Generators, RawRecord, Verdict, consume};
 use evkit_testkit::messages::valid_message;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -90,4 +91,100 @@ fn valid_messages_with_flipped_bytes_never_panic() {
     }
     assert_eq!(dispatched, 300 * catalog.topics().len());
     assert!(dead > 0, "some flipped messages must be refused");
+}
+
+/// The committed corpus of a `fuzz/` target, sorted by file name.
+fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus"))
+        .join(target);
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_consume_corpus_replays_without_a_panic() {
+    let catalog = catalog();
+    let files = corpus("consume");
+    assert!(files.len() >= 50, "a corpus of {} inputs", files.len());
+    let (mut dispatched, mut dead) = (0, 0);
+    for (_, bytes) in &files {
+        // libFuzzer's `arbitrary` input: what the target decodes from the same bytes.
+        let Ok(record) = RawRecord::arbitrary_take_rest(Unstructured::new(bytes)) else {
+            continue;
+        };
+        match consume(&catalog, &record) {
+            Verdict::Dispatched => dispatched += 1,
+            Verdict::DeadLettered { .. } => dead += 1,
+        }
+    }
+    assert!(dead > 0, "{dead} dead-lettered, {dispatched} dispatched");
+}
+
+#[test]
+fn the_generators_corpus_replays_with_the_right_verdicts() {
+    let generators = Generators::new(catalog()).unwrap();
+    let files = corpus("generators");
+    assert!(files.len() >= 50, "a corpus of {} inputs", files.len());
+    let (mut valid, mut rules) = (0, std::collections::BTreeSet::new());
+    for (name, bytes) in &files {
+        match generators.run(bytes) {
+            Ok(Drawn::Valid) => valid += 1,
+            Ok(Drawn::Invalid { rule }) => {
+                rules.insert(rule);
+            }
+            Ok(Drawn::Nothing) => {}
+            Err(wrong) => panic!("corpus input {name}: {wrong}"),
+        }
+    }
+    assert!(valid > 10, "{valid} valid messages in the corpus");
+    assert!(rules.len() > 50, "{} rules broken: {rules:?}", rules.len());
+}
+
+/// The check the generators target makes can fail: judged by a consumer whose schema lost a
+/// constraint, a message that breaks it is accepted, and the target names the rule.
+#[test]
+fn a_contract_that_lost_a_constraint_fails_the_generators_check() {
+    let source = catalog();
+    let dir = tempfile::tempdir().unwrap();
+    let from = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas"));
+    for entry in std::fs::read_dir(from).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let file = dir.path().join("platform.evkit.todo-created.event.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let looser = text.replace(
+        r#""title": { "type": "string", "minLength": 1, "maxLength": 255 }"#,
+        r#""title": { "type": "string", "maxLength": 255 }"#,
+    );
+    assert_ne!(text, looser, "the schema changed");
+    std::fs::write(&file, looser).unwrap();
+    let judge = Arc::new(Catalog::load(dir.path()).unwrap());
+    let topic = judge
+        .topics()
+        .iter()
+        .position(|t| t.name() == "platform.evkit.todo-created")
+        .unwrap();
+    let generators = Generators::judged_by(&source, judge).unwrap();
+    let mut rng = StdRng::seed_from_u64(9);
+    let caught = (0..20_000).find_map(|_| {
+        let mut bytes = vec![u8::try_from(topic).unwrap(), 1];
+        bytes.extend((0..256).map(|_| rng.random::<u8>()));
+        generators.run(&bytes).err()
+    });
+    let wrong = caught.expect("the looser contract is caught");
+    assert!(
+        wrong.contains("accepts a message that breaks minLength@/title"),
+        "{wrong}"
+    );
 }
