@@ -247,15 +247,24 @@ async fn produce_evkit(p: &Arc<Producer>, events: &Arc<Vec<Typed>>, n: usize) ->
     rate(n, start.elapsed())
 }
 
-/// Bare consumer: a fresh group reads `n` records; timed from the first record to the last.
-async fn consume_bare(broker: &Broker, topic: &str, n: usize) -> f64 {
-    let c: StreamConsumer = ClientConfig::new()
+/// A consumer of `topic` in a fresh group, from the beginning, with `extra` settings.
+fn fresh_consumer(broker: &Broker, topic: &str, extra: &[(&str, &str)]) -> StreamConsumer {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", broker.bootstrap_servers())
         .set("group.id", broker.unique_group())
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
+        .set("auto.offset.reset", "earliest");
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    let c: StreamConsumer = config.create().unwrap();
     c.subscribe(&[topic]).unwrap();
+    c
+}
+
+/// Bare consumer: a fresh group reads `n` records; timed from the first record to the last.
+async fn consume_bare(broker: &Broker, topic: &str, n: usize) -> f64 {
+    let c = fresh_consumer(broker, topic, &[]);
     let mut first = None;
     let mut got = 0;
     while got < n {
@@ -280,14 +289,7 @@ async fn consume_handwritten(
     schema: &jsonschema::Validator,
     n: usize,
 ) -> f64 {
-    let c: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap_servers())
-        .set("group.id", broker.unique_group())
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.offset.store", "false")
-        .create()
-        .unwrap();
-    c.subscribe(&[topic]).unwrap();
+    let c = fresh_consumer(broker, topic, &[("enable.auto.offset.store", "false")]);
     let mut first = None;
     let mut got = 0;
     while got < n {

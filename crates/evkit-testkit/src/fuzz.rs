@@ -36,6 +36,24 @@ pub struct RawRecord {
     pub payload: Option<Vec<u8>>,
 }
 
+impl RawRecord {
+    /// A generated message of the catalog's `topic`-th topic, at partition 0, offset 0.
+    pub fn from_generated(topic: u8, m: &Generated) -> RawRecord {
+        RawRecord {
+            topic,
+            partition: 0,
+            offset: 0,
+            key: m.key.clone(),
+            headers: m
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), Some(v.clone())))
+                .collect(),
+            payload: Some(m.payload.clone()),
+        }
+    }
+}
+
 /// What the chain did with a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -201,18 +219,7 @@ impl Generators {
         };
         let m = tree.current();
         let checked = topic.contract().check(&m.message());
-        let record = RawRecord {
-            topic: u8::try_from(i).unwrap_or(u8::MAX),
-            partition: 0,
-            offset: 0,
-            key: m.key.clone(),
-            headers: m
-                .headers
-                .iter()
-                .map(|(n, v)| (n.clone(), Some(v.clone())))
-                .collect(),
-            payload: Some(m.payload.clone()),
-        };
+        let record = RawRecord::from_generated(u8::try_from(i).unwrap_or(u8::MAX), &m);
         let verdict = consume(&self.catalog, &record);
         let name = topic.name();
         match (&m.broken, checked) {

@@ -56,18 +56,7 @@ fn valid_messages_with_flipped_bytes_never_panic() {
         let strategy = valid_message(topic).unwrap();
         for _ in 0..300 {
             let m = strategy.new_tree(&mut runner).unwrap().current();
-            let mut record = RawRecord {
-                topic: u8::try_from(t).unwrap(),
-                partition: 0,
-                offset: 0,
-                key: m.key.clone(),
-                headers: m
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (n.clone(), Some(v.clone())))
-                    .collect(),
-                payload: Some(m.payload.clone()),
-            };
+            let mut record = RawRecord::from_generated(u8::try_from(t).unwrap(), &m);
             // Unchanged, it passes the whole chain.
             assert_eq!(consume(&catalog, &record), Verdict::Dispatched, "{m:?}");
             dispatched += 1;
