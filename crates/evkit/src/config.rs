@@ -260,6 +260,10 @@ pub struct ConsumerConfig {
     pub dead_letter_timeout_ms: u64,
     /// How often librdkafka reports statistics (consumer lag), in milliseconds.
     pub lag_interval_ms: u64,
+    /// Read each assigned partition from its own librdkafka queue, on its worker (the default:
+    /// no hand-off between threads, and partitions are read in parallel). `false` reads every
+    /// partition through one loop that hands records to the workers.
+    pub partition_queues: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -273,6 +277,7 @@ impl Default for ConsumerConfig {
             auto_offset_reset: "earliest".to_owned(),
             dead_letter_timeout_ms: 30_000,
             lag_interval_ms: 5_000,
+            partition_queues: true,
         }
     }
 }

@@ -1,24 +1,38 @@
 //! The consumer loop: validate, dispatch per partition, commit at least once, drain on shutdown.
 //!
-//! One task reads from Kafka and hands each record to its partition's worker through a bounded
-//! queue (`max_in_flight_per_partition`). A full queue is backpressure: the loop waits for room
+//! Each assigned partition has a worker task that reads the partition's own librdkafka queue,
+//! split from the consumer's when the partition is assigned (in the rebalance callback, before
+//! librdkafka starts fetching it, so none of its records reach the shared queue). A worker
+//! takes what is waiting, up to a batch, begins the offsets under one lock, and runs each message
+//! in order through the topic's chain ([`crate::middleware`]): order holds within a partition,
+//! partitions run (and are read) in parallel, and no record crosses threads. A handler that is
+//! stuck stops its worker reading; librdkafka stops fetching that partition when its queue is
+//! full, and the others keep flowing.
+//!
+//! The reading loop polls the shared queue: it serves rebalances, errors and statistics, and the
+//! records of any partition whose queue was not split (`partition_queues: false`, or a split
+//! that failed). Those it hands to the partition's worker through a bounded queue
+//! (`max_in_flight_per_partition`). A full queue is backpressure: the loop waits for room
 //! (committing meanwhile), and if none comes within 100 ms it pauses that partition alone, holds
 //! the record until the worker's queue is half empty, and resumes fetching the partition then;
 //! the other partitions keep flowing. (Waiting without a limit would stall every partition
-//! behind one stuck handler; pausing at once would refetch a partition for every short wait.) Each worker runs its partition's messages one at a time through the topic's chain
-//! ([`crate::middleware`]), so order holds within a partition while partitions run concurrently.
+//! behind one stuck handler; pausing at once would refetch a partition for every short wait.)
+//!
 //! Offsets are committed only up to the last contiguous finished message of each partition
-//! ([`OffsetTracker`]): on a timer, when partitions are revoked, and once more at shutdown.
+//! ([`OffsetTracker`]; workers report how far they got once per batch, and at least every
+//! millisecond): on a timer, when partitions are revoked, and once more at shutdown.
 //! At most one timer commit is in flight (a synchronous commit on a blocking thread): librdkafka
 //! retries a commit that met a broken connection, and two commits in flight could then land out
 //! of order, leaving an older position as the group's last word.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use futures::{FutureExt as _, StreamExt as _};
+use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -47,7 +61,7 @@ type Key = (String, i32);
 struct Worker {
     tx: Option<mpsc::Sender<Envelope>>,
     epoch: u64,
-    revoked: Arc<AtomicBool>,
+    revoked: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
 
@@ -87,6 +101,18 @@ struct Shared {
     revoke_wait: Duration,
     /// A timer commit is in flight.
     committing: AtomicBool,
+    /// Counts revocations, so the reading loop sees one that ran while it was taking a batch.
+    rebalances: AtomicU64,
+    /// Cluster topic → the route's chain.
+    chains: HashMap<String, Chain>,
+    /// The capacity of a worker's queue (`max_in_flight_per_partition`); a worker reading its
+    /// partition's own queue takes at most this many records (and at most [`BATCH`]) at once.
+    capacity: usize,
+    /// The consumer itself, for splitting the queues of assigned partitions (weak: it owns us);
+    /// unset when `partition_queues` is off.
+    kafka: OnceLock<Weak<StreamConsumer<Ctx>>>,
+    /// Records the workers read from their partitions' own queues.
+    consumed: AtomicU64,
 }
 
 impl Shared {
@@ -94,17 +120,18 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn finish(&self, key: &Key, offset: i64, epoch: u64) {
+    /// The worker of `key` (if it is still `epoch`'s) handled every message up to `offset`.
+    fn finish_through(&self, key: &Key, offset: i64, epoch: u64) {
         let mut st = self.lock();
         if st.worker(&key.0, key.1).is_some_and(|w| w.epoch == epoch) {
-            // The worker is current, so the offset was begun: finish cannot fail.
-            let _ = st.tracker.finish(&key.0, key.1, offset);
+            st.tracker.finish_through(&key.0, key.1, offset);
         }
     }
 
     /// Partitions are being taken away: let their current message finish (briefly), then
     /// commit how far each got, and forget them.
     fn revoke(&self, consumer: &BaseConsumer<Ctx>, tpl: &TopicPartitionList) {
+        self.rebalances.fetch_add(1, Ordering::AcqRel);
         let keys: Vec<Key> = tpl
             .elements()
             .iter()
@@ -114,7 +141,7 @@ impl Shared {
             let mut st = self.lock();
             for k in &keys {
                 if let Some(w) = st.worker_mut(k) {
-                    w.revoked.store(true, Ordering::Release);
+                    w.revoked.cancel();
                     w.tx = None;
                 }
             }
@@ -166,6 +193,99 @@ impl Shared {
                 self.count_commits(&positions);
             }
         }
+    }
+
+    /// Partitions are being assigned (before librdkafka starts fetching them): each gets a worker
+    /// that reads the partition's own queue, split from the consumer's. Nothing of such a
+    /// partition reaches the shared queue, so its records are copied, checked and handled on
+    /// one task, with no hand-off, and partitions are read in parallel.
+    fn assign(self: &Arc<Self>, tpl: &TopicPartitionList) {
+        let Some(kafka) = self.kafka.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let mut st = self.lock();
+        for e in tpl.elements() {
+            let Some(chain) = self.chains.get(e.topic()) else {
+                continue;
+            };
+            if st.worker(e.topic(), e.partition()).is_some() {
+                continue;
+            }
+            let Some(queue) = kafka.split_partition_queue(e.topic(), e.partition()) else {
+                // The shared queue delivers its records to a worker started on the first one.
+                tracing::warn!(
+                    topic = e.topic(),
+                    partition = e.partition(),
+                    "cannot split the partition's queue; reading it through the shared one"
+                );
+                continue;
+            };
+            self.spawn_worker(
+                &mut st,
+                (e.topic().to_owned(), e.partition()),
+                chain,
+                Some(queue),
+            );
+        }
+    }
+
+    /// Starts the worker of partition `key`: it handles what the reading loop sends it and,
+    /// when given one, what it reads from the partition's own queue.
+    fn spawn_worker(
+        self: &Arc<Self>,
+        st: &mut State,
+        key: Key,
+        chain: &Chain,
+        queue: Option<PartitionQueue>,
+    ) -> (mpsc::Sender<Envelope>, u64) {
+        let epoch = st.next_epoch;
+        st.next_epoch += 1;
+        let (tx, rx) = mpsc::channel(self.capacity);
+        let revoked = CancellationToken::new();
+        let task = tokio::spawn(work(
+            rx,
+            queue,
+            Work {
+                chain: Arc::clone(&chain.handler),
+                metrics: Arc::clone(&chain.metrics),
+                shared: Arc::clone(self),
+                catalog_topic: Arc::clone(&chain.catalog_topic),
+                key: key.clone(),
+                epoch,
+                revoked: revoked.clone(),
+                done: None,
+                reported: Instant::now(),
+            },
+        ));
+        st.workers.entry(key.0).or_default().insert(
+            key.1,
+            Worker {
+                tx: Some(tx.clone()),
+                epoch,
+                revoked,
+                task: Some(task),
+            },
+        );
+        (tx, epoch)
+    }
+
+    /// Begins the records a worker read from its partition's queue, under one lock; drops (and
+    /// logs) duplicates. `false` when the worker is no longer the partition's.
+    fn begin_own(&self, key: &Key, epoch: u64, batch: &mut Vec<Envelope>) -> bool {
+        let mut st = self.lock();
+        if st.worker(&key.0, key.1).is_none_or(|w| w.epoch != epoch) {
+            return false;
+        }
+        batch.retain(
+            |env| match st.tracker.begin(&env.topic, env.partition, env.offset) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "duplicate delivery skipped");
+                    false
+                }
+            },
+        );
+        true
     }
 
     fn commit_failed(&self, offsets: &TopicPartitionList) {
@@ -242,6 +362,7 @@ impl ConsumerContext for Ctx {
             Rebalance::Revoke(tpl) => self.shared.revoke(consumer, tpl),
             Rebalance::Assign(tpl) => {
                 tracing::info!(partitions = tpl.count(), "partitions assigned");
+                self.shared.assign(tpl);
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
         }
@@ -313,9 +434,7 @@ pub struct Summary {
 pub struct Consumer {
     kafka: Arc<StreamConsumer<Ctx>>,
     shared: Arc<Shared>,
-    chains: HashMap<String, Chain>,
     subscriptions: Vec<String>,
-    capacity: usize,
     commit_interval: Duration,
     shutdown_deadline: Duration,
     /// Cancelled by the user: stop fetching and drain.
@@ -345,29 +464,6 @@ impl Consumer {
         for t in routes.topics() {
             catalog_names.insert(config.actual_topic(t).to_owned(), t.to_owned());
         }
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            metrics: metrics.clone(),
-            catalog_names,
-            revoke_wait: cc.shutdown_deadline().min(Duration::from_secs(5)),
-            committing: AtomicBool::new(false),
-        });
-        let mut client = config.client_config()?;
-        client
-            .set("group.id", &config.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
-            .set("auto.offset.reset", &cc.auto_offset_reset)
-            .set("statistics.interval.ms", cc.lag_interval_ms.to_string());
-        if let Some(id) = &config.group_instance_id {
-            client.set("group.instance.id", id);
-        }
-        let consumer: StreamConsumer<Ctx> = client
-            .create_with_context(Ctx {
-                shared: Arc::clone(&shared),
-            })
-            .map_err(config.client_error("creating the consumer"))?;
         let dlq_timeout = Duration::from_millis(cc.dead_letter_timeout_ms.max(1));
         // A dead letter carries whatever was consumed, however large the broker let it be.
         let dlq_producer: rdkafka::producer::FutureProducer = producer_config(config, dlq_timeout)?
@@ -406,12 +502,44 @@ impl Consumer {
                 },
             );
         }
-        Ok(Consumer {
-            kafka: Arc::new(consumer),
-            shared,
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            metrics: metrics.clone(),
+            catalog_names,
+            revoke_wait: cc.shutdown_deadline().min(Duration::from_secs(5)),
+            committing: AtomicBool::new(false),
+            rebalances: AtomicU64::new(0),
             chains,
-            subscriptions,
             capacity: cc.max_in_flight_per_partition.max(1),
+            kafka: OnceLock::new(),
+            consumed: AtomicU64::new(0),
+        });
+        let mut client = config.client_config()?;
+        client
+            .set("group.id", &config.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("auto.offset.reset", &cc.auto_offset_reset)
+            .set("statistics.interval.ms", cc.lag_interval_ms.to_string());
+        if let Some(id) = &config.group_instance_id {
+            client.set("group.instance.id", id);
+        }
+        let kafka: Arc<StreamConsumer<Ctx>> = Arc::new(
+            client
+                .create_with_context(Ctx {
+                    shared: Arc::clone(&shared),
+                })
+                .map_err(config.client_error("creating the consumer"))?,
+        );
+        // Set before subscribing, so every assignment can split its partitions' queues.
+        if cc.partition_queues {
+            let _ = shared.kafka.set(Arc::downgrade(&kafka));
+        }
+        Ok(Consumer {
+            kafka,
+            shared,
+            subscriptions,
             commit_interval: cc.commit_interval(),
             shutdown_deadline: cc.shutdown_deadline(),
             stop: CancellationToken::new(),
@@ -434,18 +562,34 @@ impl Consumer {
             topics.join(", ")
         )))?;
         tracing::info!(topics = ?topics, "consumer started");
+        let consumed = self.read(signal).await;
+        // Held records are not handled; their offsets stay uncommitted, so they come again.
+        Ok(self.drain(consumed).await)
+    }
+
+    /// The reading loop: takes what librdkafka has fetched, up to [`BATCH`] records at a time,
+    /// begins them all under one lock and hands each partition's share to its worker in one
+    /// burst (one wake per partition, not per record). Returns how many records it read.
+    async fn read(&self, signal: impl Future<Output = ()>) -> u64 {
         let mut tick = tokio::time::interval(self.commit_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(signal);
+        let stopped = self.stop.cancelled();
+        tokio::pin!(stopped);
+        // One stream for the whole run: `recv` would register and drop a waker slot per record.
+        let mut stream = self.kafka.stream();
         let mut consumed = 0u64;
         // Partitions paused because their worker's queue was full, with the records held for it.
         let mut parked: Vec<Parked> = Vec::new();
         let (room_tx, mut room_rx) = mpsc::unbounded_channel::<Key>();
-        'run: loop {
-            let env = tokio::select! {
+        let mut batch: Vec<Envelope> = Vec::with_capacity(BATCH);
+        let mut ready: Vec<(Envelope, mpsc::Sender<Envelope>, u64)> = Vec::with_capacity(BATCH);
+        loop {
+            let mut rebalances = self.shared.rebalances.load(Ordering::Acquire);
+            let first = tokio::select! {
                 biased;
-                () = &mut signal => break 'run,
-                () = self.stop.cancelled() => break 'run,
+                () = &mut signal => return consumed,
+                () = &mut stopped => return consumed,
                 _ = tick.tick() => {
                     self.commit_in_background();
                     continue;
@@ -454,71 +598,100 @@ impl Consumer {
                     self.unpark(&key, &mut parked, &room_tx);
                     continue;
                 }
-                m = self.kafka.recv() => match m {
-                    Ok(m) => Envelope::from_kafka(&m),
-                    Err(e) => {
+                m = stream.next() => match m {
+                    Some(Ok(m)) => Envelope::from_kafka(&m),
+                    Some(Err(e)) => {
                         tracing::warn!(error = %e, "consume error (librdkafka retries)");
                         continue;
                     }
+                    None => return consumed,
                 },
             };
-            consumed += 1;
-            let Some(chain) = self.chains.get(&env.topic) else {
-                tracing::error!(topic = %env.topic, "record from a topic with no route; not committed");
-                continue;
-            };
-            chain.metrics.consumed.inc();
-            let Some((tx, epoch)) = self.worker_for(&env, chain) else {
-                continue;
-            };
-            // A record of a paused partition fetched before the pause took hold: behind the
-            // held ones, in order.
-            if let Some(p) = parked
-                .iter_mut()
-                .find(|p| p.key.1 == env.partition && p.key.0 == env.topic)
-            {
-                p.queue.push_back(env);
-                continue;
-            }
-            match tx.try_reserve() {
-                Ok(permit) => permit.send(env),
-                Err(mpsc::error::TrySendError::Full(())) => {
-                    // Room usually comes soon (the handler is working through its queue): wait
-                    // a little, as before. Pausing costs a fetch when the partition resumes.
-                    let deadline = tokio::time::sleep(PARK_AFTER);
-                    tokio::pin!(deadline);
-                    let permit = loop {
-                        tokio::select! {
-                            biased;
-                            () = &mut signal => break 'run,
-                            () = self.stop.cancelled() => break 'run,
-                            p = tx.reserve() => break Some(p),
-                            _ = tick.tick() => self.commit_in_background(),
-                            () = &mut deadline => break None,
-                        }
-                    };
-                    match permit {
-                        Some(Ok(permit)) => permit.send(env),
-                        Some(Err(_)) => {}
-                        // Stuck: pause this partition alone and go on with the others.
-                        None => {
-                            let key = (env.topic.clone(), env.partition);
-                            self.pause(&key, true);
-                            wait_for_room(tx.clone(), key.clone(), room_tx.clone());
-                            parked.push(Parked {
-                                key,
-                                epoch,
-                                queue: std::collections::VecDeque::from([env]),
-                            });
-                        }
+            batch.push(first);
+            // What is already fetched, without waiting.
+            while batch.len() < BATCH {
+                let Some(Some(m)) = stream.next().now_or_never() else {
+                    break;
+                };
+                match m {
+                    Ok(m) => batch.push(Envelope::from_kafka(&m)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consume error (librdkafka retries)");
+                        break;
                     }
                 }
-                // The partition was revoked: its records come again to its next owner.
-                Err(mpsc::error::TrySendError::Closed(())) => {}
+                // A rebalance ran inside that poll: records read before it from partitions it
+                // took away belong to their next owner now.
+                let now = self.shared.rebalances.load(Ordering::Acquire);
+                if now != rebalances {
+                    rebalances = now;
+                    let last = batch.pop();
+                    self.keep_assigned(&mut batch);
+                    batch.extend(last);
+                }
+            }
+            consumed += batch.len() as u64;
+            self.begin(&mut batch, &mut ready);
+            for (env, tx, epoch) in ready.drain(..) {
+                // A record of a paused partition fetched before the pause took hold: behind the
+                // held ones, in order.
+                if let Some(p) = parked
+                    .iter_mut()
+                    .find(|p| p.key.1 == env.partition && p.key.0 == env.topic)
+                {
+                    p.queue.push_back(env);
+                    continue;
+                }
+                match tx.try_reserve() {
+                    Ok(permit) => permit.send(env),
+                    Err(mpsc::error::TrySendError::Full(())) => {
+                        // Room usually comes soon (the handler is working through its queue):
+                        // wait a little. Pausing costs a fetch when the partition resumes.
+                        let deadline = tokio::time::sleep(PARK_AFTER);
+                        tokio::pin!(deadline);
+                        let permit = loop {
+                            tokio::select! {
+                                biased;
+                                () = &mut signal => return consumed,
+                                () = &mut stopped => return consumed,
+                                p = tx.reserve() => break Some(p),
+                                _ = tick.tick() => self.commit_in_background(),
+                                () = &mut deadline => break None,
+                            }
+                        };
+                        match permit {
+                            Some(Ok(permit)) => permit.send(env),
+                            Some(Err(_)) => {}
+                            // Stuck: pause this partition alone and go on with the others.
+                            None => {
+                                let key = (env.topic.clone(), env.partition);
+                                self.pause(&key, true);
+                                wait_for_room(tx.clone(), key.clone(), room_tx.clone());
+                                parked.push(Parked {
+                                    key,
+                                    epoch,
+                                    queue: std::collections::VecDeque::from([env]),
+                                });
+                            }
+                        }
+                    }
+                    // The partition was revoked: its records come again to its next owner.
+                    Err(mpsc::error::TrySendError::Closed(())) => {}
+                }
             }
         }
-        // Held records are not handled; their offsets stay uncommitted, so they come again.
-        Ok(self.drain(consumed).await)
+    }
+
+    /// Drops the records of partitions this member no longer owns. If the assignment cannot be
+    /// read, keeps them all: handling a record twice is allowed, skipping one is not.
+    fn keep_assigned(&self, batch: &mut Vec<Envelope>) {
+        if batch.is_empty() {
+            return;
+        }
+        match self.kafka.assignment() {
+            Ok(tpl) => batch.retain(|e| tpl.find_partition(&e.topic, e.partition).is_some()),
+            Err(e) => tracing::debug!(error = %e, "reading the assignment"),
+        }
     }
 
     /// The worker of a parked partition has room: hands it the held records (until it is full
@@ -568,43 +741,36 @@ impl Consumer {
         }
     }
 
-    /// Begins the offset and returns the sender of the partition's worker (and its epoch),
-    /// starting one if needed.
-    fn worker_for(&self, env: &Envelope, chain: &Chain) -> Option<(mpsc::Sender<Envelope>, u64)> {
+    /// Begins every record of `batch` under one lock and pairs it with its partition's worker
+    /// (started if needed) in `ready`. Records of a topic with no route, and duplicates, are
+    /// dropped (and logged).
+    fn begin(
+        &self,
+        batch: &mut Vec<Envelope>,
+        ready: &mut Vec<(Envelope, mpsc::Sender<Envelope>, u64)>,
+    ) {
         let mut st = self.shared.lock();
-        if let Err(e) = st.tracker.begin(&env.topic, env.partition, env.offset) {
-            tracing::warn!(error = %e, "duplicate delivery skipped");
-            return None;
+        for env in batch.drain(..) {
+            let Some(chain) = self.shared.chains.get(&env.topic) else {
+                tracing::error!(topic = %env.topic, "record from a topic with no route; not committed");
+                continue;
+            };
+            chain.metrics.consumed.inc();
+            if let Err(e) = st.tracker.begin(&env.topic, env.partition, env.offset) {
+                tracing::warn!(error = %e, "duplicate delivery skipped");
+                continue;
+            }
+            if let Some(w) = st.worker(&env.topic, env.partition)
+                && let Some(tx) = &w.tx
+            {
+                let (tx, epoch) = (tx.clone(), w.epoch);
+                ready.push((env, tx, epoch));
+                continue;
+            }
+            let key = (env.topic.clone(), env.partition);
+            let (tx, epoch) = self.shared.spawn_worker(&mut st, key, chain, None);
+            ready.push((env, tx, epoch));
         }
-        if let Some(w) = st.worker(&env.topic, env.partition)
-            && let Some(tx) = &w.tx
-        {
-            return Some((tx.clone(), w.epoch));
-        }
-        let key = (env.topic.clone(), env.partition);
-        let epoch = st.next_epoch;
-        st.next_epoch += 1;
-        let (tx, rx) = mpsc::channel(self.capacity);
-        let revoked = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(work(
-            rx,
-            Arc::clone(&chain.handler),
-            Arc::clone(&self.shared),
-            Arc::clone(&chain.catalog_topic),
-            key.clone(),
-            epoch,
-            Arc::clone(&revoked),
-        ));
-        st.workers.entry(key.0).or_default().insert(
-            key.1,
-            Worker {
-                tx: Some(tx.clone()),
-                epoch,
-                revoked,
-                task: Some(task),
-            },
-        );
-        Some((tx, epoch))
     }
 
     /// Positions that moved since the last commit, marked as committed.
@@ -670,7 +836,7 @@ impl Consumer {
 
     async fn drain(self, consumed: u64) -> Summary {
         let deadline = tokio::time::Instant::now() + self.shutdown_deadline;
-        let tasks: Vec<JoinHandle<()>> = {
+        let mut tasks: Vec<JoinHandle<()>> = {
             let mut st = self.shared.lock();
             st.all_workers()
                 .filter_map(|w| {
@@ -679,9 +845,8 @@ impl Consumer {
                 })
                 .collect()
         };
-        let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
         let in_flight = tasks.len();
-        if tokio::time::timeout_at(deadline, futures::future::join_all(tasks))
+        if tokio::time::timeout_at(deadline, futures::future::join_all(tasks.iter_mut()))
             .await
             .is_err()
         {
@@ -690,9 +855,18 @@ impl Consumer {
                 "shutdown deadline passed; unfinished messages stay uncommitted"
             );
             self.shutdown.cancel();
-            for a in aborts {
-                a.abort();
+            tasks.retain(|t| !t.is_finished());
+            for t in &tasks {
+                t.abort();
             }
+            // An aborted worker lets go of its partition's queue (and with it a reference to the
+            // consumer) when its task is dropped: wait for that, briefly, so the consumer closes
+            // here and not inside some task's drop.
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                futures::future::join_all(tasks.iter_mut()),
+            )
+            .await;
         }
         // The commits get a deadline of their own, a little past the handlers' (so a broker
         // that is gone cannot hold the process).
@@ -713,6 +887,7 @@ impl Consumer {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         let committed = self.shared.lock().committed.clone();
+        let consumed = consumed + self.shared.consumed.load(Ordering::Relaxed);
         tracing::info!(consumed, partitions = in_flight, "consumer stopped");
         Summary {
             consumed,
@@ -754,6 +929,12 @@ pub(crate) fn on_thread(
     rx
 }
 
+/// The most records the reading loop takes at once, and a worker handles between reports.
+const BATCH: usize = 256;
+
+/// How often a busy worker reports its progress to the offset tracker.
+const REPORT_EVERY: Duration = Duration::from_millis(1);
+
 /// How long the loop waits for room in a full partition queue before it pauses that partition
 /// and goes on with the others.
 const PARK_AFTER: Duration = Duration::from_millis(100);
@@ -778,40 +959,133 @@ fn wait_for_room(tx: mpsc::Sender<Envelope>, key: Key, room: mpsc::UnboundedSend
     });
 }
 
-async fn work(
-    mut rx: mpsc::Receiver<Envelope>,
+/// A partition's own librdkafka queue.
+type PartitionQueue = StreamPartitionQueue<Ctx>;
+
+/// What a partition's worker needs to handle its messages and report its progress.
+struct Work {
     chain: Arc<dyn Handler>,
+    metrics: Arc<TopicMetrics>,
     shared: Arc<Shared>,
     catalog_topic: Arc<str>,
     key: Key,
     epoch: u64,
-    revoked: Arc<AtomicBool>,
-) {
-    while let Some(env) = rx.recv().await {
-        if revoked.load(Ordering::Acquire) {
-            break;
+    revoked: CancellationToken,
+    /// The last handled offset not yet reported to the tracker.
+    done: Option<i64>,
+    /// When progress was last reported.
+    reported: Instant,
+}
+
+impl Work {
+    /// Handles `batch` in order; `false` when the worker must stop (revoked, or a message was
+    /// left unfinished at shutdown).
+    async fn handle(&mut self, batch: &mut Vec<Envelope>) -> bool {
+        for env in batch.drain(..) {
+            if self.revoked.is_cancelled() {
+                return false;
+            }
+            let offset = env.offset;
+            let span = tracing::info_span!(
+                "evkit.message",
+                topic = %self.catalog_topic,
+                partition = self.key.1,
+                offset,
+                request_id = tracing::field::Empty,
+            );
+            let incoming = Incoming::new(Arc::clone(&self.catalog_topic), env);
+            let outcome = if span.is_disabled() {
+                self.chain.handle(incoming).await
+            } else {
+                if let Some(id) = incoming.envelope().header(evkit_schema::REQUEST_ID_HEADER) {
+                    span.record("request_id", String::from_utf8_lossy(id).as_ref());
+                }
+                self.chain.handle(incoming).instrument(span).await
+            };
+            if outcome != Outcome::Ack {
+                // Only at shutdown (the dead-letter layer gave up): leave it uncommitted.
+                return false;
+            }
+            self.done = Some(offset);
+            // Messages are handled in order, so one report covers every earlier one; a busy
+            // worker reports at least every millisecond, so slow handlers do not hold commits.
+            if self.reported.elapsed() >= REPORT_EVERY {
+                self.report();
+            }
         }
-        let offset = env.offset;
-        let span = tracing::info_span!(
-            "evkit.message",
-            topic = %catalog_topic,
-            partition = key.1,
-            offset,
-            request_id = tracing::field::Empty,
-        );
-        if !span.is_disabled()
-            && let Some(id) = env.header(evkit_schema::REQUEST_ID_HEADER)
-        {
-            span.record("request_id", String::from_utf8_lossy(id).as_ref());
-        }
-        let outcome = chain
-            .handle(Incoming::new(Arc::clone(&catalog_topic), env))
-            .instrument(span)
-            .await;
-        if outcome != Outcome::Ack {
-            // Only at shutdown (the dead-letter layer gave up): leave it uncommitted.
-            break;
-        }
-        shared.finish(&key, offset, epoch);
+        true
     }
+
+    /// Tells the tracker how far the partition got.
+    fn report(&mut self) {
+        if let Some(offset) = self.done.take() {
+            self.shared.finish_through(&self.key, offset, self.epoch);
+        }
+        self.reported = Instant::now();
+    }
+}
+
+/// A partition's worker: handles, in order, what the reading loop sends it and, when it has
+/// one, what it reads from the partition's own queue (taking what is there, up to a batch, and
+/// beginning it under one lock). It stops when revoked, when its sender is dropped (revocation,
+/// shutdown), or when a message is left unfinished at shutdown.
+async fn work(mut rx: mpsc::Receiver<Envelope>, queue: Option<PartitionQueue>, mut w: Work) {
+    let limit = w.shared.capacity.min(BATCH);
+    let mut buf = Vec::with_capacity(limit);
+    let Some(queue) = queue else {
+        while rx.recv_many(&mut buf, limit).await > 0 {
+            if !w.handle(&mut buf).await {
+                break;
+            }
+            w.report();
+        }
+        w.report();
+        return;
+    };
+    let mut stream = queue.stream();
+    let revoked = w.revoked.clone();
+    loop {
+        tokio::select! {
+            biased;
+            () = revoked.cancelled() => break,
+            n = rx.recv_many(&mut buf, limit) => {
+                if n == 0 {
+                    break;
+                }
+            }
+            m = stream.next() => {
+                match m {
+                    Some(Ok(m)) => buf.push(Envelope::from_kafka(&m)),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "consume error (librdkafka retries)");
+                        continue;
+                    }
+                    None => break,
+                }
+                while buf.len() < limit {
+                    let Some(Some(m)) = stream.next().now_or_never() else {
+                        break;
+                    };
+                    match m {
+                        Ok(m) => buf.push(Envelope::from_kafka(&m)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "consume error (librdkafka retries)");
+                            break;
+                        }
+                    }
+                }
+                let read = buf.len() as u64;
+                w.shared.consumed.fetch_add(read, Ordering::Relaxed);
+                w.metrics.consumed.inc_by(read);
+                if !w.shared.begin_own(&w.key, w.epoch, &mut buf) {
+                    break;
+                }
+            }
+        }
+        if !w.handle(&mut buf).await {
+            break;
+        }
+        w.report();
+    }
+    w.report();
 }

@@ -100,6 +100,20 @@ impl OffsetTracker {
         }
     }
 
+    /// Every message of the partition up to and including `offset` was handled (a worker that
+    /// handles a partition's messages in order reports its progress so). Returns how many
+    /// in-flight messages this finished.
+    pub fn finish_through(&mut self, topic: &str, partition: i32, offset: i64) -> usize {
+        let Some(p) = self.partition_mut(topic, partition) else {
+            return 0;
+        };
+        let before = p.in_flight.len();
+        while p.in_flight.front().is_some_and(|o| *o <= offset) {
+            p.in_flight.pop_front();
+        }
+        before - p.in_flight.len()
+    }
+
     /// How many messages are being handled on this partition.
     pub fn in_flight(&self, topic: &str, partition: i32) -> usize {
         self.partitions

@@ -207,7 +207,18 @@ async fn bad_input_and_failing_handlers_are_dead_lettered_and_nothing_is_lost() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn order_holds_within_a_partition_while_partitions_run_concurrently() {
-    let s = setup("order", 4).await;
+    order_holds(true).await;
+}
+
+/// The same through the one reading loop that hands records to the partitions' workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn order_holds_through_the_shared_queue_too() {
+    order_holds(false).await;
+}
+
+async fn order_holds(partition_queues: bool) {
+    let mut s = setup("order", 4).await;
+    s.config.consumer.partition_queues = partition_queues;
     let p = evkit_testkit::clients::producer(&s.broker).unwrap();
     let n = 200u64;
     for id in 1..=n {
@@ -354,7 +365,18 @@ async fn a_dead_letter_outage_never_commits_the_source_offset() {
 /// (Before, the loop waited for room in the stuck partition's queue and every partition stalled.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stuck_partition_does_not_stall_the_others() {
+    stuck_partition(true).await;
+}
+
+/// The same through the one reading loop, which pauses the stuck partition's fetching itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stuck_partition_does_not_stall_the_others_through_the_shared_queue() {
+    stuck_partition(false).await;
+}
+
+async fn stuck_partition(partition_queues: bool) {
     let mut s = setup("stuck-partition", 2).await;
+    s.config.consumer.partition_queues = partition_queues;
     s.config.consumer.max_in_flight_per_partition = 1;
     // Stuck for real: no handler timeout moves it on.
     s.config.consumer.handler_timeout_ms = 120_000;

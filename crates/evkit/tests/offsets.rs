@@ -120,3 +120,24 @@ fn restate_offers_every_position_once_more() {
     assert_eq!(t.take_commits(), vec![pos(0, 1), pos(1, 5)]);
     assert!(!t.pending());
 }
+
+#[test]
+fn finish_through_covers_every_earlier_message_of_the_partition_only() {
+    let mut t = OffsetTracker::new();
+    for o in [3, 4, 7, 9] {
+        t.begin("t", 0, o).unwrap();
+    }
+    t.begin("t", 1, 4).unwrap();
+    // Offsets 3, 4 and 7 (gaps included) are done; 9 is not, nor is partition 1.
+    assert_eq!(t.finish_through("t", 0, 8), 3);
+    assert_eq!(t.in_flight("t", 0), 1);
+    assert_eq!(t.take_commits(), vec![pos(0, 9), pos(1, 4)]);
+    assert_eq!(t.finish_through("t", 0, 8), 0, "nothing left below 9");
+    assert_eq!(
+        t.finish_through("u", 0, 100),
+        0,
+        "an unknown topic finishes nothing"
+    );
+    assert_eq!(t.finish_through("t", 0, 9), 1);
+    assert_eq!(t.take_commits(), vec![pos(0, 10)]);
+}

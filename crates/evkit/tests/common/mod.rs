@@ -47,6 +47,7 @@ pub fn fast_consumer() -> ConsumerConfig {
         auto_offset_reset: "earliest".to_owned(),
         dead_letter_timeout_ms: 3_000,
         lag_interval_ms: 100,
+        partition_queues: true,
     }
 }
 
