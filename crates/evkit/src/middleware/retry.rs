@@ -1,14 +1,13 @@
 //! Retries of transient failures: bounded exponential backoff with jitter.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder, Retryable as _};
+use backon::{BackoffBuilder, ExponentialBuilder};
 
 use crate::config::RetryConfig;
 use crate::metrics::TopicMetrics;
-use crate::{Failure, Handler, Incoming, Outcome};
+use crate::{Handler, Incoming, Outcome};
 
 /// Calls the handler again after `Retry` outcomes, waiting longer each time (exponential, capped,
 /// jittered; [backon]). When the retries run out the last failure becomes a `Reject` carrying the
@@ -55,35 +54,37 @@ impl Retry {
 #[async_trait::async_trait]
 impl Handler for Retry {
     async fn handle(&self, msg: Incoming) -> Outcome {
-        let attempts = AtomicU32::new(0);
-        let result = (|| async {
-            attempts.fetch_add(1, Ordering::Relaxed);
-            match self.inner.handle(msg.clone()).await {
-                Outcome::Ack => Ok(None),
-                Outcome::Reject(f) => Ok(Some(f)),
-                Outcome::Retry(f) => Err(f),
+        // Most first attempts succeed (or fail for good): the backoff is built only after a
+        // transient failure.
+        let mut failure = match self.inner.handle(msg.clone()).await {
+            Outcome::Ack => return Outcome::Ack,
+            Outcome::Reject(mut f) => {
+                f.attempts = 1;
+                return Outcome::Reject(f);
             }
-        })
-        .retry(self.policy)
-        .sleep(tokio::time::sleep)
-        .notify(|f: &Failure, after: Duration| {
+            Outcome::Retry(f) => f,
+        };
+        let mut delays = self.policy.build();
+        let mut attempts = 1u32;
+        loop {
+            let Some(after) = delays.next() else {
+                failure.attempts = attempts;
+                failure.message = format!("gave up after {attempts} attempts: {}", failure.message);
+                return Outcome::Reject(failure);
+            };
             if let Some(m) = &self.metrics {
                 m.retried.inc();
             }
-            tracing::warn!(reason = %f.reason, retry_in = ?after, "transient failure, retrying");
-        })
-        .await;
-        let n = attempts.load(Ordering::Relaxed);
-        match result {
-            Ok(None) => Outcome::Ack,
-            Ok(Some(mut f)) => {
-                f.attempts = n;
-                Outcome::Reject(f)
-            }
-            Err(mut f) => {
-                f.attempts = n;
-                f.message = format!("gave up after {n} attempts: {}", f.message);
-                Outcome::Reject(f)
+            tracing::warn!(reason = %failure.reason, retry_in = ?after, "transient failure, retrying");
+            tokio::time::sleep(after).await;
+            attempts += 1;
+            match self.inner.handle(msg.clone()).await {
+                Outcome::Ack => return Outcome::Ack,
+                Outcome::Reject(mut f) => {
+                    f.attempts = attempts;
+                    return Outcome::Reject(f);
+                }
+                Outcome::Retry(f) => failure = f,
             }
         }
     }
@@ -93,7 +94,7 @@ impl Handler for Retry {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
 
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
     use crate::handler::test_message as msg;

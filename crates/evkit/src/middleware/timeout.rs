@@ -1,6 +1,7 @@
 //! A deadline per handler attempt.
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::{Failure, Handler, Incoming, Outcome, Reason};
@@ -22,7 +23,13 @@ impl Timeout {
 #[async_trait::async_trait]
 impl Handler for Timeout {
     async fn handle(&self, msg: Incoming) -> Outcome {
-        match tokio::time::timeout(self.after, self.inner.handle(msg)).await {
+        let mut attempt = self.inner.handle(msg);
+        // Most attempts finish in their first poll: the timer is armed only for one that does
+        // not (its first poll, which a timer could not interrupt anyway, is not counted).
+        if let Poll::Ready(outcome) = futures::poll!(&mut attempt) {
+            return outcome;
+        }
+        match tokio::time::timeout(self.after, attempt).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::Retry(Failure::new(
                 Reason::Timeout,
