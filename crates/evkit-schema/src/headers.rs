@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::contract::{Part, Violation, push_schema_errors};
+use crate::shape::Shape;
 use crate::validator::{Compiler, SchemaValidator};
 
 /// The identity header: base64 of a JSON document with `identity.org_id`.
@@ -171,6 +172,9 @@ pub(crate) struct CompiledHeaders {
     /// (the usual shape): checking a message then allocates only for the headers it validates.
     per_header: Option<Vec<Option<SchemaValidator>>>,
     identity: Option<SchemaValidator>,
+    /// The identity document's schema as a streaming check, when it is in the subset
+    /// [`Shape`] covers: a new identity is then checked without building a `Value`.
+    identity_shape: Option<Shape>,
     /// Raw header value → the identity it decoded to (valid ones only).
     identities: Mutex<IdentityCache>,
 }
@@ -291,6 +295,12 @@ impl HeaderRules {
             ),
             None => None,
         };
+        let identity_shape = self.identity.as_ref().and_then(|_| {
+            let def = ["$defs", "definitions"]
+                .iter()
+                .find_map(|k| self.schema.get(*k)?.get("identity"))?;
+            Shape::compile(def, self.schema.get("$schema"), &IDENTITY_FIELDS)
+        });
         let required_mask = known
             .iter()
             .enumerate()
@@ -303,6 +313,7 @@ impl HeaderRules {
             validator,
             per_header,
             identity,
+            identity_shape,
             identities: Mutex::new(IdentityCache::default()),
         })
     }
@@ -563,7 +574,7 @@ impl CompiledHeaders {
         validator: &SchemaValidator,
         out: &mut Vec<Violation>,
     ) -> Option<Identity> {
-        let identity = decode_identity(raw, validator, out)?;
+        let identity = decode_identity(raw, validator, self.identity_shape.as_ref(), out)?;
         // A poisoned lock only means another thread panicked mid-insert: the map is still sound.
         self.identities
             .lock()
@@ -607,9 +618,13 @@ fn header_errors(
     }
 }
 
+/// Where the identity's tenant and principal type are, in the order [`Shape::accept`] keeps them.
+const IDENTITY_FIELDS: [&[&str]; 2] = [&["identity", "org_id"], &["identity", "type"]];
+
 fn decode_identity(
     raw: &str,
     validator: &SchemaValidator,
+    shape: Option<&Shape>,
     out: &mut Vec<Violation>,
 ) -> Option<Identity> {
     let part = || Part::Header(IDENTITY_HEADER.to_owned());
@@ -625,6 +640,18 @@ fn decode_identity(
             return None;
         }
     };
+    // A document the streaming check accepts is valid (see `shape`); anything else, the full
+    // validator judges and explains.
+    if let Some(shape) = shape
+        && let Ok(text) = std::str::from_utf8(&bytes)
+        && let Some(found) = shape.accept(text, IDENTITY_FIELDS.len())
+        && let [Some(org_id), principal] = &found.0[..]
+    {
+        return Some(Identity::new(
+            org_id,
+            principal.as_deref().unwrap_or_default(),
+        ));
+    }
     // One UTF-8 pass, then `from_str` (as the payload is parsed): same value and errors as
     // `from_slice`, which checks every string on its own.
     let doc: Value = match crate::contract::parse_json(&bytes) {

@@ -42,6 +42,7 @@ pub mod wire;
 pub use decode::decode;
 #[cfg(feature = "buildtime")]
 pub mod sequence_pattern;
+mod shape;
 mod validator;
 
 pub use catalog::{
