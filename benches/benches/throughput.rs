@@ -593,26 +593,10 @@ async fn consumer_cpu_breakdown(catalog: &Catalog, msgs: &[Wire]) {
     );
 }
 
-/// User + system CPU time of this process (all threads, the embedded broker's included), from
-/// `/proc/self/stat`; 0 where that file does not exist.
+/// User + system CPU time of this process (all threads, the embedded broker's included), in
+/// seconds, from the process CPU clock.
 fn process_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the `(comm)`: utime and stime are the 12th and 13th, in clock ticks (100/s).
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    evkit_testkit::bench::process_cpu_seconds().unwrap_or(0.0)
 }
 
 async fn bench_consumer(
@@ -633,16 +617,26 @@ async fn bench_consumer(
     let mut cpu_per_msg = [Vec::new(), Vec::new(), Vec::new()];
     let per_msg =
         |c0: f64| (process_cpu_seconds() - c0) * 1e6 / f64::from(u32::try_from(n).unwrap());
+    // For profiling one consumer alone: EVKIT_BENCH_CONSUMERS=evkit (or bare, hand, a list).
+    let chosen = std::env::var("EVKIT_BENCH_CONSUMERS").unwrap_or_default();
+    let runs = |name: &str| chosen.is_empty() || chosen.split(',').any(|c| c == name);
     for round in 0..rounds {
-        let c0 = process_cpu_seconds();
-        let b = consume_bare(broker, &topic, n).await;
-        cpu_per_msg[0].push(per_msg(c0));
-        let c0 = process_cpu_seconds();
-        let h = consume_handwritten(broker, &topic, &schema, n).await;
-        cpu_per_msg[1].push(per_msg(c0));
-        let c0 = process_cpu_seconds();
-        let e = consume_evkit(broker, &topic, catalog, n).await;
-        cpu_per_msg[2].push(per_msg(c0));
+        let (mut b, mut h, mut e) = (f64::NAN, f64::NAN, f64::NAN);
+        if runs("bare") {
+            let c0 = process_cpu_seconds();
+            b = consume_bare(broker, &topic, n).await;
+            cpu_per_msg[0].push(per_msg(c0));
+        }
+        if runs("hand") {
+            let c0 = process_cpu_seconds();
+            h = consume_handwritten(broker, &topic, &schema, n).await;
+            cpu_per_msg[1].push(per_msg(c0));
+        }
+        if runs("evkit") {
+            let c0 = process_cpu_seconds();
+            e = consume_evkit(broker, &topic, catalog, n).await;
+            cpu_per_msg[2].push(per_msg(c0));
+        }
         println!(
             "  consume round {round}: bare {b:>9.0} msg/s  hand-written {h:>9.0} msg/s  evkit {e:>9.0} msg/s  ratio to bare {:.3}, to hand-written {:.3}",
             e / b,
@@ -662,7 +656,8 @@ async fn bench_consumer(
         median(hand_rates),
         median(evkit_rates)
     );
-    let [cpu_bare, cpu_hand, cpu_evkit] = cpu_per_msg.map(median);
+    let [cpu_bare, cpu_hand, cpu_evkit] =
+        cpu_per_msg.map(|v| if v.is_empty() { f64::NAN } else { median(v) });
     println!(
         "consumer CPU per message of this process (group join, fetch and the embedded broker included): bare {cpu_bare:.1} µs, hand-written {cpu_hand:.1} µs, evkit {cpu_evkit:.1} µs; evkit - hand-written {:.1} µs (target <= 1.0)",
         cpu_evkit - cpu_hand

@@ -221,6 +221,10 @@ pub struct BenchArgs {
     /// Seed of the message generator.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Skip the baselines (a bare rdkafka consumer, and a hand-written one that parses and
+    /// validates with jsonschema) that otherwise read each topic after evkit.
+    #[arg(long)]
+    pub no_baselines: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = crate::Format::Human)]
     pub format: crate::Format,
@@ -243,6 +247,7 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
         partitions: args.partitions.clone(),
         handler_time: Duration::from_secs_f64(args.handler_ms / 1000.0),
         seed: args.seed,
+        baselines: !args.no_baselines,
         ..evkit_testkit::bench::Options::default()
     };
     if args.format == crate::Format::Human {
@@ -256,18 +261,35 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
     }
     let runs = evkit_testkit::bench::partition_throughput(&broker, &catalog, &topic, &opts).await?;
     if args.format == crate::Format::Human {
-        outln!("| partitions | messages/s | per partition (min-max) | committed |");
-        outln!("|---:|---:|---:|---:|");
+        outln!(
+            "| partitions | messages/s | per partition (min-max) | committed | CPU µs/message | hand-written messages/s | its CPU µs/message | bare messages/s | evkit / hand-written | CPU above hand-written (µs) |"
+        );
+        outln!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     }
+    let show = |v: Option<f64>, digits: usize| {
+        v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+    };
     for run in &runs {
         let min = run.per_partition.values().min().copied().unwrap_or(0);
         let max = run.per_partition.values().max().copied().unwrap_or(0);
+        let hand = run.hand_written;
+        let ratio = hand.map(|h| run.rate / h.rate);
+        let above = hand
+            .and_then(|h| h.cpu_per_message_us)
+            .zip(run.cpu_per_message_us)
+            .map(|(h, e)| e - h);
         match args.format {
             crate::Format::Human => outln!(
-                "| {} | {:.0} | {min}-{max} | {} |",
+                "| {} | {:.0} | {min}-{max} | {} | {} | {} | {} | {} | {} | {} |",
                 run.partitions,
                 run.rate,
-                run.committed
+                run.committed,
+                show(run.cpu_per_message_us, 1),
+                show(hand.map(|h| h.rate), 0),
+                show(hand.and_then(|h| h.cpu_per_message_us), 1),
+                show(run.bare.map(|b| b.rate), 0),
+                show(ratio, 2),
+                show(above, 1),
             ),
             crate::Format::Json => outln!(
                 "{}",
@@ -277,9 +299,30 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
                     "rate": run.rate,
                     "per_partition": run.per_partition,
                     "committed": run.committed,
+                    "cpu_per_message_us": run.cpu_per_message_us,
+                    "hand_written": hand.map(|h| serde_json::json!({
+                        "rate": h.rate, "cpu_per_message_us": h.cpu_per_message_us,
+                    })),
+                    "bare": run.bare.map(|b| serde_json::json!({
+                        "rate": b.rate, "cpu_per_message_us": b.cpu_per_message_us,
+                    })),
                 })
             ),
         }
+    }
+    if args.format == crate::Format::Human
+        && let (Some(one), Some(most)) = (
+            runs.iter().find(|r| r.partitions == 1),
+            runs.iter().max_by_key(|r| r.partitions),
+        )
+        && most.partitions > 1
+    {
+        outln!(
+            "scaling: {} partitions reach {:.2}x one partition ({} worker threads); targets: evkit / hand-written >= 0.9, CPU above hand-written <= 1.0 µs",
+            most.partitions,
+            most.rate / one.rate,
+            crate::threads(),
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

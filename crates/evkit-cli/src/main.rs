@@ -3,6 +3,11 @@
 //! Exit codes: 0 success, 1 the input broke a rule (invalid message, lint error, drift),
 //! 2 the command could not run (bad arguments, unreadable catalog or file).
 
+/// mimalloc, as the README recommends for services: `consume`, `bench` and `dev` build and drop
+/// JSON values on several threads, where glibc's per-thread arenas cost several times the work.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `println!` that ends the process quietly when stdout is closed (`evkit consume | head -1`),
 /// instead of panicking.
 macro_rules! outln {
@@ -966,13 +971,21 @@ fn outbox(catalog: &Catalog, args: &OutboxArgs) -> Result<ExitCode> {
 /// `--threads`, read once in `main`.
 static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
+/// The runtime's worker threads: `--threads`, or one per core.
+fn threads() -> usize {
+    THREADS
+        .get()
+        .copied()
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        })
+        .max(1)
+}
+
 /// The async runtime: `--threads` workers, one per core by default.
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    let threads = THREADS.get().copied().unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
-    });
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads.max(1))
+        .worker_threads(threads())
         .enable_all()
         .build()
         .context("starting the async runtime")

@@ -748,6 +748,15 @@ fn bench_reports_each_partition_count() {
         assert_eq!(spread.len() as u64, partitions, "{row}");
         let total: u64 = spread.values().map(|v| v.as_u64().unwrap()).sum();
         assert_eq!(total, 300, "{row}");
+        // The baselines read the same topic, and every run reports its CPU per message.
+        for baseline in ["hand_written", "bare"] {
+            assert!(row[baseline]["rate"].as_f64().unwrap() > 0.0, "{row}");
+            assert!(
+                row[baseline]["cpu_per_message_us"].as_f64().unwrap() > 0.0,
+                "{row}"
+            );
+        }
+        assert!(row["cpu_per_message_us"].as_f64().unwrap() > 0.0, "{row}");
     }
     // More than the embedded broker keeps on one partition: refused up front, with what fits.
     evkit()

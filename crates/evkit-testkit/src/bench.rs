@@ -6,10 +6,18 @@
 //! published to a fresh topic with that many partitions; then an evkit consumer reads them all
 //! with a handler that waits the given time per message (work that does not use the CPU, like a
 //! database call). The rate is messages per second from the first handled message to the last.
+//!
+//! Beside each evkit run, two baselines read the same topic in a fresh group of their own
+//! ([`Options::baselines`]): a bare rdkafka consumer that does nothing with what it reads (the
+//! ceiling of the broker and client on this machine), and a hand-written one, what a team writes
+//! without evkit: one loop that parses each payload with `serde_json`, validates it with the
+//! payload schema compiled once by `jsonschema`, and stores the offset for auto-commit. Each
+//! run also reports the CPU time of the whole process per message (client threads and, for
+//! the embedded broker, the broker itself included), so the comparison holds on a busy machine.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use evkit::{Config, Consumer, Incoming, Metrics, Outcome, Router, handler_fn};
@@ -40,6 +48,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Told of each step.
     pub progress: Option<Progress>,
+    /// Also run the bare and hand-written baseline consumers on each topic.
+    pub baselines: bool,
 }
 
 impl std::fmt::Debug for Options {
@@ -50,6 +60,7 @@ impl std::fmt::Debug for Options {
             .field("handler_time", &self.handler_time)
             .field("seed", &self.seed)
             .field("timeout", &self.timeout)
+            .field("baselines", &self.baselines)
             .finish_non_exhaustive()
     }
 }
@@ -63,6 +74,7 @@ impl Default for Options {
             seed: 0,
             timeout: Duration::from_secs(300),
             progress: None,
+            baselines: true,
         }
     }
 }
@@ -80,6 +92,41 @@ pub struct Run {
     pub rate: f64,
     /// Offsets committed at the end, over all partitions (equals `handled`).
     pub committed: i64,
+    /// CPU time of this process per message, in microseconds (`None` where the process's CPU
+    /// time cannot be read).
+    pub cpu_per_message_us: Option<f64>,
+    /// A bare rdkafka consumer on the same topic (see the module docs).
+    pub bare: Option<Baseline>,
+    /// A hand-written rdkafka consumer that parses and validates (see the module docs).
+    pub hand_written: Option<Baseline>,
+}
+
+/// A baseline consumer's pass over the same topic.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Baseline {
+    /// Messages per second, first to last.
+    pub rate: f64,
+    /// CPU time of this process per message, in microseconds.
+    pub cpu_per_message_us: Option<f64>,
+}
+
+/// The CPU time this process has used so far (user and system, every thread), in seconds, from
+/// the process CPU clock (nanoseconds, unlike the 10 ms ticks of `/proc/self/stat`).
+pub fn process_cpu_seconds() -> Option<f64> {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    #[allow(clippy::cast_precision_loss)]
+    Some(t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9)
+}
+
+/// CPU microseconds per message since `start` (a [`process_cpu_seconds`] reading).
+fn cpu_per_message(start: Option<f64>, messages: u64) -> Option<f64> {
+    cpu_between(start, process_cpu_seconds(), messages)
+}
+
+/// CPU microseconds per message between two [`process_cpu_seconds`] readings.
+#[allow(clippy::cast_precision_loss)]
+fn cpu_between(start: Option<f64>, end: Option<f64>, messages: u64) -> Option<f64> {
+    Some((end? - start?) * 1e6 / messages.max(1) as f64)
 }
 
 /// Runs one consumer pass per partition count; see the module docs.
@@ -140,9 +187,82 @@ pub async fn partition_throughput(
             }
         }
         tell(format!("{partitions} partition(s): consuming"));
-        runs.push(consume(broker, catalog, topic, &actual, partitions, opts).await?);
+        let mut run = consume(broker, catalog, topic, &actual, partitions, opts).await?;
+        if opts.baselines {
+            tell(format!(
+                "{partitions} partition(s): bare and hand-written consumers"
+            ));
+            run.bare = Some(baseline(broker, &actual, None, opts).await?);
+            let schema =
+                jsonschema::validator_for(&topic.schema).map_err(|e| Error::Generator {
+                    at: topic.name().to_owned(),
+                    reason: format!("the payload schema does not compile: {e}"),
+                })?;
+            run.hand_written = Some(baseline(broker, &actual, Some(&schema), opts).await?);
+        }
+        runs.push(run);
     }
     Ok(runs)
+}
+
+/// A baseline consumer reads the whole topic in a fresh group (see the module docs): bare when
+/// `schema` is `None`, hand-written (parse, validate, store the offset) when it is given.
+async fn baseline(
+    broker: &Broker,
+    actual: &str,
+    schema: Option<&jsonschema::Validator>,
+    opts: &Options,
+) -> Result<Baseline, Error> {
+    use rdkafka::Message as _;
+    use rdkafka::consumer::Consumer as _;
+
+    let what = if schema.is_some() {
+        "hand-written"
+    } else {
+        "bare"
+    };
+    let cpu = process_cpu_seconds();
+    let c: rdkafka::consumer::StreamConsumer = broker
+        .client_config()
+        .set("group.id", broker.unique_group())
+        .set("auto.offset.reset", "earliest")
+        .set(
+            "enable.auto.offset.store",
+            if schema.is_some() { "false" } else { "true" },
+        )
+        .create()
+        .map_err(crate::kafka("creating a baseline consumer"))?;
+    c.subscribe(&[actual])
+        .map_err(crate::kafka("subscribing a baseline consumer"))?;
+    let want = u64::try_from(opts.messages).unwrap_or(u64::MAX);
+    let (mut got, mut first) = (0u64, None);
+    while got < want {
+        let Ok(m) = tokio::time::timeout(IDLE_LIMIT, c.recv()).await else {
+            return Err(Error::Stalled {
+                what: format!("{what} baseline consumer: {got} of {want} messages read"),
+            });
+        };
+        let Ok(m) = m else { continue };
+        first.get_or_insert_with(Instant::now);
+        if let Some(schema) = schema {
+            // Generated valid messages: a message that fails here is counted like the rest (the
+            // point is the cost of looking), and its offset is stored all the same.
+            let valid =
+                serde_json::from_slice::<serde_json::Value>(m.payload().unwrap_or_default())
+                    .is_ok_and(|event| schema.is_valid(&event));
+            std::hint::black_box(valid);
+            c.store_offset_from_message(&m)
+                .map_err(crate::kafka("storing an offset"))?;
+        }
+        got += 1;
+    }
+    let took = first.map_or(Duration::ZERO, |t| t.elapsed());
+    #[allow(clippy::cast_precision_loss)]
+    let rate = got.saturating_sub(1) as f64 / took.as_secs_f64().max(1e-9);
+    Ok(Baseline {
+        rate,
+        cpu_per_message_us: cpu_per_message(cpu, got),
+    })
 }
 
 /// librdkafka's mock broker keeps about 5 MB per partition and drops older records (like
@@ -180,13 +300,44 @@ fn fits_the_mock_broker(sample: &[Generated], count: usize, opts: &Options) -> R
     })
 }
 
-/// What the handler records: how many, where, when the first and the last came.
-#[derive(Default)]
+/// What the handler records: how many, where, when the first and the last came. One counter
+/// per partition, so the bench's own bookkeeping does not serialise the partitions it measures.
 struct Tally {
     count: AtomicU64,
-    per_partition: Mutex<BTreeMap<i32, u64>>,
+    per_partition: Vec<AtomicU64>,
     first: OnceLock<Instant>,
     last: OnceLock<Instant>,
+    /// The process CPU clock when the last message was handled (as the baselines stop theirs).
+    cpu_at_last: OnceLock<Option<f64>>,
+}
+
+/// The bench's handler: waits `pause`, then counts the message in `tally` (the time and the
+/// CPU clock of the first and the `want`th).
+fn counting(tally: Arc<Tally>, pause: Duration, want: u64) -> impl evkit::Handler {
+    handler_fn(move |msg: Incoming| {
+        let tally = Arc::clone(&tally);
+        let partition = msg.envelope().partition;
+        async move {
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            if let Some(c) = usize::try_from(partition)
+                .ok()
+                .and_then(|p| tally.per_partition.get(p))
+            {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+            let seen = tally.count.fetch_add(1, Ordering::Relaxed) + 1;
+            if seen == 1 {
+                let _ = tally.first.set(Instant::now());
+            }
+            if seen == want {
+                let _ = tally.last.set(Instant::now());
+                let _ = tally.cpu_at_last.set(process_cpu_seconds());
+            }
+            Outcome::Ack
+        }
+    })
 }
 
 /// A run that handles nothing new for this long has stalled.
@@ -215,37 +366,18 @@ async fn consume(
         .topics
         .insert(topic.spec.dead_letter_topic(), dlq.clone());
     let want = u64::try_from(opts.messages).unwrap_or(u64::MAX);
-    let tally = Arc::new(Tally::default());
-    let on_message = {
-        let tally = Arc::clone(&tally);
-        let pause = opts.handler_time;
-        handler_fn(move |msg: Incoming| {
-            let tally = Arc::clone(&tally);
-            let partition = msg.envelope().partition;
-            async move {
-                if !pause.is_zero() {
-                    tokio::time::sleep(pause).await;
-                }
-                *tally
-                    .per_partition
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .entry(partition)
-                    .or_default() += 1;
-                let seen = tally.count.fetch_add(1, Ordering::Relaxed) + 1;
-                if seen == 1 {
-                    let _ = tally.first.set(Instant::now());
-                }
-                if seen == want {
-                    let _ = tally.last.set(Instant::now());
-                }
-                Outcome::Ack
-            }
-        })
-    };
+    let tally = Arc::new(Tally {
+        count: AtomicU64::new(0),
+        per_partition: (0..partitions).map(|_| AtomicU64::new(0)).collect(),
+        first: OnceLock::new(),
+        last: OnceLock::new(),
+        cpu_at_last: OnceLock::new(),
+    });
+    let on_message = counting(Arc::clone(&tally), opts.handler_time, want);
     let routes = Router::new(Arc::clone(catalog))
         .route(topic.name(), on_message)
         .build()?;
+    let cpu = process_cpu_seconds();
     let consumer = Consumer::new(&config, routes, Metrics::new())?;
     let stop = consumer.shutdown_token();
     let running = tokio::spawn(consumer.run(std::future::pending()));
@@ -277,17 +409,20 @@ async fn consume(
     };
     #[allow(clippy::cast_precision_loss)]
     let rate = handled.saturating_sub(1) as f64 / (*last - *first).as_secs_f64().max(1e-9);
-    let per_partition = std::mem::take(
-        &mut *tally
-            .per_partition
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner),
-    );
+    let per_partition = tally
+        .per_partition
+        .iter()
+        .zip(0..)
+        .map(|(c, p)| (p, c.load(Ordering::Relaxed)))
+        .collect();
     Ok(Run {
         partitions,
         handled,
         per_partition,
         rate,
         committed: summary.committed.values().sum(),
+        cpu_per_message_us: cpu_between(cpu, tally.cpu_at_last.get().copied().flatten(), handled),
+        bare: None,
+        hand_written: None,
     })
 }
