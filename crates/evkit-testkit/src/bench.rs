@@ -12,8 +12,9 @@
 //! ceiling of the broker and client on this machine), and a hand-written one, what a team writes
 //! without evkit: one loop that parses each payload with `serde_json`, validates it with the
 //! payload schema compiled once by `jsonschema`, and stores the offset for auto-commit. Each
-//! run also reports the CPU time of the whole process per message (client threads and, for
-//! the embedded broker, the broker itself included), so the comparison holds on a busy machine.
+//! run also reports the CPU time of the whole process per message in the steady state, from the
+//! tenth of the messages to the last (client threads and, for the embedded broker, the broker
+//! itself included; the group join and the shutdown left out).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,8 +93,8 @@ pub struct Run {
     pub rate: f64,
     /// Offsets committed at the end, over all partitions (equals `handled`).
     pub committed: i64,
-    /// CPU time of this process per message, in microseconds (`None` where the process's CPU
-    /// time cannot be read).
+    /// CPU time of this process per message in the steady state (from the tenth of the
+    /// messages to the last), in microseconds.
     pub cpu_per_message_us: Option<f64>,
     /// A bare rdkafka consumer on the same topic (see the module docs).
     pub bare: Option<Baseline>,
@@ -106,7 +107,8 @@ pub struct Run {
 pub struct Baseline {
     /// Messages per second, first to last.
     pub rate: f64,
-    /// CPU time of this process per message, in microseconds.
+    /// CPU time of this process per message in the steady state (from the tenth of the messages
+    /// to the last), in microseconds.
     pub cpu_per_message_us: Option<f64>,
 }
 
@@ -118,9 +120,10 @@ pub fn process_cpu_seconds() -> Option<f64> {
     Some(t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9)
 }
 
-/// CPU microseconds per message since `start` (a [`process_cpu_seconds`] reading).
-fn cpu_per_message(start: Option<f64>, messages: u64) -> Option<f64> {
-    cpu_between(start, process_cpu_seconds(), messages)
+/// The message (counted from 0) at which the steady state starts: the group join, the first
+/// fetches and the shutdown stay out of the CPU per message.
+fn steady_start(messages: u64) -> u64 {
+    messages / 10
 }
 
 /// CPU microseconds per message between two [`process_cpu_seconds`] readings.
@@ -221,7 +224,7 @@ async fn baseline(
     } else {
         "bare"
     };
-    let cpu = process_cpu_seconds();
+    let mut cpu = None;
     let c: rdkafka::consumer::StreamConsumer = broker
         .client_config()
         .set("group.id", broker.unique_group())
@@ -244,6 +247,9 @@ async fn baseline(
         };
         let Ok(m) = m else { continue };
         first.get_or_insert_with(Instant::now);
+        if got == steady_start(want) {
+            cpu = process_cpu_seconds();
+        }
         if let Some(schema) = schema {
             // Generated valid messages: a message that fails here is counted like the rest (the
             // point is the cost of looking), and its offset is stored all the same.
@@ -261,7 +267,11 @@ async fn baseline(
     let rate = got.saturating_sub(1) as f64 / took.as_secs_f64().max(1e-9);
     Ok(Baseline {
         rate,
-        cpu_per_message_us: cpu_per_message(cpu, got),
+        cpu_per_message_us: cpu_between(
+            cpu,
+            process_cpu_seconds(),
+            got.saturating_sub(steady_start(want)),
+        ),
     })
 }
 
@@ -307,7 +317,9 @@ struct Tally {
     per_partition: Vec<AtomicU64>,
     first: OnceLock<Instant>,
     last: OnceLock<Instant>,
-    /// The process CPU clock when the last message was handled (as the baselines stop theirs).
+    /// The process CPU clock when the steady state began and when the last message was handled
+    /// (as the baselines read theirs).
+    cpu_at_steady: OnceLock<Option<f64>>,
     cpu_at_last: OnceLock<Option<f64>>,
 }
 
@@ -330,6 +342,9 @@ fn counting(tally: Arc<Tally>, pause: Duration, want: u64) -> impl evkit::Handle
             let seen = tally.count.fetch_add(1, Ordering::Relaxed) + 1;
             if seen == 1 {
                 let _ = tally.first.set(Instant::now());
+            }
+            if seen == steady_start(want) + 1 {
+                let _ = tally.cpu_at_steady.set(process_cpu_seconds());
             }
             if seen == want {
                 let _ = tally.last.set(Instant::now());
@@ -371,13 +386,13 @@ async fn consume(
         per_partition: (0..partitions).map(|_| AtomicU64::new(0)).collect(),
         first: OnceLock::new(),
         last: OnceLock::new(),
+        cpu_at_steady: OnceLock::new(),
         cpu_at_last: OnceLock::new(),
     });
     let on_message = counting(Arc::clone(&tally), opts.handler_time, want);
     let routes = Router::new(Arc::clone(catalog))
         .route(topic.name(), on_message)
         .build()?;
-    let cpu = process_cpu_seconds();
     let consumer = Consumer::new(&config, routes, Metrics::new())?;
     let stop = consumer.shutdown_token();
     let running = tokio::spawn(consumer.run(std::future::pending()));
@@ -421,7 +436,11 @@ async fn consume(
         per_partition,
         rate,
         committed: summary.committed.values().sum(),
-        cpu_per_message_us: cpu_between(cpu, tally.cpu_at_last.get().copied().flatten(), handled),
+        cpu_per_message_us: cpu_between(
+            tally.cpu_at_steady.get().copied().flatten(),
+            tally.cpu_at_last.get().copied().flatten(),
+            handled.saturating_sub(steady_start(want)),
+        ),
         bare: None,
         hand_written: None,
     })
