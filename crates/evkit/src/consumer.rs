@@ -608,28 +608,17 @@ impl Consumer {
                 },
             };
             batch.push(first);
-            // What is already fetched, without waiting.
-            while batch.len() < BATCH {
-                let Some(Some(m)) = stream.next().now_or_never() else {
-                    break;
-                };
-                match m {
-                    Ok(m) => batch.push(Envelope::from_kafka(&m)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "consume error (librdkafka retries)");
-                        break;
-                    }
-                }
+            take_ready(&mut stream, &mut batch, BATCH, |batch| {
                 // A rebalance ran inside that poll: records read before it from partitions it
                 // took away belong to their next owner now.
                 let now = self.shared.rebalances.load(Ordering::Acquire);
                 if now != rebalances {
                     rebalances = now;
                     let last = batch.pop();
-                    self.keep_assigned(&mut batch);
+                    self.keep_assigned(batch);
                     batch.extend(last);
                 }
-            }
+            });
             consumed += batch.len() as u64;
             self.begin(&mut batch, &mut ready);
             for (env, tx, epoch) in ready.drain(..) {
@@ -959,6 +948,32 @@ fn wait_for_room(tx: mpsc::Sender<Envelope>, key: Key, room: mpsc::UnboundedSend
     });
 }
 
+/// Adds to `batch` the records `stream` already holds, without waiting, until it has `limit`;
+/// `after_each` sees the batch after each record.
+fn take_ready<S, M>(
+    stream: &mut S,
+    batch: &mut Vec<Envelope>,
+    limit: usize,
+    mut after_each: impl FnMut(&mut Vec<Envelope>),
+) where
+    S: futures::Stream<Item = KafkaResult<M>> + Unpin,
+    M: rdkafka::Message,
+{
+    while batch.len() < limit {
+        let Some(Some(m)) = stream.next().now_or_never() else {
+            break;
+        };
+        match m {
+            Ok(m) => batch.push(Envelope::from_kafka(&m)),
+            Err(e) => {
+                tracing::warn!(error = %e, "consume error (librdkafka retries)");
+                break;
+            }
+        }
+        after_each(batch);
+    }
+}
+
 /// A partition's own librdkafka queue.
 type PartitionQueue = StreamPartitionQueue<Ctx>;
 
@@ -1062,18 +1077,7 @@ async fn work(mut rx: mpsc::Receiver<Envelope>, queue: Option<PartitionQueue>, m
                     }
                     None => break,
                 }
-                while buf.len() < limit {
-                    let Some(Some(m)) = stream.next().now_or_never() else {
-                        break;
-                    };
-                    match m {
-                        Ok(m) => buf.push(Envelope::from_kafka(&m)),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "consume error (librdkafka retries)");
-                            break;
-                        }
-                    }
-                }
+                take_ready(&mut stream, &mut buf, limit, |_| {});
                 let read = buf.len() as u64;
                 w.shared.consumed.fetch_add(read, Ordering::Relaxed);
                 w.metrics.consumed.inc_by(read);
