@@ -426,6 +426,9 @@ pub fn chain(
 pub struct Summary {
     /// Records read from Kafka.
     pub consumed: u64,
+    /// Of those, the records partitions' workers read from their own queues (the rest came
+    /// through the shared reading loop).
+    pub from_partition_queues: u64,
     /// The last position committed per (cluster topic, partition).
     pub committed: BTreeMap<(String, i32), i64>,
 }
@@ -876,10 +879,12 @@ impl Consumer {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         let committed = self.shared.lock().committed.clone();
-        let consumed = consumed + self.shared.consumed.load(Ordering::Relaxed);
+        let from_partition_queues = self.shared.consumed.load(Ordering::Relaxed);
+        let consumed = consumed + from_partition_queues;
         tracing::info!(consumed, partitions = in_flight, "consumer stopped");
         Summary {
             consumed,
+            from_partition_queues,
             committed,
         }
     }

@@ -256,7 +256,16 @@ async fn order_holds(partition_queues: bool) {
     let run = tokio::spawn(consumer.run(std::future::pending()));
     assert!(eventually(Duration::from_secs(60), || seen.len() >= n as usize).await);
     stop.cancel();
-    run.await.unwrap().unwrap();
+    let summary = run.await.unwrap().unwrap();
+    // Every record came the way the setting says: a split that silently failed (every record
+    // through the shared loop) fails here.
+    assert!(summary.consumed >= n, "{summary:?}");
+    let expected = if partition_queues {
+        summary.consumed
+    } else {
+        0
+    };
+    assert_eq!(summary.from_partition_queues, expected, "{summary:?}");
     let mut last: BTreeMap<i32, i64> = BTreeMap::new();
     for (p, o) in seen.all() {
         if let Some(prev) = last.insert(p, o) {
