@@ -32,8 +32,7 @@ use evkit_schema::{Catalog, encode_identity};
 use evkit_testkit::Broker;
 use futures::StreamExt as _;
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer as _, StreamConsumer};
-use rdkafka::message::{Header, Message as _, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 
@@ -247,92 +246,39 @@ async fn produce_evkit(p: &Arc<Producer>, events: &Arc<Vec<Typed>>, n: usize) ->
     rate(n, start.elapsed())
 }
 
-/// A consumer of `topic` in a fresh group, from the beginning, with `extra` settings.
-fn fresh_consumer(broker: &Broker, topic: &str, extra: &[(&str, &str)]) -> StreamConsumer {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", broker.bootstrap_servers())
-        .set("group.id", broker.unique_group())
-        .set("auto.offset.reset", "earliest");
-    for (k, v) in extra {
-        config.set(*k, *v);
-    }
-    let c: StreamConsumer = config.create().unwrap();
-    c.subscribe(&[topic]).unwrap();
-    c
-}
-
 /// A consumer pass: messages per second (first to last), and the steady-state CPU per message
 /// (the process CPU clock from the tenth of the messages to the last, so the group join, the
-/// first fetches and the shutdown are left out).
+/// first fetches and the shutdown are left out), as `evkit_testkit::bench::baseline` measures
+/// the bare and hand-written consumers.
 struct Pass {
     rate: f64,
     steady_cpu_us: f64,
 }
 
-/// Where the steady state starts, and the CPU clock there.
+/// The message (counted from 0) where the steady state starts.
 fn steady_start(n: usize) -> usize {
-    n / 10
+    let n = u64::try_from(n).unwrap();
+    usize::try_from(evkit_testkit::bench::steady_start(n)).unwrap()
 }
 
-fn steady_cpu_us(start: f64, n: usize) -> f64 {
-    let counted = n - steady_start(n);
-    (process_cpu_seconds() - start) * 1e6 / f64::from(u32::try_from(counted).unwrap())
-}
-
-/// Bare consumer: a fresh group reads `n` records; timed from the first record to the last.
-async fn consume_bare(broker: &Broker, topic: &str, n: usize) -> Pass {
-    let c = fresh_consumer(broker, topic, &[]);
-    let (mut first, mut cpu) = (None, 0.0);
-    let mut got = 0;
-    while got < n {
-        let Ok(m) = tokio::time::timeout(Duration::from_secs(60), c.recv()).await else {
-            panic!("bare consumer stalled after {got} of {n} records");
-        };
-        if m.is_ok() {
-            first.get_or_insert_with(Instant::now);
-            if got == steady_start(n) {
-                cpu = process_cpu_seconds();
-            }
-            got += 1;
-        }
-    }
-    Pass {
-        rate: rate(n - 1, first.unwrap().elapsed()),
-        steady_cpu_us: steady_cpu_us(cpu, n),
-    }
-}
-
-/// A hand-written consumer, what a team writes without evkit: a fresh group reads `n` records,
-/// parses each payload with `serde_json`, validates it with the topic's payload schema compiled
-/// once by `jsonschema`, and stores the offset for librdkafka's auto-commit. Timed like the
-/// bare one.
-async fn consume_handwritten(
+/// A baseline consumer of `evkit_testkit::bench` (bare without `schema`, hand-written with it)
+/// reads the topic; every message must be valid.
+async fn consume_baseline(
     broker: &Broker,
     topic: &str,
-    schema: &jsonschema::Validator,
+    schema: Option<&jsonschema::Validator>,
     n: usize,
 ) -> Pass {
-    let c = fresh_consumer(broker, topic, &[("enable.auto.offset.store", "false")]);
-    let (mut first, mut cpu) = (None, 0.0);
-    let mut got = 0;
-    while got < n {
-        let Ok(m) = tokio::time::timeout(Duration::from_secs(60), c.recv()).await else {
-            panic!("hand-written consumer stalled after {got} of {n} records");
-        };
-        let Ok(m) = m else { continue };
-        first.get_or_insert_with(Instant::now);
-        if got == steady_start(n) {
-            cpu = process_cpu_seconds();
-        }
-        let event: Value = serde_json::from_slice(m.payload().unwrap_or_default()).unwrap();
-        assert!(schema.is_valid(&event), "a valid message");
-        c.store_offset_from_message(&m).unwrap();
-        got += 1;
-    }
+    let b = evkit_testkit::bench::baseline(broker, topic, schema, n)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.invalid, 0,
+        "a valid message failed the hand-written check"
+    );
     Pass {
-        rate: rate(n - 1, first.unwrap().elapsed()),
-        steady_cpu_us: steady_cpu_us(cpu, n),
+        rate: b.rate,
+        steady_cpu_us: b.cpu_per_message_us.unwrap(),
     }
 }
 
@@ -671,14 +617,14 @@ async fn bench_consumer(
         let (mut b, mut h, mut e) = (f64::NAN, f64::NAN, f64::NAN);
         if runs("bare") {
             let c0 = process_cpu_seconds();
-            let pass = consume_bare(broker, &topic, n).await;
+            let pass = consume_baseline(broker, &topic, None, n).await;
             cpu_per_msg[0].push(per_msg(c0));
             steady[0].push(pass.steady_cpu_us);
             b = pass.rate;
         }
         if runs("hand") {
             let c0 = process_cpu_seconds();
-            let pass = consume_handwritten(broker, &topic, &schema, n).await;
+            let pass = consume_baseline(broker, &topic, Some(&schema), n).await;
             cpu_per_msg[1].push(per_msg(c0));
             steady[1].push(pass.steady_cpu_us);
             h = pass.rate;
