@@ -157,6 +157,7 @@ fn from_catalog(
                 dataschema: p.dataschema.map(str::to_owned),
                 identity: None,
                 request_id: None,
+                schema_id: None,
             };
             let encoded = evkit_schema::wire::encode(contract, &event, &attributes)?;
             if envelope.mode == evkit_schema::EnvelopeMode::CloudeventsStructured {

@@ -70,6 +70,24 @@ pub enum EnvelopeMode {
     CloudeventsBinary,
 }
 
+/// How the payload bytes are framed on the wire.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WireFormat {
+    /// The payload bytes are the JSON document.
+    #[default]
+    Json,
+    /// The Confluent wire format: magic byte `0x00` and a 4-byte schema id, then the JSON
+    /// (what Confluent's JSON Schema serializers write; see [`crate::confluent`]).
+    Confluent,
+}
+
+impl WireFormat {
+    fn is_json(&self) -> bool {
+        *self == WireFormat::Json
+    }
+}
+
 /// The `envelope` of a topic entry.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +135,9 @@ pub struct TopicSpec {
     /// Plain JSON or CloudEvents.
     #[serde(default)]
     pub envelope: EnvelopeSpec,
+    /// How the payload bytes are framed: `json` (the default) or `confluent`.
+    #[serde(default, skip_serializing_if = "WireFormat::is_json")]
+    pub wire: WireFormat,
     /// Dead-letter topic; defaults to `<name>.dlq`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter: Option<String>,

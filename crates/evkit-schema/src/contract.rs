@@ -1,11 +1,12 @@
 //! A topic's compiled rules for key, headers and payload.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use serde_json::Value;
 
-use crate::catalog::{DEFAULT_MAX_PAYLOAD_BYTES, EnvelopeMode, KeyPolicy, TopicSpec};
+use crate::catalog::{DEFAULT_MAX_PAYLOAD_BYTES, EnvelopeMode, KeyPolicy, TopicSpec, WireFormat};
 use crate::cloudevents::{self, Attributes};
 use crate::error::Error;
 use crate::headers::{CompiledHeaders, HeaderRules, Identity};
@@ -141,7 +142,8 @@ pub struct Violation {
     /// JSON pointer to the schema keyword that failed (empty for rules outside a schema).
     pub schema_path: String,
     /// The rule: a JSON Schema keyword (`required`, `type`, `maxLength`, ...) or an evkit rule
-    /// (`json`, `utf8`, `maxSize`, `base64`, `unique`, `key-pointer`, `dataschema`, `content-type`).
+    /// (`json`, `utf8`, `maxSize`, `base64`, `unique`, `key-pointer`, `dataschema`, `content-type`,
+    /// and for `wire: confluent` topics `wire-magic`, `wire-length`, `schema-id`).
     pub rule: String,
     /// What is wrong, without the value.
     pub message: String,
@@ -221,6 +223,26 @@ pub struct Checked {
     pub request_id: Option<String>,
     /// The CloudEvents attributes of an enveloped topic.
     pub cloudevent: Option<Attributes>,
+    /// The registry's schema id from the Confluent framing (`wire: confluent` topics).
+    pub schema_id: Option<u32>,
+}
+
+/// The schema registry ids a `wire: confluent` topic knows: the ones its subject lists (what a
+/// consumer accepts) and the one its producer writes.
+#[derive(Debug, Default)]
+struct SchemaIds {
+    /// `None` until a registry has been asked: then any id is accepted.
+    registered: Option<Arc<BTreeSet<u32>>>,
+    /// The id framed into produced messages.
+    producing: Option<u32>,
+    /// Who to ask about an id not in `registered`.
+    lookup: Option<Arc<dyn crate::confluent::SchemaIdLookup>>,
+}
+
+impl fmt::Debug for dyn crate::confluent::SchemaIdLookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SchemaIdLookup")
+    }
 }
 
 /// A topic's compiled rules: key policy, headers, envelope and payload schema. Built once per
@@ -235,6 +257,7 @@ pub struct Contract {
     /// The key pointer's segments, unescaped once here rather than for every message.
     key_path: Option<Vec<String>>,
     headers: CompiledHeaders,
+    schema_ids: RwLock<SchemaIds>,
 }
 
 impl fmt::Debug for Contract {
@@ -293,6 +316,7 @@ impl Contract {
             key_schema,
             key_path: spec.key.pointer.as_deref().and_then(pointer_segments),
             headers: compiled_headers,
+            schema_ids: RwLock::default(),
         })
     }
 
@@ -319,6 +343,77 @@ impl Contract {
     /// Payloads above this size are rejected before parsing.
     pub fn max_payload_bytes(&self) -> usize {
         self.max_payload_bytes
+    }
+
+    /// How this topic's payloads are framed.
+    pub fn wire(&self) -> WireFormat {
+        self.spec.wire
+    }
+
+    /// Sets the schema ids the registry lists for this topic's subject. From then on a
+    /// `wire: confluent` message whose id is not among them breaks the `schema-id` rule; before,
+    /// any id is accepted.
+    pub fn set_registered_schema_ids(&self, ids: impl IntoIterator<Item = u32>) {
+        let ids: BTreeSet<u32> = ids.into_iter().collect();
+        self.schema_ids
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .registered = Some(Arc::new(ids));
+    }
+
+    /// Adds one id to the registered ones (a version registered after they were read).
+    pub fn add_registered_schema_id(&self, id: u32) {
+        let mut ids = self
+            .schema_ids
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut set = ids.registered.as_deref().cloned().unwrap_or_default();
+        set.insert(id);
+        ids.registered = Some(Arc::new(set));
+    }
+
+    /// The ids set by [`Contract::set_registered_schema_ids`], if any.
+    pub fn registered_schema_ids(&self) -> Option<Arc<BTreeSet<u32>>> {
+        self.schema_ids
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .registered
+            .clone()
+    }
+
+    /// Sets the schema id a producer frames into this topic's messages (the id the registry
+    /// gave the topic's schema).
+    pub fn set_schema_id(&self, id: u32) {
+        self.schema_ids
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .producing = Some(id);
+    }
+
+    /// Sets who to ask about a schema id that is not among the registered ones, before a
+    /// consumer rejects a message for it.
+    pub fn set_schema_id_lookup(&self, lookup: Arc<dyn crate::confluent::SchemaIdLookup>) {
+        self.schema_ids
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .lookup = Some(lookup);
+    }
+
+    /// The lookup set by [`Contract::set_schema_id_lookup`].
+    pub fn schema_id_lookup(&self) -> Option<Arc<dyn crate::confluent::SchemaIdLookup>> {
+        self.schema_ids
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .lookup
+            .clone()
+    }
+
+    /// The schema id a producer frames into this topic's messages, once set.
+    pub fn schema_id(&self) -> Option<u32> {
+        self.schema_ids
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .producing
     }
 
     /// Checks key, headers, envelope and payload; on failure lists every violation.
@@ -392,10 +487,16 @@ impl Contract {
         let facts = self
             .headers
             .check(message.headers.iter().map(|(n, v)| (*n, *v)), out);
-        let payload = match parsed {
-            Some(v) if self.within_size(message.payload, out) => Some(v),
-            Some(_) => None,
-            None => self.parse_payload(message.payload, out),
+        let mut schema_id = None;
+        let body = if self.within_size(message.payload, out) {
+            self.unframe(message.payload.unwrap_or_default(), &mut schema_id, out)
+        } else {
+            None
+        };
+        let payload = match (parsed, body) {
+            (Some(v), Some(_)) => Some(v),
+            (None, Some(json)) => parse_payload(json, out),
+            (_, None) => None,
         };
 
         let (data, cloudevent, prefix) = match self.spec.envelope.mode {
@@ -440,7 +541,50 @@ impl Contract {
             identity: facts.identity,
             request_id: facts.request_id,
             cloudevent,
+            schema_id,
         })
+    }
+
+    /// The JSON document of a payload: the bytes themselves, or for `wire: confluent` what
+    /// follows the framing (whose id goes to `schema_id` and is checked against the registered
+    /// ones). `None` (with a violation) when the framing is broken.
+    fn unframe<'p>(
+        &self,
+        payload: &'p [u8],
+        schema_id: &mut Option<u32>,
+        out: &mut Vec<Violation>,
+    ) -> Option<&'p [u8]> {
+        if self.spec.wire == WireFormat::Json {
+            return Some(payload);
+        }
+        match crate::confluent::unframe(payload) {
+            Ok((id, json)) => {
+                *schema_id = Some(id);
+                if let Some(known) = self.registered_schema_ids()
+                    && !known.contains(&id)
+                {
+                    out.push(Violation::new(
+                        Part::Payload,
+                        "",
+                        "schema-id",
+                        format!(
+                            "schema id {id} is not registered for this topic's subject \
+                             (registered: {})",
+                            known
+                                .iter()
+                                .map(u32::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+                Some(json)
+            }
+            Err(e) => {
+                out.push(Violation::new(Part::Payload, "", e.rule(), e.to_string()));
+                None
+            }
+        }
     }
 
     /// `false` (with a violation) for a tombstone or a payload above the size limit.
@@ -468,24 +612,6 @@ impl Contract {
             return false;
         }
         true
-    }
-
-    fn parse_payload(&self, payload: Option<&[u8]>, out: &mut Vec<Violation>) -> Option<Value> {
-        if !self.within_size(payload, out) {
-            return None;
-        }
-        match parse_json(payload.unwrap_or_default()) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                out.push(Violation::new(
-                    Part::Payload,
-                    "",
-                    "json",
-                    format!("not valid JSON: {e}"),
-                ));
-                None
-            }
-        }
     }
 
     #[inline(never)]
@@ -546,6 +672,21 @@ impl Contract {
         }
         if let Some(v) = &self.key_schema {
             push_schema_errors(v, &Value::String(key.to_owned()), &Part::Key, "", out);
+        }
+    }
+}
+
+fn parse_payload(payload: &[u8], out: &mut Vec<Violation>) -> Option<Value> {
+    match parse_json(payload) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            out.push(Violation::new(
+                Part::Payload,
+                "",
+                "json",
+                format!("not valid JSON: {e}"),
+            ));
+            None
         }
     }
 }

@@ -58,6 +58,24 @@ pub enum Error {
         /// Every rule the message broke.
         violations: Vec<Violation>,
     },
+    /// An event could not be encoded for its topic.
+    #[error("topic `{topic}`: the event does not serialize to JSON: {source}")]
+    Encode {
+        /// The topic.
+        topic: String,
+        /// What serde_json said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A `wire: confluent` topic's message needs a schema id and none is known.
+    #[error(
+        "topic `{topic}` uses the Confluent wire format and no schema id is known for it: \
+         configure a schema registry (`registry.url`, `EVKIT_SCHEMA_REGISTRY_URL`) or pass one"
+    )]
+    NoSchemaId {
+        /// The topic.
+        topic: String,
+    },
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {

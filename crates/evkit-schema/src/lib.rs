@@ -5,6 +5,7 @@
 //! - [`Contract`]: a topic's compiled rules for key, headers and payload (validators built once).
 //! - [`Identity`]: the decoded `x-rh-identity` header.
 //! - [`cloudevents`]: the CloudEvents Kafka protocol binding (structured and binary mode).
+//! - [`confluent`]: the Confluent wire format (magic byte and schema id before the JSON).
 //! - [`lint`]: mistakes that validators silently ignore.
 //!
 //! ```
@@ -31,6 +32,7 @@
 
 mod catalog;
 pub mod cloudevents;
+pub mod confluent;
 mod contract;
 mod decode;
 mod error;
@@ -47,7 +49,7 @@ mod validator;
 
 pub use catalog::{
     Catalog, DEFAULT_MAX_PAYLOAD_BYTES, EnvelopeMode, EnvelopeSpec, KeyPolicy, Owner, Topic,
-    TopicSpec,
+    TopicSpec, WireFormat,
 };
 pub use contract::{Checked, Contract, Headers, Message, Part, Violation, parse_json};
 pub use error::{Error, Problem};

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::cloudevents::{CONTENT_TYPE_HEADER, CloudEvent, STRUCTURED_CONTENT_TYPE};
-use crate::{Contract, EnvelopeMode, IDENTITY_HEADER, REQUEST_ID_HEADER};
+use crate::{Contract, EnvelopeMode, Error, IDENTITY_HEADER, REQUEST_ID_HEADER, WireFormat};
 
 /// What varies per message besides the event: CloudEvents attributes and context headers.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +21,9 @@ pub struct Attributes {
     pub identity: Option<String>,
     /// The `x-rh-insights-request-id` header value, added unless `None`.
     pub request_id: Option<String>,
+    /// The schema id framed into a `wire: confluent` topic's payload; when `None`, the id set
+    /// on the contract ([`Contract::schema_id`]).
+    pub schema_id: Option<u32>,
 }
 
 /// An encoded message: what goes on the wire.
@@ -36,17 +39,22 @@ pub struct Encoded {
 
 /// Encodes `event` for `contract`'s topic: the key from the key pointer, the envelope the
 /// catalog entry names (type and source from the entry, `urn:evkit` and the topic name when it
-/// names none), and the context headers in `attributes`.
+/// names none), the context headers in `attributes`, and for a `wire: confluent` topic the
+/// framing with the schema id.
 pub fn encode(
     contract: &Contract,
     event: &Value,
     attributes: &Attributes,
-) -> Result<Encoded, serde_json::Error> {
+) -> Result<Encoded, Error> {
     let topic = contract.topic();
+    let json = |e| Error::Encode {
+        topic: topic.to_owned(),
+        source: e,
+    };
     let spec = &contract.spec().envelope;
     let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(8);
     let payload = match spec.mode {
-        EnvelopeMode::Plain => serde_json::to_vec(event)?,
+        EnvelopeMode::Plain => serde_json::to_vec(event).map_err(json)?,
         EnvelopeMode::CloudeventsBinary | EnvelopeMode::CloudeventsStructured => {
             let mut ce = CloudEvent::new(
                 attributes.id.clone(),
@@ -63,13 +71,13 @@ pub fn encode(
                         .into_iter()
                         .map(|(n, v)| (n, v.into_bytes())),
                 );
-                serde_json::to_vec(event)?
+                serde_json::to_vec(event).map_err(json)?
             } else {
                 headers.push((
                     CONTENT_TYPE_HEADER.to_owned(),
                     STRUCTURED_CONTENT_TYPE.as_bytes().to_vec(),
                 ));
-                serde_json::to_vec(&ce.structured(event.clone()))?
+                serde_json::to_vec(&ce.structured(event.clone())).map_err(json)?
             }
         }
     };
@@ -79,6 +87,18 @@ pub fn encode(
     if let Some(r) = &attributes.request_id {
         headers.push((REQUEST_ID_HEADER.to_owned(), r.as_bytes().to_vec()));
     }
+    let payload = match contract.wire() {
+        WireFormat::Json => payload,
+        WireFormat::Confluent => {
+            let id = attributes
+                .schema_id
+                .or_else(|| contract.schema_id())
+                .ok_or_else(|| Error::NoSchemaId {
+                    topic: topic.to_owned(),
+                })?;
+            crate::confluent::frame(id, &payload)
+        }
+    };
     Ok(Encoded {
         key: contract.key_for(event).map(String::into_bytes),
         headers,

@@ -454,3 +454,96 @@ fn check_parsed_agrees_with_check_and_keeps_the_size_limit() {
     let err = c.check_parsed(&m, parsed).unwrap_err().to_string();
     assert!(err.contains("above the limit"), "{err}");
 }
+
+/// The sample catalog with todo-created on the Confluent wire format.
+fn confluent_todo() -> (tempfile::TempDir, Arc<Contract>) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas"));
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let topics = dir.path().join("topics.yaml");
+    let text = std::fs::read_to_string(&topics).unwrap().replacen(
+        "  - name: platform.evkit.todo-created\n",
+        "  - name: platform.evkit.todo-created\n    wire: confluent\n",
+        1,
+    );
+    std::fs::write(&topics, text).unwrap();
+    let contract = Catalog::load(dir.path())
+        .unwrap()
+        .contract(TODO)
+        .unwrap()
+        .clone();
+    (dir, contract)
+}
+
+#[test]
+fn confluent_framing_is_read_checked_and_reported() {
+    let (_dir, c) = confluent_todo();
+    let id = encode_identity("12345", "User");
+    let framed = evkit_schema::confluent::frame(7, VALID);
+    let m = with_headers(Message::new(&framed).key(b"12345"), &id);
+    let checked = c.check(&m).unwrap();
+    assert_eq!(checked.schema_id, Some(7));
+    assert_eq!(checked.payload["id"], 42);
+
+    // Unframed JSON, a short frame, a frame around broken JSON, a frame around an invalid event.
+    let cases: [(&[u8], &str, &str); 4] = [
+        (VALID, "", "wire-magic"),
+        (&[0, 0, 1], "", "wire-length"),
+        (&evkit_schema::confluent::frame(7, b"{not json"), "", "json"),
+        (
+            &evkit_schema::confluent::frame(
+                7,
+                br#"{"id": 1.5, "org_id": "12345", "title": "t", "created_at": "2026-11-01T09:30:00Z"}"#,
+            ),
+            "/id",
+            "type",
+        ),
+    ];
+    for (payload, path, rule) in cases {
+        let m = with_headers(Message::new(payload).key(b"12345"), &id);
+        let found = violations(&c, &m);
+        assert!(has(&found, &Part::Payload, path, rule), "{rule}: {found:?}");
+    }
+
+    // Any id is accepted until the registry's ids are known; then only those.
+    c.set_registered_schema_ids([3, 9]);
+    let found = violations(&c, &m);
+    assert!(has(&found, &Part::Payload, "", "schema-id"), "{found:?}");
+    let text = c.check(&m).unwrap_err().to_string();
+    assert!(
+        text.contains("schema id 7") && text.contains("3, 9"),
+        "{text}"
+    );
+    c.add_registered_schema_id(7);
+    assert_eq!(c.check(&m).unwrap().schema_id, Some(7));
+
+    // A JSON topic does not read a frame: the magic byte is not JSON.
+    let plain = todo();
+    let m = with_headers(Message::new(&framed).key(b"12345"), &id);
+    assert!(has(&violations(&plain, &m), &Part::Payload, "", "json"));
+}
+
+#[test]
+fn the_producers_encoding_frames_with_the_registrys_id() {
+    let (_dir, c) = confluent_todo();
+    let event: serde_json::Value = serde_json::from_slice(VALID).unwrap();
+    let attributes = evkit_schema::wire::Attributes {
+        identity: Some(encode_identity("12345", "User")),
+        request_id: Some("req-1".to_owned()),
+        ..Default::default()
+    };
+    // No id known: a clear error naming the topic.
+    let err = evkit_schema::wire::encode(&c, &event, &attributes).unwrap_err();
+    assert!(
+        matches!(err, Error::NoSchemaId { ref topic } if topic == TODO),
+        "{err}"
+    );
+    c.set_schema_id(42);
+    let encoded = evkit_schema::wire::encode(&c, &event, &attributes).unwrap();
+    assert_eq!(&encoded.payload[..5], &[0, 0, 0, 0, 42]);
+    let m = Message::from_parts(encoded.key.as_deref(), &encoded.headers, &encoded.payload);
+    assert_eq!(c.check(&m).unwrap().schema_id, Some(42));
+}

@@ -27,6 +27,7 @@
 
 pub mod bench;
 mod broker;
+pub mod catalogs;
 pub mod clients;
 pub mod contracts;
 mod embedded;

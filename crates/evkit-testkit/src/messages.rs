@@ -234,6 +234,15 @@ fn assemble(
         dataschema: dataschema.map(str::to_owned),
         identity: Some(encode_identity(&org, "User")),
         request_id: Some(req),
+        // A `wire: confluent` topic: the id its producers frame, else a registered one, else 1
+        // (a contract that has not asked a registry accepts any id).
+        schema_id: topic.contract().schema_id().or_else(|| {
+            topic
+                .contract()
+                .registered_schema_ids()
+                .and_then(|ids| ids.first().copied())
+                .or(Some(1))
+        }),
     };
     let encoded = evkit_schema::wire::encode(topic.contract(), data, &attributes);
     let (key, headers, payload) = match encoded {

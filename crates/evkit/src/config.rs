@@ -327,6 +327,68 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Extra librdkafka properties, applied last (not for secrets: use `security`).
     pub librdkafka: BTreeMap<String, String>,
+    /// The Confluent Schema Registry, for `wire: confluent` topics and `evkit registry`.
+    pub registry: Option<RegistryConfig>,
+}
+
+/// How the registry subject of a topic's payload schema is named (Confluent's
+/// `value.subject.name.strategy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SubjectStrategy {
+    /// `<topic>-value` (`TopicNameStrategy`, Confluent's default).
+    #[default]
+    TopicName,
+    /// The schema's record name: its `title` (`RecordNameStrategy`).
+    RecordName,
+    /// `<topic>-<record name>` (`TopicRecordNameStrategy`).
+    TopicRecordName,
+}
+
+impl SubjectStrategy {
+    /// The subject of `topic`'s payload schema, whose `title` is `record`. `None` when the
+    /// strategy needs a record name and the schema has no `title`.
+    pub fn subject(self, topic: &str, record: Option<&str>) -> Option<String> {
+        match self {
+            SubjectStrategy::TopicName => Some(format!("{topic}-value")),
+            SubjectStrategy::RecordName => record.map(str::to_owned),
+            SubjectStrategy::TopicRecordName => record.map(|r| format!("{topic}-{r}")),
+        }
+    }
+}
+
+/// Where the schema registry is and how to reach it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Base URL, e.g. `https://registry.example.com:8081`.
+    pub url: String,
+    /// Basic auth user.
+    pub username: Option<String>,
+    /// Basic auth password (redacted in `Debug`).
+    pub password: Option<Secret>,
+    /// A PEM file of CA certificates to trust besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Subject naming.
+    pub subject_strategy: SubjectStrategy,
+    /// Per-request timeout.
+    pub timeout_ms: u64,
+    /// Retries after a 5xx answer, a timeout or a connection failure (with backoff).
+    pub retries: usize,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            url: String::new(),
+            username: None,
+            password: None,
+            ca_file: None,
+            subject_strategy: SubjectStrategy::TopicName,
+            timeout_ms: 10_000,
+            retries: 3,
+        }
+    }
 }
 
 impl Default for Config {
@@ -341,6 +403,7 @@ impl Default for Config {
             consumer: ConsumerConfig::default(),
             metrics_listen: None,
             librdkafka: BTreeMap::new(),
+            registry: None,
         }
     }
 }
@@ -511,7 +574,9 @@ impl Config {
     /// dynamic member), `EVKIT_CLIENT_ID`, `EVKIT_SECURITY_PROTOCOL`,
     /// `EVKIT_SASL_MECHANISM`, `EVKIT_SASL_USERNAME`, `EVKIT_SASL_PASSWORD`,
     /// `EVKIT_SSL_CA_LOCATION`, `EVKIT_TOPICS` (`catalog-name=actual-name,...`) and
-    /// `EVKIT_METRICS_LISTEN` (`host:port`). Other variables are ignored.
+    /// `EVKIT_METRICS_LISTEN` (`host:port`), and the schema registry's `EVKIT_SCHEMA_REGISTRY_URL`,
+    /// `EVKIT_SCHEMA_REGISTRY_USERNAME`, `EVKIT_SCHEMA_REGISTRY_PASSWORD` and
+    /// `EVKIT_SCHEMA_REGISTRY_CA_FILE`. Other variables are ignored.
     pub fn apply_env(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
@@ -591,6 +656,22 @@ impl Config {
                 })?;
                 self.topics
                     .insert(from.trim().to_owned(), to.trim().to_owned());
+            }
+        }
+        if let Some(v) = get("EVKIT_SCHEMA_REGISTRY_URL") {
+            self.registry
+                .get_or_insert_with(RegistryConfig::default)
+                .url = v.to_owned();
+        }
+        if let Some(registry) = &mut self.registry {
+            if let Some(v) = get("EVKIT_SCHEMA_REGISTRY_USERNAME") {
+                registry.username = Some(v.to_owned());
+            }
+            if let Some(v) = get("EVKIT_SCHEMA_REGISTRY_PASSWORD") {
+                registry.password = Some(Secret::new(v));
+            }
+            if let Some(v) = get("EVKIT_SCHEMA_REGISTRY_CA_FILE") {
+                registry.ca_file = Some(PathBuf::from(v));
             }
         }
         if let Some(v) = get("EVKIT_METRICS_LISTEN") {

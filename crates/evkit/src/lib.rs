@@ -42,6 +42,8 @@ pub mod middleware;
 mod offsets;
 pub mod outbox;
 pub mod producer;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod replay;
 mod router;
 
@@ -127,6 +129,18 @@ pub enum Error {
         context: String,
         /// Cause.
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The schema registry answered with an error or could not be reached (after retries).
+    #[error("schema registry: {what}: {}{message}", status.map(|s| format!("HTTP {s}{}: ", error_code.map(|c| format!(" (error_code {c})")).unwrap_or_default())).unwrap_or_default())]
+    Registry {
+        /// What evkit asked, naming the subject and version.
+        what: String,
+        /// The HTTP status, when an answer came.
+        status: Option<u16>,
+        /// The registry's `error_code` (e.g. 40401 subject not found), when it sent one.
+        error_code: Option<i64>,
+        /// What the status means and the registry's `message`.
+        message: String,
     },
     /// I/O (the metrics endpoint).
     #[error("{context}: {source}")]

@@ -271,16 +271,15 @@ impl Producer {
                     .clone()
                     .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             ),
+            schema_id: None,
         };
         let evkit_schema::wire::Encoded {
             key,
             headers,
             payload,
-        } = evkit_schema::wire::encode(contract, &value, &attributes).map_err(|source| {
-            Error::Serialize {
-                topic: topic.to_owned(),
-                source,
-            }
+        } = evkit_schema::wire::encode(contract, &value, &attributes).map_err(|e| match e {
+            evkit_schema::Error::Encode { topic, source } => Error::Serialize { topic, source },
+            other => Error::Schema(other),
         })?;
         if key.is_none() && contract.key_policy().required {
             return Err(Error::MissingKey {

@@ -10,6 +10,11 @@ use crate::{Failure, Handler, Incoming, Outcome, Reason};
 /// Checks key, headers, envelope and payload against the topic's contract; passes the message
 /// on with what the check found ([`Incoming::event`], identity, request id), or rejects it with
 /// [`Reason::Validation`] and every violation (never retried: a broken message stays broken).
+///
+/// On a `wire: confluent` topic whose only violation is a schema id the contract does not know,
+/// the contract's [`SchemaIdLookup`](evkit_schema::confluent::SchemaIdLookup) (the registry) is
+/// asked first: an id registered since the contract read its subject is added and the message
+/// checked again.
 pub struct Validate {
     inner: Arc<dyn Handler>,
     contract: Arc<Contract>,
@@ -34,7 +39,16 @@ impl Validate {
 #[async_trait::async_trait]
 impl Handler for Validate {
     async fn handle(&self, msg: Incoming) -> Outcome {
-        match self.contract.check(&msg.envelope().message()) {
+        let mut checked = self.contract.check(&msg.envelope().message());
+        if let Err(e) = &checked
+            && let Some(id) = self.unknown_schema_id(e, &msg)
+            && let Some(lookup) = self.contract.schema_id_lookup()
+            && lookup.is_registered(self.contract.topic(), id).await
+        {
+            self.contract.add_registered_schema_id(id);
+            checked = self.contract.check(&msg.envelope().message());
+        }
+        match checked {
             Ok(checked) => {
                 if let Some(m) = &self.metrics {
                     m.valid.inc();
@@ -50,6 +64,20 @@ impl Handler for Validate {
                 Outcome::Reject(failure)
             }
         }
+    }
+}
+
+impl Validate {
+    /// The framed schema id, when it is the message's only fault.
+    fn unknown_schema_id(&self, e: &evkit_schema::Error, msg: &Incoming) -> Option<u32> {
+        let only_id = e.violations().iter().all(|v| v.rule == "schema-id");
+        if !only_id || e.violations().is_empty() {
+            return None;
+        }
+        let payload = msg.envelope().payload.as_deref()?;
+        evkit_schema::confluent::unframe(payload)
+            .ok()
+            .map(|(id, _)| id)
     }
 }
 
