@@ -82,14 +82,31 @@ fn draw<T: std::fmt::Debug>(s: &BoxedStrategy<T>, r: &mut TestRunner) -> Result<
         .current())
 }
 
-fn message_line(topic: &str, m: &Generated) -> Value {
-    json!({
-        "topic": topic,
+fn message_line(topic: &evkit_schema::Topic, m: &Generated) -> Value {
+    let (payload, schema_id) = payload_json(topic.spec.wire, &m.payload);
+    let mut line = json!({
+        "topic": topic.name(),
         "key": m.key.as_deref().map_or(Value::Null, bytes_json),
         "headers": headers_json(m.headers.iter().map(|(n, v)| (n.as_str(), Some(v.as_slice())))),
-        "payload": bytes_json(&m.payload),
+        "payload": payload,
         "broken": m.broken.as_ref().map(ToString::to_string),
-    })
+    });
+    if let Some(id) = schema_id {
+        line["schema_id"] = id.into();
+    }
+    line
+}
+
+/// A payload as a message line shows it: for a `wire: confluent` topic whose payload is framed,
+/// the JSON after the frame and the frame's schema id (a line with `schema_id` is framed again
+/// when read back); otherwise [`bytes_json`] of the bytes.
+pub fn payload_json(wire: evkit_schema::WireFormat, bytes: &[u8]) -> (Value, Option<u32>) {
+    if wire == evkit_schema::WireFormat::Confluent
+        && let Ok((id, json)) = evkit_schema::confluent::unframe(bytes)
+    {
+        return (bytes_json(json), Some(id));
+    }
+    (bytes_json(bytes), None)
 }
 
 /// Bytes as a message line shows them: the text itself when UTF-8, `{"base64": ...}`
@@ -164,11 +181,22 @@ pub fn read_line(line: &str) -> Result<LineMessage> {
         }
         _ => anyhow::bail!("`headers` must be an array of {{\"name\", \"value\"}}"),
     }
+    let mut payload = json_bytes(&v["payload"], "payload")?;
+    match &v["schema_id"] {
+        Value::Null => {}
+        id => {
+            let id = id
+                .as_u64()
+                .and_then(|i| u32::try_from(i).ok())
+                .context("`schema_id` must be a schema registry id (0 to 4294967295)")?;
+            payload = evkit_schema::confluent::frame(id, &payload);
+        }
+    }
     Ok(LineMessage {
         topic: v["topic"].as_str().map(str::to_owned),
         key,
         headers,
-        payload: json_bytes(&v["payload"], "payload")?,
+        payload,
         broken: v["broken"].as_str().map(str::to_owned),
     })
 }
@@ -259,7 +287,7 @@ pub fn run(catalog_dir: &Path, a: &Args<'_>) -> Result<ExitCode> {
         let catalog = Catalog::load(catalog_dir)?;
         let topic = catalog.topic(name)?;
         for m in topic_messages_breaking(topic, a.count, a.invalid_ratio, a.seed, a.rule)? {
-            writeln!(out, "{}", message_line(name, &m?))?;
+            writeln!(out, "{}", message_line(topic, &m?))?;
         }
     } else if let Some(path) = a.schema {
         let schema = compile_schema(path, a.draft)?;

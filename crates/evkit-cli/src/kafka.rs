@@ -112,6 +112,8 @@ pub struct Produce<'a> {
     pub dataschema: Option<&'a str>,
     pub format: Format,
     pub payload: &'a [u8],
+    /// The schema id to frame a `wire: confluent` topic's payload with.
+    pub schema_id: Option<u32>,
 }
 
 /// What the catalog knows, unless given: the key from the key pointer, and the CloudEvents
@@ -124,6 +126,7 @@ fn from_catalog(
 ) -> Result<(Option<Vec<u8>>, Vec<u8>)> {
     let mut key = p.key.map(|k| k.as_bytes().to_vec());
     let mut payload = p.payload.to_vec();
+    let mut return_framed = false;
     if let Ok(contract) = catalog.contract(p.topic)
         && let Ok(event) = serde_json::from_slice::<Value>(p.payload)
     {
@@ -157,10 +160,12 @@ fn from_catalog(
                 dataschema: p.dataschema.map(str::to_owned),
                 identity: None,
                 request_id: None,
-                schema_id: None,
+                schema_id: p.schema_id,
             };
             let encoded = evkit_schema::wire::encode(contract, &event, &attributes)?;
             if envelope.mode == evkit_schema::EnvelopeMode::CloudeventsStructured {
+                // Framed already, on a `wire: confluent` topic.
+                return_framed = true;
                 payload = encoded.payload;
             }
             // Binary mode: the payload stays the bytes given; the attributes are headers.
@@ -176,6 +181,21 @@ fn from_catalog(
                 contract.spec().key.pointer.as_deref().unwrap_or_default()
             );
             key = Some(k.into_bytes());
+        }
+    }
+    if let Ok(contract) = catalog.contract(p.topic)
+        && contract.wire() == evkit_schema::WireFormat::Confluent
+        && !return_framed
+        && payload.first() != Some(&evkit_schema::confluent::MAGIC_BYTE)
+    {
+        match p.schema_id {
+            Some(id) => payload = evkit_schema::confluent::frame(id, &payload),
+            None if p.validate => bail!(
+                "{} uses the Confluent wire format: pass --schema-id, or --registry (or \
+                 EVKIT_SCHEMA_REGISTRY_URL) to look up the catalog schema's id",
+                p.topic
+            ),
+            None => {}
         }
     }
     Ok((key, payload))
@@ -404,11 +424,17 @@ fn print_message(catalog: &Catalog, m: &BorrowedMessage<'_>, format: Format) {
         Err(_) => Err(Vec::new()),
     };
     let known = catalog.topic(m.topic()).is_ok();
+    let wire = catalog
+        .topic(m.topic())
+        .map_or(evkit_schema::WireFormat::Json, |t| t.spec.wire);
     let shown_headers: Vec<(String, Value)> = headers
         .iter()
         .map(|(name, value)| ((*name).to_owned(), show_header(name, *value)))
         .collect();
-    let payload = show_bytes(m.payload());
+    let (payload, schema_id) = match m.payload() {
+        Some(bytes) => crate::examples::payload_json(wire, bytes),
+        None => (Value::Null, None),
+    };
     let timestamp = match m.timestamp() {
         rdkafka::Timestamp::NotAvailable => None,
         t => t.to_millis().map(|ms| {
@@ -432,6 +458,7 @@ fn print_message(catalog: &Catalog, m: &BorrowedMessage<'_>, format: Format) {
                 "key": key,
                 "headers": shown_headers.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
                 "payload": payload,
+                "schema_id": schema_id,
                 "in_catalog": known,
                 "valid": known && verdict.is_ok(),
                 "violations": verdict.as_ref().err().map(|v| v.iter().map(|v| json!({
@@ -458,6 +485,9 @@ fn print_message(catalog: &Catalog, m: &BorrowedMessage<'_>, format: Format) {
             outln!("key: {}", plain(&key));
             for (n, v) in &shown_headers {
                 outln!("header {n}: {}", plain(v));
+            }
+            if let Some(id) = schema_id {
+                outln!("schema id: {id} (Confluent wire format)");
             }
             outln!("payload: {}", plain(&payload));
             match (&verdict, known) {

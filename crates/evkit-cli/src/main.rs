@@ -28,6 +28,7 @@ macro_rules! outln {
 mod examples;
 mod harness;
 mod kafka;
+mod registry;
 
 use std::io::Read as _;
 use std::net::SocketAddr;
@@ -87,7 +88,7 @@ struct GateArgs {
 
 /// `evkit gate --mode`.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum GateMode {
+pub(crate) enum GateMode {
     Full,
     Backward,
     Forward,
@@ -119,8 +120,15 @@ enum Command {
         /// Read JSON lines of whole messages (`topic`, `key`, `headers`, `payload`, `broken`: the
         /// shape `generate-examples` and `consume --format json` write) and print a summary. A
         /// line labelled `broken` must be invalid, any other valid.
-        #[arg(long, conflicts_with_all = ["key", "headers", "org_id"])]
+        #[arg(long, conflicts_with_all = ["key", "headers", "org_id", "schema_id"])]
         lines: bool,
+        /// For a `wire: confluent` topic: frame a JSON payload with this schema id before the
+        /// check (default: the id the registry gave the catalog's schema, with `--registry`; a
+        /// framed payload is checked as it is).
+        #[arg(long)]
+        schema_id: Option<u32>,
+        #[command(flatten)]
+        registry: registry::RegistryArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
@@ -181,6 +189,12 @@ enum Command {
         /// on it.
         #[arg(long)]
         dataschema: Option<String>,
+        /// For a `wire: confluent` topic: the schema id to frame the payload with (default:
+        /// the id the registry gave the catalog's schema, with `--registry`).
+        #[arg(long)]
+        schema_id: Option<u32>,
+        #[command(flatten)]
+        registry: registry::RegistryArgs,
         /// Bootstrap servers.
         #[arg(long, env = "EVKIT_BOOTSTRAP", default_value = "127.0.0.1:9092")]
         bootstrap: String,
@@ -306,6 +320,11 @@ enum Command {
     /// handler that waits `--handler-ms`, commits) reads them; prints messages per second per
     /// partition count. On the embedded broker unless `--bootstrap`.
     Bench(harness::BenchArgs),
+    /// The Confluent Schema Registry: register the catalog's schemas (`push`), fetch a
+    /// subject's versions (`pull`), and compare the registry's compatibility verdict with
+    /// evkit's gate (`check`).
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
     /// List the topics of the catalog.
     Topics {
         /// Output format.
@@ -532,18 +551,22 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
             headers,
             org_id,
             lines,
+            schema_id,
+            registry,
             format,
             file,
         } => {
             if *lines {
                 validate_lines(catalog, topic.as_deref(), *format, file.as_ref())
             } else {
+                let topic = topic.as_deref().unwrap_or_default();
+                let schema_id = registry::schema_id(catalog, topic, *schema_id, registry)?;
                 validate(
                     catalog,
-                    topic.as_deref().unwrap_or_default(),
+                    topic,
                     key.as_deref(),
-                    headers,
-                    org_id.as_deref(),
+                    (headers, org_id.as_deref()),
+                    schema_id,
                     *format,
                     file.as_ref(),
                 )
@@ -580,11 +603,14 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
             org_id,
             no_validate,
             dataschema,
+            schema_id,
+            registry,
             bootstrap,
             format,
             file,
         } => {
             let payload = read_input(file.as_ref())?;
+            let schema_id = registry::schema_id(catalog, topic, *schema_id, registry)?;
             let p = kafka::Produce {
                 bootstrap,
                 topic,
@@ -595,6 +621,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
                 dataschema: dataschema.as_deref(),
                 format: *format,
                 payload: &payload,
+                schema_id,
             };
             runtime()?.block_on(kafka::produce(catalog, &p))
         }
@@ -612,6 +639,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
         Command::Replay(args) => replay(catalog, args),
         Command::Outbox(args) => outbox(catalog, args),
         Command::Topics { format } => Ok(topics(catalog, *format)),
+        Command::Registry(command) => registry::run(catalog, command),
         Command::Gate(args) => gate(catalog, args),
         Command::Bench(args) => runtime()?.block_on(harness::bench(catalog.clone(), args)),
         Command::Fuzz {
@@ -1011,13 +1039,18 @@ fn validate(
     catalog: &Catalog,
     topic: &str,
     key: Option<&str>,
-    headers: &[String],
-    org_id: Option<&str>,
+    (headers, org_id): (&[String], Option<&str>),
+    schema_id: Option<u32>,
     format: Format,
     file: Option<&PathBuf>,
 ) -> Result<ExitCode> {
     let contract = catalog.contract(topic)?;
-    let payload = read_input(file)?;
+    let mut payload = read_input(file)?;
+    if let Some(id) = schema_id
+        && payload.first() != Some(&evkit_schema::confluent::MAGIC_BYTE)
+    {
+        payload = evkit_schema::confluent::frame(id, &payload);
+    }
     let given = |name: &str| {
         headers.iter().any(|h| {
             h.split_once('=')
@@ -1050,6 +1083,7 @@ fn validate(
                 "topic": topic,
                 "valid": result.is_ok(),
                 "org_id": result.as_ref().ok().and_then(|c| c.identity.as_ref()).map(evkit_schema::Identity::org_id),
+                "schema_id": result.as_ref().ok().and_then(|c| c.schema_id),
                 "violations": violations.iter().map(violation_json).collect::<Vec<_>>(),
             });
             outln!("{report}");
