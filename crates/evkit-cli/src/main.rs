@@ -25,6 +25,7 @@ macro_rules! outln {
     }};
 }
 
+mod asyncapi;
 mod examples;
 mod harness;
 mod kafka;
@@ -325,6 +326,10 @@ enum Command {
     /// evkit's gate (`check`).
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
+    /// AsyncAPI 3.0: describe the catalog in one document (`export`), or build a catalog from
+    /// one (`import`).
+    #[command(subcommand)]
+    Asyncapi(asyncapi::AsyncApiCommand),
     /// List the topics of the catalog.
     Topics {
         /// Output format.
@@ -539,6 +544,10 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             },
         );
     }
+    if let Command::Asyncapi(command @ asyncapi::AsyncApiCommand::Import { .. }) = &cli.command {
+        // Builds a catalog; needs none.
+        return asyncapi::run(None, command);
+    }
     run_with_catalog(cli, &Catalog::load(&cli.catalog)?)
 }
 
@@ -640,6 +649,7 @@ fn run_with_catalog(cli: &Cli, catalog: &Catalog) -> Result<ExitCode> {
         Command::Outbox(args) => outbox(catalog, args),
         Command::Topics { format } => Ok(topics(catalog, *format)),
         Command::Registry(command) => registry::run(catalog, command),
+        Command::Asyncapi(command) => asyncapi::run(Some(catalog), command),
         Command::Gate(args) => gate(catalog, args),
         Command::Bench(args) => runtime()?.block_on(harness::bench(catalog.clone(), args)),
         Command::Fuzz {

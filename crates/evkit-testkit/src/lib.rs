@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+pub mod asyncapi;
 pub mod bench;
 mod broker;
 pub mod catalogs;
@@ -101,6 +102,9 @@ pub enum Error {
     /// The catalog refused an operation.
     #[error(transparent)]
     Schema(#[from] evkit_schema::Error),
+    /// An AsyncAPI document that evkit cannot read (or a catalog it cannot describe).
+    #[error("asyncapi: {0}")]
+    AsyncApi(String),
     /// The runtime refused an operation.
     #[error(transparent)]
     Runtime(#[from] evkit::Error),
