@@ -64,10 +64,11 @@ pub(crate) fn run(catalog: Option<&Catalog>, command: &AsyncApiCommand) -> Resul
             } else {
                 serde_norway::to_string(&doc)?
             };
-            match out {
-                Some(path) => std::fs::write(path, text)
-                    .with_context(|| format!("writing {}", path.display()))?,
-                None => outln!("{}", text.trim_end()),
+            if let Some(path) = out {
+                std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            } else {
+                outln!("{}", text.trim_end());
             }
             Ok(ExitCode::SUCCESS)
         }

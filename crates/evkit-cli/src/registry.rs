@@ -27,8 +27,12 @@ pub(crate) struct RegistryArgs {
     pub subject_strategy: Option<Strategy>,
 }
 
-/// `--subject-strategy`.
+/// `--subject-strategy` (named as Confluent's `*NameStrategy` classes).
 #[derive(Clone, Copy, clap::ValueEnum)]
+#[allow(
+    clippy::enum_variant_names,
+    reason = "the names users know from Confluent"
+)]
 pub(crate) enum Strategy {
     TopicName,
     RecordName,

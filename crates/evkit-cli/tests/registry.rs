@@ -455,7 +455,13 @@ fn message_lines_carry_the_schema_id_through_generate_and_validate() {
         assert_eq!(line["schema_id"], 1, "{line}");
         let _: Value = serde_json::from_str(line["payload"].as_str().unwrap()).unwrap();
     }
-    let text = |lines: &[Value]| lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let text = |lines: &[Value]| {
+        lines
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     evkit(catalog.path())
         .args(["validate", "--lines"])
         .write_stdin(text(&lines))

@@ -83,6 +83,10 @@ pub enum WireFormat {
 }
 
 impl WireFormat {
+    #[allow(
+        clippy::trivially_copy_pass_by_ref,
+        reason = "serde's skip_serializing_if passes a reference"
+    )]
     fn is_json(&self) -> bool {
         *self == WireFormat::Json
     }

@@ -63,7 +63,7 @@ pub enum Error {
     Encode {
         /// The topic.
         topic: String,
-        /// What serde_json said.
+        /// What `serde_json` said.
         #[source]
         source: serde_json::Error,
     },

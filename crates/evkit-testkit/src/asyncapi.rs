@@ -105,129 +105,9 @@ pub fn export(
         .unwrap_or_default();
     for topic in catalog.topics() {
         let name = topic.name();
-        let spec = &topic.spec;
-        let mut evkit = serde_json::to_value(spec).map_err(|e| problem(e.to_string()))?;
-        let evkit_map = evkit
-            .as_object_mut()
-            .ok_or_else(|| problem("a topic entry is not an object"))?;
-        // What AsyncAPI says natively is not repeated.
-        for native in ["name", "partitions", "owner"] {
-            evkit_map.remove(native);
-        }
-        if let Some(key) = evkit_map.get_mut("key").and_then(Value::as_object_mut) {
-            key.remove("schema");
-        }
-        let mut headers = topic.headers_schema().clone();
-        let required: Vec<String> = topic.contract().required_headers().to_vec();
-        headers["required"] = json!(required);
-        let at = format!("/components/messages/{}", escape(name));
-        let payload_at = format!("{at}/payload");
-        let (content_type, payload) = match spec.envelope.mode {
-            EnvelopeMode::Plain => ("application/json", multi(&topic.schema, &payload_at)),
-            EnvelopeMode::CloudeventsBinary => {
-                let props = headers["properties"].as_object_mut().ok_or_else(|| {
-                    problem(format!("{name}: the header schema has no properties"))
-                })?;
-                for (h, what) in [
-                    ("ce_specversion", "CloudEvents specversion (1.0)"),
-                    ("ce_id", "CloudEvents id"),
-                    ("ce_source", "CloudEvents source"),
-                    ("ce_type", "CloudEvents type"),
-                ] {
-                    props.insert(h.to_owned(), json!({"type": "string", "description": what}));
-                }
-                if let Some(r) = headers["required"].as_array_mut() {
-                    for h in ["ce_specversion", "ce_id", "ce_source", "ce_type"] {
-                        r.push(json!(h));
-                    }
-                }
-                ("application/json", multi(&topic.schema, &payload_at))
-            }
-            EnvelopeMode::CloudeventsStructured => (
-                "application/cloudevents+json",
-                json!({"schemaFormat": SCHEMA_FORMAT, "schema": {
-                    "$schema": "https://json-schema.org/draft/2020-12/schema",
-                    "type": "object",
-                    "required": ["specversion", "id", "source", "type", "data"],
-                    "properties": {
-                        "specversion": {"const": "1.0"},
-                        "id": {"type": "string", "minLength": 1},
-                        "source": {"type": "string", "minLength": 1},
-                        "type": {"type": "string", "minLength": 1},
-                        "time": {"type": "string", "format": "date-time"},
-                        "dataschema": {"type": "string", "format": "uri"},
-                        "datacontenttype": {"type": "string"},
-                        "data": rebased(&topic.schema, &format!("#{payload_at}/schema/properties/data")),
-                    },
-                }}),
-            ),
-        };
-        let mut kafka_message = json!({"bindingVersion": KAFKA_BINDING});
-        if let Some(key) = &spec.key.schema {
-            kafka_message["key"] = key.clone();
-        }
-        let mut message = json!({
-            "name": name,
-            "contentType": content_type,
-            "headers": multi(&headers, &format!("{at}/headers")),
-            "payload": payload,
-            "bindings": {"kafka": kafka_message},
-        });
-        if let Some(t) = topic.schema.get("title").and_then(Value::as_str) {
-            message["title"] = json!(t);
-        }
-        if let Some(d) = topic.schema.get("description").and_then(Value::as_str) {
-            message["summary"] = json!(d);
-        }
-        messages.insert(name.to_owned(), message);
-        channels.insert(
-            name.to_owned(),
-            json!({
-                "address": name,
-                "messages": {name: {"$ref": format!("#/components/messages/{name}")}},
-                "bindings": {"kafka": {
-                    "topic": name,
-                    "partitions": spec.partitions,
-                    "bindingVersion": KAFKA_BINDING,
-                }},
-                "x-evkit": evkit,
-            }),
-        );
-        let channel_ref = json!({"$ref": format!("#/channels/{name}")});
-        let message_ref = json!([{"$ref": format!("#/channels/{name}/messages/{name}")}]);
-        if spec.owner == Owner::Owned {
-            let producers: Vec<&str> = contracts
-                .map(|c| c.producers(name).map(|(s, _)| s.service.as_str()).collect())
-                .unwrap_or_default();
-            let mut op = json!({
-                "action": "send",
-                "channel": channel_ref,
-                "messages": message_ref,
-                "summary": format!("Publish {name}"),
-            });
-            if !producers.is_empty() {
-                op["description"] = json!(format!("Produced by {}.", producers.join(", ")));
-            }
-            operations.insert(format!("{name}.send"), op);
-        }
-        if let Some(c) = contracts {
-            for (service, consumed) in c.consumers(name) {
-                let mut op = json!({
-                    "action": "receive",
-                    "channel": channel_ref,
-                    "messages": message_ref,
-                    "summary": format!("{} consumes {name}", service.service),
-                    "bindings": {"kafka": {
-                        "groupId": {"type": "string", "enum": [service.service]},
-                        "bindingVersion": KAFKA_BINDING,
-                    }},
-                });
-                if !consumed.relies_on.is_empty() {
-                    op["x-evkit-relies-on"] = json!(consumed.relies_on);
-                }
-                operations.insert(format!("{name}.receive.{}", service.service), op);
-            }
-        }
+        messages.insert(name.to_owned(), message(topic)?);
+        channels.insert(name.to_owned(), channel(topic)?);
+        topic_operations(topic, contracts, &mut operations);
     }
     // The order of topics.yaml (JSON objects here are sorted by key).
     let order: Vec<&str> = catalog
@@ -259,6 +139,148 @@ pub fn export(
         },
         "x-evkit": extension,
     }))
+}
+
+/// The channel of `topic`: its address, message, Kafka binding, and `x-evkit` for what
+/// AsyncAPI has no field for.
+fn channel(topic: &evkit_schema::Topic) -> Result<Value, Error> {
+    let name = topic.name();
+    let spec = &topic.spec;
+    let mut evkit = serde_json::to_value(spec).map_err(|e| problem(e.to_string()))?;
+    let evkit_map = evkit
+        .as_object_mut()
+        .ok_or_else(|| problem("a topic entry is not an object"))?;
+    // What AsyncAPI says natively is not repeated.
+    for native in ["name", "partitions", "owner"] {
+        evkit_map.remove(native);
+    }
+    if let Some(key) = evkit_map.get_mut("key").and_then(Value::as_object_mut) {
+        key.remove("schema");
+    }
+    Ok(json!({
+        "address": name,
+        "messages": {name: {"$ref": format!("#/components/messages/{name}")}},
+        "bindings": {"kafka": {
+            "topic": name,
+            "partitions": spec.partitions,
+            "bindingVersion": KAFKA_BINDING,
+        }},
+        "x-evkit": evkit,
+    }))
+}
+
+/// The message of `topic`: payload and headers schemas, content type, Kafka binding.
+fn message(topic: &evkit_schema::Topic) -> Result<Value, Error> {
+    let name = topic.name();
+    let spec = &topic.spec;
+    let mut headers = topic.headers_schema().clone();
+    let required: Vec<String> = topic.contract().required_headers().to_vec();
+    headers["required"] = json!(required);
+    let at = format!("/components/messages/{}", escape(name));
+    let payload_at = format!("{at}/payload");
+    let (content_type, payload) = match spec.envelope.mode {
+        EnvelopeMode::Plain => ("application/json", multi(&topic.schema, &payload_at)),
+        EnvelopeMode::CloudeventsBinary => {
+            let props = headers["properties"]
+                .as_object_mut()
+                .ok_or_else(|| problem(format!("{name}: the header schema has no properties")))?;
+            for (h, what) in [
+                ("ce_specversion", "CloudEvents specversion (1.0)"),
+                ("ce_id", "CloudEvents id"),
+                ("ce_source", "CloudEvents source"),
+                ("ce_type", "CloudEvents type"),
+            ] {
+                props.insert(h.to_owned(), json!({"type": "string", "description": what}));
+            }
+            if let Some(r) = headers["required"].as_array_mut() {
+                for h in ["ce_specversion", "ce_id", "ce_source", "ce_type"] {
+                    r.push(json!(h));
+                }
+            }
+            ("application/json", multi(&topic.schema, &payload_at))
+        }
+        EnvelopeMode::CloudeventsStructured => (
+            "application/cloudevents+json",
+            json!({"schemaFormat": SCHEMA_FORMAT, "schema": {
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object",
+                "required": ["specversion", "id", "source", "type", "data"],
+                "properties": {
+                    "specversion": {"const": "1.0"},
+                    "id": {"type": "string", "minLength": 1},
+                    "source": {"type": "string", "minLength": 1},
+                    "type": {"type": "string", "minLength": 1},
+                    "time": {"type": "string", "format": "date-time"},
+                    "dataschema": {"type": "string", "format": "uri"},
+                    "datacontenttype": {"type": "string"},
+                    "data": rebased(&topic.schema, &format!("#{payload_at}/schema/properties/data")),
+                },
+            }}),
+        ),
+    };
+    let mut kafka_message = json!({"bindingVersion": KAFKA_BINDING});
+    if let Some(key) = &spec.key.schema {
+        kafka_message["key"] = key.clone();
+    }
+    let mut message = json!({
+        "name": name,
+        "contentType": content_type,
+        "headers": multi(&headers, &format!("{at}/headers")),
+        "payload": payload,
+        "bindings": {"kafka": kafka_message},
+    });
+    if let Some(t) = topic.schema.get("title").and_then(Value::as_str) {
+        message["title"] = json!(t);
+    }
+    if let Some(d) = topic.schema.get("description").and_then(Value::as_str) {
+        message["summary"] = json!(d);
+    }
+    Ok(message)
+}
+
+/// The send operation of an owned `topic`, and a receive operation per consuming service.
+fn topic_operations(
+    topic: &evkit_schema::Topic,
+    contracts: Option<&Contracts>,
+    operations: &mut Map<String, Value>,
+) {
+    let name = topic.name();
+    let spec = &topic.spec;
+    let channel_ref = json!({"$ref": format!("#/channels/{name}")});
+    let message_ref = json!([{"$ref": format!("#/channels/{name}/messages/{name}")}]);
+    if spec.owner == Owner::Owned {
+        let producers: Vec<&str> = contracts
+            .map(|c| c.producers(name).map(|(s, _)| s.service.as_str()).collect())
+            .unwrap_or_default();
+        let mut op = json!({
+            "action": "send",
+            "channel": channel_ref,
+            "messages": message_ref,
+            "summary": format!("Publish {name}"),
+        });
+        if !producers.is_empty() {
+            op["description"] = json!(format!("Produced by {}.", producers.join(", ")));
+        }
+        operations.insert(format!("{name}.send"), op);
+    }
+    if let Some(c) = contracts {
+        for (service, consumed) in c.consumers(name) {
+            let mut op = json!({
+                "action": "receive",
+                "channel": channel_ref,
+                "messages": message_ref,
+                "summary": format!("{} consumes {name}", service.service),
+                "bindings": {"kafka": {
+                    "groupId": {"type": "string", "enum": [service.service]},
+                    "bindingVersion": KAFKA_BINDING,
+                }},
+            });
+            if !consumed.relies_on.is_empty() {
+                op["x-evkit-relies-on"] = json!(consumed.relies_on);
+            }
+            operations.insert(format!("{name}.receive.{}", service.service), op);
+        }
+    }
 }
 
 /// A JSON pointer segment for `s` (`~` and `/` escaped).
@@ -310,10 +332,9 @@ pub fn import(doc: &Value, dir: &Path) -> Result<(), Error> {
     for (id, channel) in channels {
         let channel = resolve(doc, channel)?;
         let at = |what: &str| format!("channel `{id}`: {what}");
-        let address = channel
-            .get("address")
-            .and_then(Value::as_str)
-            .ok_or_else(|| problem(at("no `address` (the topic)")))?;
+        if channel.get("address").and_then(Value::as_str).is_none() {
+            return Err(problem(at("no `address` (the topic)")));
+        }
         let messages = channel
             .get("messages")
             .and_then(Value::as_object)
@@ -338,34 +359,8 @@ pub fn import(doc: &Value, dir: &Path) -> Result<(), Error> {
                 escape(messages.keys().next().map_or("", String::as_str))
             ),
         };
-        let mut spec = channel.get("x-evkit").cloned().unwrap_or_else(|| json!({}));
-        let spec_map = spec
-            .as_object_mut()
-            .ok_or_else(|| problem(at("`x-evkit` is not an object")))?;
-        spec_map.insert("name".to_owned(), json!(address));
-        if let Some(p) = channel.pointer("/bindings/kafka/partitions") {
-            spec_map.insert("partitions".to_owned(), p.clone());
-        }
-        let channel_ref = format!("#/channels/{id}");
-        let sends = operations.is_some_and(|ops| {
-            ops.values().any(|op| {
-                op["action"] == "send" && op.pointer("/channel/$ref") == Some(&json!(channel_ref))
-            })
-        });
-        spec_map.insert(
-            "owner".to_owned(),
-            json!(if sends { "owned" } else { "foreign" }),
-        );
-        if let Some(key) = message.pointer("/bindings/kafka/key") {
-            let key_map = spec_map
-                .entry("key")
-                .or_insert_with(|| json!({}))
-                .as_object_mut()
-                .ok_or_else(|| problem(at("`x-evkit.key` is not an object")))?;
-            key_map.insert("schema".to_owned(), key.clone());
-        }
-        let spec: TopicSpec = serde_json::from_value(spec)
-            .map_err(|e| problem(at(&format!("not an evkit topic: {e}"))))?;
+        let spec = topic_spec(channel, message, &format!("#/channels/{id}"), operations)
+            .map_err(|e| problem(at(&e)))?;
         let inner = if spec.envelope.mode == EnvelopeMode::CloudeventsStructured {
             "/properties/data"
         } else {
@@ -403,6 +398,45 @@ pub fn import(doc: &Value, dir: &Path) -> Result<(), Error> {
         path: path.display().to_string(),
         source,
     })
+}
+
+/// The topics.yaml entry of a channel: `x-evkit`, with the address, the partitions of the
+/// Kafka binding, the key schema of the message's binding, and owned when an operation sends
+/// to `channel_ref`.
+fn topic_spec(
+    channel: &Value,
+    message: &Value,
+    channel_ref: &str,
+    operations: Option<&Map<String, Value>>,
+) -> Result<TopicSpec, String> {
+    let mut spec = channel.get("x-evkit").cloned().unwrap_or_else(|| json!({}));
+    let spec_map = spec.as_object_mut().ok_or("`x-evkit` is not an object")?;
+    let address = channel
+        .get("address")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    spec_map.insert("name".to_owned(), json!(address));
+    if let Some(p) = channel.pointer("/bindings/kafka/partitions") {
+        spec_map.insert("partitions".to_owned(), p.clone());
+    }
+    let sends = operations.is_some_and(|ops| {
+        ops.values().any(|op| {
+            op["action"] == "send" && op.pointer("/channel/$ref") == Some(&json!(channel_ref))
+        })
+    });
+    spec_map.insert(
+        "owner".to_owned(),
+        json!(if sends { "owned" } else { "foreign" }),
+    );
+    if let Some(key) = message.pointer("/bindings/kafka/key") {
+        let key_map = spec_map
+            .entry("key")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or("`x-evkit.key` is not an object")?;
+        key_map.insert("schema".to_owned(), key.clone());
+    }
+    serde_json::from_value(spec).map_err(|e| format!("not an evkit topic: {e}"))
 }
 
 fn write(dir: &Path, file: &str, doc: &Value) -> Result<(), Error> {

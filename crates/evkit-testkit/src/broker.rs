@@ -130,6 +130,7 @@ impl Capabilities {
 enum Inner {
     Embedded(EmbeddedBroker),
     External,
+    #[cfg(feature = "containers")]
     Container(
         #[expect(
             dead_code,
@@ -207,7 +208,20 @@ impl Broker {
         })
     }
 
-    /// Apache Kafka 3.8 (KRaft) in a container; needs a Docker daemon.
+    /// Apache Kafka 3.8 (KRaft) in a container; needs a Docker daemon and the `containers`
+    /// feature.
+    #[cfg(not(feature = "containers"))]
+    pub async fn container() -> Result<Broker, Error> {
+        Err(Error::Container {
+            reason: "this build has no container support: enable evkit-testkit's \
+                     `containers` feature"
+                .to_owned(),
+        })
+    }
+
+    /// Apache Kafka 3.8 (KRaft) in a container; needs a Docker daemon and the `containers`
+    /// feature.
+    #[cfg(feature = "containers")]
     pub async fn container() -> Result<Broker, Error> {
         use testcontainers::runners::AsyncRunner as _;
         use testcontainers_modules::kafka::apache::{KAFKA_PORT, Kafka};
@@ -236,6 +250,7 @@ impl Broker {
         match self.inner {
             Inner::Embedded(_) => BrokerKind::Embedded,
             Inner::External => BrokerKind::External,
+            #[cfg(feature = "containers")]
             Inner::Container(_) => BrokerKind::Container,
         }
     }

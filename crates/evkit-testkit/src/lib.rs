@@ -39,6 +39,7 @@ pub mod generate;
 pub mod messages;
 mod outside;
 pub mod service;
+#[cfg(feature = "cucumber")]
 pub mod steps;
 pub mod suite;
 pub mod verify;

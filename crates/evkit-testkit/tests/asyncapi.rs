@@ -102,12 +102,15 @@ fn the_export_is_valid_asyncapi_3_0() {
     );
 }
 
+/// A way to break an export, and what it breaks.
+type Break = (&'static str, fn(&mut Value));
+
 /// The official schema is an oracle that can fail: broken exports are rejected.
 #[test]
 fn the_official_schema_rejects_a_broken_export() {
     let (_, doc) = sample_export();
     let v = official();
-    let breaks: [(&str, fn(&mut Value)); 4] = [
+    let breaks: [Break; 4] = [
         ("2.x action", |d| {
             d["operations"]["platform.evkit.todo-created.send"]["action"] = json!("publish");
         }),

@@ -569,6 +569,29 @@ impl Config {
         }
     }
 
+    /// The `EVKIT_SCHEMA_REGISTRY_*` part of [`Config::apply_env`].
+    fn apply_registry_env<'v>(&mut self, get: impl Fn(&str) -> Option<&'v str>) {
+        if let Some(v) = get("EVKIT_SCHEMA_REGISTRY_URL") {
+            v.clone_into(
+                &mut self
+                    .registry
+                    .get_or_insert_with(RegistryConfig::default)
+                    .url,
+            );
+        }
+        if let Some(registry) = &mut self.registry {
+            if let Some(v) = get("EVKIT_SCHEMA_REGISTRY_USERNAME") {
+                registry.username = Some(v.to_owned());
+            }
+            if let Some(v) = get("EVKIT_SCHEMA_REGISTRY_PASSWORD") {
+                registry.password = Some(Secret::new(v));
+            }
+            if let Some(v) = get("EVKIT_SCHEMA_REGISTRY_CA_FILE") {
+                registry.ca_file = Some(PathBuf::from(v));
+            }
+        }
+    }
+
     /// Applies `EVKIT_*` variables from `vars`:
     /// `EVKIT_BOOTSTRAP_SERVERS`, `EVKIT_GROUP_ID`, `EVKIT_GROUP_INSTANCE_ID` (`none` for a
     /// dynamic member), `EVKIT_CLIENT_ID`, `EVKIT_SECURITY_PROTOCOL`,
@@ -658,22 +681,7 @@ impl Config {
                     .insert(from.trim().to_owned(), to.trim().to_owned());
             }
         }
-        if let Some(v) = get("EVKIT_SCHEMA_REGISTRY_URL") {
-            self.registry
-                .get_or_insert_with(RegistryConfig::default)
-                .url = v.to_owned();
-        }
-        if let Some(registry) = &mut self.registry {
-            if let Some(v) = get("EVKIT_SCHEMA_REGISTRY_USERNAME") {
-                registry.username = Some(v.to_owned());
-            }
-            if let Some(v) = get("EVKIT_SCHEMA_REGISTRY_PASSWORD") {
-                registry.password = Some(Secret::new(v));
-            }
-            if let Some(v) = get("EVKIT_SCHEMA_REGISTRY_CA_FILE") {
-                registry.ca_file = Some(PathBuf::from(v));
-            }
-        }
+        self.apply_registry_env(get);
         if let Some(v) = get("EVKIT_METRICS_LISTEN") {
             self.metrics_listen = Some(v.parse().map_err(|e| {
                 invalid(

@@ -40,6 +40,7 @@ mod handler;
 pub mod metrics;
 pub mod middleware;
 mod offsets;
+#[cfg(feature = "sqlite")]
 pub mod outbox;
 pub mod producer;
 #[cfg(feature = "registry")]

@@ -15,6 +15,7 @@
 //! | `evkit_committed_total` | topic | offset commits sent |
 
 use std::collections::HashMap;
+#[cfg(feature = "metrics-server")]
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -24,6 +25,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+#[cfg(feature = "metrics-server")]
 use crate::Error;
 
 type Labels = Vec<(&'static str, String)>;
@@ -223,6 +225,7 @@ impl Metrics {
 
     /// Serves `GET /metrics` (Prometheus text) and `GET /healthz` on `addr` until the returned
     /// server is dropped. Port 0 picks a free port: see [`MetricsServer::addr`].
+    #[cfg(feature = "metrics-server")]
     pub async fn serve(&self, addr: SocketAddr) -> Result<MetricsServer, Error> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -262,12 +265,14 @@ impl Metrics {
 }
 
 /// A running `/metrics` endpoint; dropping it stops the server.
+#[cfg(feature = "metrics-server")]
 #[derive(Debug)]
 pub struct MetricsServer {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
 }
 
+#[cfg(feature = "metrics-server")]
 impl MetricsServer {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
@@ -275,6 +280,7 @@ impl MetricsServer {
     }
 }
 
+#[cfg(feature = "metrics-server")]
 impl Drop for MetricsServer {
     fn drop(&mut self) {
         self.task.abort();

@@ -51,6 +51,7 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS evkit_outbox (
 )";
 
 /// The table in PostgreSQL.
+#[cfg(feature = "postgres")]
 const CREATE_PG: &str = "CREATE TABLE IF NOT EXISTS evkit_outbox (
     id BIGSERIAL PRIMARY KEY,
     topic TEXT NOT NULL,
@@ -80,17 +81,20 @@ pub struct Outbox {
 }
 
 /// The PostgreSQL advisory lock key a relay pass holds (the bytes of `evkit_ob`).
+#[cfg(feature = "postgres")]
 const RELAY_LOCK_KEY: i64 = 0x6576_6b69_745f_6f62;
 
 #[derive(Clone)]
 enum Backend {
     Sqlite(Arc<Mutex<Connection>>),
+    #[cfg(feature = "postgres")]
     Postgres(Arc<PgLink>),
 }
 
 /// The connection a statement (or a whole relay pass) uses.
 enum Conn {
     Sqlite(Arc<Mutex<Connection>>),
+    #[cfg(feature = "postgres")]
     Postgres(Arc<tokio_postgres::Client>),
 }
 
@@ -98,11 +102,13 @@ enum Conn {
 /// proxy or the server dropped it): the next call after that reconnects, so a service does not
 /// need restarting. A statement that was under way when the connection went fails; it is not
 /// retried, since it may have committed. Its URL (which may hold a password) is never logged.
+#[cfg(feature = "postgres")]
 struct PgLink {
     url: String,
     client: tokio::sync::Mutex<Arc<tokio_postgres::Client>>,
 }
 
+#[cfg(feature = "postgres")]
 impl PgLink {
     async fn open(url: &str) -> Result<tokio_postgres::Client, Error> {
         let (config, tls) = pg_target(url)?;
@@ -208,6 +214,7 @@ fn db(context: &str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
 /// | `require` | always | only when `sslrootcert` is given (then as `verify-ca`) |
 /// | `verify-ca` | always | chain, against `sslrootcert` or the system's CAs |
 /// | `verify-full` | always | chain and host name |
+#[cfg(feature = "postgres")]
 fn pg_target(
     url: &str,
 ) -> Result<(tokio_postgres::Config, postgres_openssl::MakeTlsConnector), Error> {
@@ -276,10 +283,20 @@ fn pg_target(
     Ok((config, connector))
 }
 
+#[cfg(feature = "postgres")]
 fn pg(context: &str) -> impl FnOnce(tokio_postgres::Error) -> Error + '_ {
     move |source| Error::Outbox {
         context: context.to_owned(),
         source: Box::new(source),
+    }
+}
+
+/// What a `postgres://` URL gets from a build without the `postgres` feature.
+#[cfg(not(feature = "postgres"))]
+fn no_postgres() -> Error {
+    Error::Outbox {
+        context: "the outbox database URL".to_owned(),
+        source: "this build has no PostgreSQL support: enable evkit's `postgres` feature".into(),
     }
 }
 
@@ -337,6 +354,16 @@ impl Outbox {
                     source: Box::new(e),
                 })?;
         }
+        Outbox::connect_postgres(url).await
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    async fn connect_postgres(_url: &str) -> Result<Outbox, Error> {
+        Err(no_postgres())
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn connect_postgres(url: &str) -> Result<Outbox, Error> {
         let client = PgLink::open(url).await?;
         Outbox::install_postgres(&client).await?;
         Ok(Outbox {
@@ -394,6 +421,22 @@ impl Outbox {
                 relaying: Arc::default(),
             });
         }
+        Outbox::open_existing_postgres(url, missing).await
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    async fn open_existing_postgres(
+        _url: &str,
+        _missing: impl Fn(&str) -> Error,
+    ) -> Result<Outbox, Error> {
+        Err(no_postgres())
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn open_existing_postgres(
+        url: &str,
+        missing: impl Fn(&str) -> Error,
+    ) -> Result<Outbox, Error> {
         let client = PgLink::open(url).await?;
         let found: bool = client
             .query_one("SELECT to_regclass('evkit_outbox') IS NOT NULL", &[])
@@ -413,6 +456,7 @@ impl Outbox {
     }
 
     /// Creates the outbox table in a PostgreSQL database the service already uses (idempotent).
+    #[cfg(feature = "postgres")]
     pub async fn install_postgres(
         client: &impl tokio_postgres::GenericClient,
     ) -> Result<(), Error> {
@@ -424,6 +468,7 @@ impl Outbox {
 
     /// Stores `message` through the caller's PostgreSQL client, typically a transaction that
     /// also stores the state change the event reports. Returns the row id.
+    #[cfg(feature = "postgres")]
     pub async fn add_in_postgres(
         client: &impl tokio_postgres::GenericClient,
         message: &Prepared,
@@ -505,6 +550,7 @@ impl Outbox {
                 let message = message.clone();
                 Outbox::sqlite(c, move |conn| Outbox::add_in(conn, &message)).await
             }
+            #[cfg(feature = "postgres")]
             Backend::Postgres(link) => {
                 Outbox::add_in_postgres(&*link.client().await?, message).await
             }
@@ -522,6 +568,7 @@ impl Outbox {
                 })
                 .await?
             }
+            #[cfg(feature = "postgres")]
             Backend::Postgres(link) => link
                 .client()
                 .await?
@@ -546,6 +593,7 @@ impl Outbox {
                 })
                 .await
             }
+            #[cfg(feature = "postgres")]
             Backend::Postgres(link) => Ok(link
                 .client()
                 .await?
@@ -560,6 +608,7 @@ impl Outbox {
     async fn conn(&self) -> Result<Conn, Error> {
         Ok(match &self.backend {
             Backend::Sqlite(c) => Conn::Sqlite(Arc::clone(c)),
+            #[cfg(feature = "postgres")]
             Backend::Postgres(link) => Conn::Postgres(link.client().await?),
         })
     }
@@ -572,6 +621,7 @@ impl Conn {
             Conn::Sqlite(c) => {
                 Outbox::sqlite(c, move |conn| load_sqlite(conn, after, cutoff_ms, limit)).await?
             }
+            #[cfg(feature = "postgres")]
             Conn::Postgres(c) => c
                 .query(
                     "SELECT id, topic, key, headers, payload FROM evkit_outbox
@@ -607,6 +657,7 @@ impl Conn {
             Conn::Sqlite(c) => {
                 Outbox::sqlite(c, move |conn| settle_sqlite(conn, &done, &failed)).await
             }
+            #[cfg(feature = "postgres")]
             Conn::Postgres(c) => {
                 let fail = pg("settling sent rows");
                 let ids: Vec<i64> = failed.iter().map(|(id, _)| *id).collect();
@@ -682,17 +733,30 @@ impl Outbox {
             return Ok(RelayReport::busy());
         };
         let conn = self.conn().await?;
-        let client = match &conn {
-            Conn::Postgres(client) => Arc::clone(client),
+        match &conn {
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(client) => {
+                Outbox::relay_postgres(&conn, Arc::clone(client), producer, options).await
+            }
             Conn::Sqlite(c) => {
                 // Held until the pass ends; dropping the file releases the lock.
                 let _lock = match Outbox::sqlite(c, |c| relay_file_lock(c)).await? {
                     FileLock::Busy => return Ok(RelayReport::busy()),
                     lock @ (FileLock::Held(_) | FileLock::NoFile) => lock,
                 };
-                return Outbox::relay_pass(&conn, producer, options).await;
+                Outbox::relay_pass(&conn, producer, options).await
             }
-        };
+        }
+    }
+
+    /// A relay pass under the PostgreSQL session advisory lock.
+    #[cfg(feature = "postgres")]
+    async fn relay_postgres(
+        conn: &Conn,
+        client: Arc<tokio_postgres::Client>,
+        producer: &Producer,
+        options: &RelayOptions,
+    ) -> Result<RelayReport, Error> {
         let locked: bool = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&RELAY_LOCK_KEY])
             .await
@@ -706,7 +770,7 @@ impl Outbox {
         let mut lock = AdvisoryLock(Some(Arc::clone(&client)));
         // The whole pass runs on the connection that holds the lock: if it closes, the lock
         // goes with it and the pass fails rather than go on without the lock.
-        let report = Outbox::relay_pass(&conn, producer, options).await;
+        let report = Outbox::relay_pass(conn, producer, options).await;
         if let Some(client) = lock.0.take() {
             release_relay_lock(&client).await;
         }
@@ -809,8 +873,10 @@ impl Outbox {
 
 /// The PostgreSQL relay lock a pass holds; dropped while still held (the pass was abandoned),
 /// it is released by a task on the current runtime.
+#[cfg(feature = "postgres")]
 struct AdvisoryLock(Option<Arc<tokio_postgres::Client>>);
 
+#[cfg(feature = "postgres")]
 impl Drop for AdvisoryLock {
     fn drop(&mut self) {
         if let (Some(client), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current())
@@ -820,6 +886,7 @@ impl Drop for AdvisoryLock {
     }
 }
 
+#[cfg(feature = "postgres")]
 async fn release_relay_lock(client: &tokio_postgres::Client) {
     // Should this fail, the connection is gone, and the lock went with it.
     if let Err(e) = client

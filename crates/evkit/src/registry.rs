@@ -435,7 +435,12 @@ impl Registry {
 }
 
 /// An [`Error::Registry`], with what the status means to a user.
-fn registry_error(what: &str, status: Option<u16>, code: Option<i64>, message: String) -> Error {
+fn registry_error(
+    what: &str,
+    status: Option<u16>,
+    code: Option<i64>,
+    message: impl fmt::Display,
+) -> Error {
     let hint = match status {
         Some(401) => "unauthorized: check the registry username and password",
         Some(403) => "forbidden: these credentials may not do this",

@@ -11,7 +11,7 @@
 //! `confluent-kafka` is required when `EVKIT_REQUIRE_THIRD_PARTY=1` (CI installs it); elsewhere
 //! a missing one is reported as skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-#![allow(clippy::too_many_lines)]
+#![allow(clippy::too_many_lines, clippy::type_complexity)]
 
 mod common;
 
@@ -133,7 +133,7 @@ async fn confluent_serializer_to_the_evkit_consumer() {
         return;
     }
     let s = setup("confluent-in", 1).await;
-    let (_dir, catalog) = confluent_catalog();
+    let (dir, catalog) = confluent_catalog();
     let topic = catalog.topic(TODO).unwrap();
     let subject = format!("{}-value", s.topic);
     let server = registry(&subject, &topic.schema.to_string()).await;
@@ -157,11 +157,11 @@ async fn confluent_serializer_to_the_evkit_consumer() {
     );
 
     // Confluent's serializer writes five events.
-    let schema_file = _dir.path().join(topic.spec.schema_file());
+    let schema_file = dir.path().join(topic.spec.schema_file());
     let identity = evkit_schema::encode_identity("12345", "User");
     let produced = python(&[
         "produce",
-        &s.broker.bootstrap_servers().to_owned(),
+        s.broker.bootstrap_servers(),
         &server.uri(),
         &s.topic,
         schema_file.to_str().unwrap(),
@@ -320,7 +320,7 @@ async fn the_evkit_producer_to_confluents_deserializer() {
     }
     let read = python(&[
         "consume",
-        &s.broker.bootstrap_servers().to_owned(),
+        s.broker.bootstrap_servers(),
         &server.uri(),
         &s.topic,
         "3",

@@ -23,7 +23,7 @@ fn config(server: &MockServer) -> RegistryConfig {
     }
 }
 
-fn answer(status: u16, body: serde_json::Value) -> ResponseTemplate {
+fn answer(status: u16, body: &serde_json::Value) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_raw(body.to_string(), MEDIA)
 }
 
@@ -43,7 +43,7 @@ async fn registers_with_basic_auth_and_the_documented_body() {
             "schemaType": "JSON",
             "references": [{"name": "common.json", "subject": "common.json", "version": 2}],
         })))
-        .respond_with(answer(200, json!({"id": 7})))
+        .respond_with(answer(200, &json!({"id": 7})))
         .expect(1)
         .mount(&server)
         .await;
@@ -71,7 +71,7 @@ async fn lists_versions_ids_and_subjects_of_an_id() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(format!("/subjects/{SUBJECT}/versions")))
-        .respond_with(answer(200, json!([1, 2])))
+        .respond_with(answer(200, &json!([1, 2])))
         .mount(&server)
         .await;
     for (v, id) in [(1, 3), (2, 9)] {
@@ -79,7 +79,7 @@ async fn lists_versions_ids_and_subjects_of_an_id() {
             .and(path(format!("/subjects/{SUBJECT}/versions/{v}")))
             .respond_with(answer(
                 200,
-                json!({"subject": SUBJECT, "version": v, "id": id, "schemaType": "JSON",
+                &json!({"subject": SUBJECT, "version": v, "id": id, "schemaType": "JSON",
                        "schema": "{\"type\":\"object\"}"}),
             ))
             .mount(&server)
@@ -87,14 +87,14 @@ async fn lists_versions_ids_and_subjects_of_an_id() {
     }
     Mock::given(method("GET"))
         .and(path("/schemas/ids/9/versions"))
-        .respond_with(answer(200, json!([{"subject": SUBJECT, "version": 2}])))
+        .respond_with(answer(200, &json!([{"subject": SUBJECT, "version": 2}])))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path("/schemas/ids/4/versions"))
         .respond_with(answer(
             200,
-            json!([{"subject": "other-value", "version": 1}]),
+            &json!([{"subject": "other-value", "version": 1}]),
         ))
         .mount(&server)
         .await;
@@ -116,7 +116,7 @@ async fn looks_up_and_checks_compatibility() {
         .and(path(format!("/subjects/{SUBJECT}")))
         .respond_with(answer(
             200,
-            json!({"subject": SUBJECT, "id": 9, "version": 2, "schema": schema().schema}),
+            &json!({"subject": SUBJECT, "id": 9, "version": 2, "schema": schema().schema}),
         ))
         .mount(&server)
         .await;
@@ -124,7 +124,7 @@ async fn looks_up_and_checks_compatibility() {
         .and(path("/subjects/unknown-value"))
         .respond_with(answer(
             404,
-            json!({"error_code": 40401, "message": "Subject 'unknown-value' not found."}),
+            &json!({"error_code": 40401, "message": "Subject 'unknown-value' not found."}),
         ))
         .mount(&server)
         .await;
@@ -135,7 +135,7 @@ async fn looks_up_and_checks_compatibility() {
         .and(query_param("verbose", "true"))
         .respond_with(answer(
             200,
-            json!({"is_compatible": false,
+            &json!({"is_compatible": false,
                    "messages": ["Found incompatible change: {type:REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL, location:#/required}"]}),
         ))
         .mount(&server)
@@ -190,7 +190,7 @@ async fn every_error_status_is_named_and_not_retried() {
             .and(path(format!("/subjects/{SUBJECT}/versions/7")))
             .respond_with(answer(
                 status,
-                json!({"error_code": code, "message": message}),
+                &json!({"error_code": code, "message": message}),
             ))
             .expect(1)
             .mount(&server)
@@ -228,7 +228,7 @@ async fn server_errors_are_retried_then_reported() {
         .and(path(format!("/subjects/{SUBJECT}/versions")))
         .respond_with(answer(
             500,
-            json!({"error_code": 50001, "message": "Error in the backend data store"}),
+            &json!({"error_code": 50001, "message": "Error in the backend data store"}),
         ))
         .expect(3) // the first try and two retries
         .mount(&server)
@@ -252,7 +252,7 @@ async fn a_transient_failure_is_retried_to_success() {
         .and(path(format!("/subjects/{SUBJECT}/versions")))
         .respond_with(answer(
             503,
-            json!({"error_code": 50003, "message": "Error while forwarding the request to the leader"}),
+            &json!({"error_code": 50003, "message": "Error while forwarding the request to the leader"}),
         ))
         .up_to_n_times(1)
         .expect(1)
@@ -260,7 +260,7 @@ async fn a_transient_failure_is_retried_to_success() {
         .await;
     Mock::given(method("POST"))
         .and(path(format!("/subjects/{SUBJECT}/versions")))
-        .respond_with(answer(200, json!({"id": 11})))
+        .respond_with(answer(200, &json!({"id": 11})))
         .expect(1)
         .mount(&server)
         .await;
@@ -273,7 +273,7 @@ async fn a_slow_registry_times_out_after_retries() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(format!("/subjects/{SUBJECT}/versions")))
-        .respond_with(answer(200, json!([1])).set_delay(Duration::from_secs(3)))
+        .respond_with(answer(200, &json!([1])).set_delay(Duration::from_secs(3)))
         .expect(2)
         .mount(&server)
         .await;
@@ -311,7 +311,7 @@ async fn an_answer_of_the_wrong_shape_is_an_error_not_a_panic() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(format!("/subjects/{SUBJECT}/versions")))
-        .respond_with(answer(200, json!({"identifier": "seven"})))
+        .respond_with(answer(200, &json!({"identifier": "seven"})))
         .mount(&server)
         .await;
     let registry = Registry::new(&config(&server)).unwrap();

@@ -41,7 +41,7 @@ impl Handler for Validate {
     async fn handle(&self, msg: Incoming) -> Outcome {
         let mut checked = self.contract.check(&msg.envelope().message());
         if let Err(e) = &checked
-            && let Some(id) = self.unknown_schema_id(e, &msg)
+            && let Some(id) = unknown_schema_id(e, &msg)
             && let Some(lookup) = self.contract.schema_id_lookup()
             && lookup.is_registered(self.contract.topic(), id).await
         {
@@ -67,18 +67,16 @@ impl Handler for Validate {
     }
 }
 
-impl Validate {
-    /// The framed schema id, when it is the message's only fault.
-    fn unknown_schema_id(&self, e: &evkit_schema::Error, msg: &Incoming) -> Option<u32> {
-        let only_id = e.violations().iter().all(|v| v.rule == "schema-id");
-        if !only_id || e.violations().is_empty() {
-            return None;
-        }
-        let payload = msg.envelope().payload.as_deref()?;
-        evkit_schema::confluent::unframe(payload)
-            .ok()
-            .map(|(id, _)| id)
+/// The framed schema id, when it is the message's only fault.
+fn unknown_schema_id(e: &evkit_schema::Error, msg: &Incoming) -> Option<u32> {
+    let violations = e.violations();
+    if violations.is_empty() || violations.iter().any(|v| v.rule != "schema-id") {
+        return None;
     }
+    let payload = msg.envelope().payload.as_deref()?;
+    evkit_schema::confluent::unframe(payload)
+        .ok()
+        .map(|(id, _)| id)
 }
 
 #[cfg(test)]
