@@ -211,6 +211,10 @@ impl Broker {
     /// Apache Kafka 3.8 (KRaft) in a container; needs a Docker daemon and the `containers`
     /// feature.
     #[cfg(not(feature = "containers"))]
+    #[allow(
+        clippy::unused_async,
+        reason = "the same signature as with the feature"
+    )]
     pub async fn container() -> Result<Broker, Error> {
         Err(Error::Container {
             reason: "this build has no container support: enable evkit-testkit's \
@@ -281,9 +285,10 @@ impl Broker {
 
     /// The embedded cluster, for fault injection; `None` on other brokers.
     pub fn embedded_cluster(&self) -> Option<&EmbeddedBroker> {
-        match &self.inner {
-            Inner::Embedded(c) => Some(c),
-            _ => None,
+        if let Inner::Embedded(c) = &self.inner {
+            Some(c)
+        } else {
+            None
         }
     }
 

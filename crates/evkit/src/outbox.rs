@@ -357,6 +357,10 @@ impl Outbox {
         Outbox::connect_postgres(url).await
     }
 
+    #[cfg_attr(
+        not(feature = "postgres"),
+        allow(clippy::unused_async, reason = "async with PostgreSQL")
+    )]
     #[cfg(not(feature = "postgres"))]
     async fn connect_postgres(_url: &str) -> Result<Outbox, Error> {
         Err(no_postgres())
@@ -424,6 +428,10 @@ impl Outbox {
         Outbox::open_existing_postgres(url, missing).await
     }
 
+    #[cfg_attr(
+        not(feature = "postgres"),
+        allow(clippy::unused_async, reason = "async with PostgreSQL")
+    )]
     #[cfg(not(feature = "postgres"))]
     async fn open_existing_postgres(
         _url: &str,
@@ -605,6 +613,10 @@ impl Outbox {
     }
 
     /// The connection for the next statements (on PostgreSQL, reconnected if it had closed).
+    #[cfg_attr(
+        not(feature = "postgres"),
+        allow(clippy::unused_async, reason = "async with PostgreSQL")
+    )]
     async fn conn(&self) -> Result<Conn, Error> {
         Ok(match &self.backend {
             Backend::Sqlite(c) => Conn::Sqlite(Arc::clone(c)),
