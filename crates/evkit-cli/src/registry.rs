@@ -285,15 +285,7 @@ fn check(
     let (client, strategy) = registry.client()?;
     let rt = crate::runtime()?;
     let mut all_ok = true;
-    for topic in catalog.topics() {
-        let wanted = if topics.is_empty() {
-            topic.spec.owner == evkit_schema::Owner::Owned
-        } else {
-            topics.iter().any(|t| t == topic.name())
-        };
-        if !wanted {
-            continue;
-        }
+    for topic in evkit::registry::selected(catalog, topics) {
         let subject = subject_for(topic, topic.name(), strategy)?;
         let latest = match rt.block_on(client.version(&subject, "latest")) {
             Ok(v) => v,

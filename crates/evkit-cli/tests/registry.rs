@@ -385,31 +385,19 @@ fn produce_frames_and_consume_shows_the_schema_id() {
     let broker = rt.block_on(evkit_testkit::Broker::start()).unwrap();
     rt.block_on(broker.create_topic(TODO, 1)).unwrap();
     let bootstrap = broker.bootstrap_servers().to_owned();
+    let produce = || {
+        let mut cmd = evkit(catalog.path());
+        cmd.args(["produce", "--topic", TODO, "--org-id", "12345"])
+            .args(["--bootstrap", &bootstrap]);
+        cmd
+    };
     // Without an id the producer refuses, saying how to give one.
-    evkit(catalog.path())
-        .args([
-            "produce",
-            "--topic",
-            TODO,
-            "--org-id",
-            "12345",
-            "--bootstrap",
-            &bootstrap,
-        ])
+    produce()
         .write_stdin(VALID)
         .assert()
         .code(2)
         .stderr(predicates::str::contains("--schema-id"));
-    evkit(catalog.path())
-        .args([
-            "produce",
-            "--topic",
-            TODO,
-            "--org-id",
-            "12345",
-            "--bootstrap",
-            &bootstrap,
-        ])
+    produce()
         .args(["--schema-id", "42"])
         .write_stdin(VALID)
         .assert()

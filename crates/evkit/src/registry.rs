@@ -187,9 +187,15 @@ impl Registry {
                 context: format!("registry CA file {}", path.display()),
                 source: e,
             })?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| invalid(format!("registry CA file {}: {e}", path.display())))?
-            {
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| invalid(format!("registry CA file {}: {e}", path.display())))?;
+            if certs.is_empty() {
+                return Err(invalid(format!(
+                    "registry CA file {} holds no PEM certificate",
+                    path.display()
+                )));
+            }
+            for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
         }
@@ -334,17 +340,27 @@ impl Registry {
 
     /// The subject's versions, oldest first (an error naming the subject when it does not exist).
     pub async fn versions(&self, subject: &str) -> Result<Vec<u32>, Error> {
-        let what = format!("listing the versions of {}", about(subject, None));
-        let found: Option<Vec<u32>> = self
-            .call(
-                reqwest::Method::GET,
-                &format!("/subjects/{}/versions", percent(subject)),
-                None,
-                &what,
-                false,
-            )
-            .await?;
-        Ok(found.unwrap_or_default())
+        Ok(self
+            .list_versions(subject, false)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// `GET /subjects/{subject}/versions`; `None` for a subject the registry does not have when
+    /// `missing_ok`.
+    async fn list_versions(
+        &self,
+        subject: &str,
+        missing_ok: bool,
+    ) -> Result<Option<Vec<u32>>, Error> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/subjects/{}/versions", percent(subject)),
+            None,
+            &format!("listing the versions of {}", about(subject, None)),
+            missing_ok,
+        )
+        .await
     }
 
     /// One version of a subject: a number or `latest`.
@@ -368,16 +384,7 @@ impl Registry {
 
     /// The ids of every version of `subject` (empty when the subject does not exist).
     pub async fn registered_ids(&self, subject: &str) -> Result<Vec<u32>, Error> {
-        let what = format!("listing the versions of {}", about(subject, None));
-        let versions: Option<Vec<u32>> = self
-            .call(
-                reqwest::Method::GET,
-                &format!("/subjects/{}/versions", percent(subject)),
-                None,
-                &what,
-                true,
-            )
-            .await?;
+        let versions = self.list_versions(subject, true).await?;
         let mut ids = Vec::new();
         for v in versions.unwrap_or_default() {
             ids.push(self.version(subject, &v.to_string()).await?.id);
@@ -559,6 +566,10 @@ pub async fn attach(
 /// How long an id the registry did not list is not asked about again.
 const MISS_TTL: Duration = Duration::from_secs(60);
 
+/// At most this many misses are remembered: a stream of made-up ids cannot grow the memory
+/// without bound (expired ones go first; past that, all of them).
+const MAX_MISSES: usize = 4096;
+
 /// The registry as a contract's [`SchemaIdLookup`](evkit_schema::confluent::SchemaIdLookup):
 /// a miss is remembered for a minute, so a stream of messages with a foreign id does not become
 /// a stream of requests; an unreachable registry counts as "not registered" (the message is
@@ -592,10 +603,17 @@ impl evkit_schema::confluent::SchemaIdLookup for Lookup {
             match self.registry.id_in_subject(subject, id).await {
                 Ok(true) => true,
                 Ok(false) => {
-                    self.misses
+                    let mut misses = self
+                        .misses
                         .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(key, std::time::Instant::now());
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if misses.len() >= MAX_MISSES {
+                        misses.retain(|_, at| at.elapsed() < MISS_TTL);
+                        if misses.len() >= MAX_MISSES {
+                            misses.clear();
+                        }
+                    }
+                    misses.insert(key, std::time::Instant::now());
                     false
                 }
                 Err(e) => {
@@ -605,6 +623,21 @@ impl evkit_schema::confluent::SchemaIdLookup for Lookup {
             }
         })
     }
+}
+
+/// The topics named in `only`, or when it is empty every owned topic: what `push` and
+/// `evkit registry check` work on.
+pub fn selected<'a>(
+    catalog: &'a evkit_schema::Catalog,
+    only: &'a [String],
+) -> impl Iterator<Item = &'a evkit_schema::Topic> {
+    catalog.topics().iter().filter(move |topic| {
+        if only.is_empty() {
+            topic.spec.owner == evkit_schema::Owner::Owned
+        } else {
+            only.iter().any(|t| t == topic.name())
+        }
+    })
 }
 
 /// What [`push`] did for one owned topic.
@@ -629,15 +662,7 @@ pub async fn push(
     only: &[String],
 ) -> Result<Vec<Pushed>, Error> {
     let mut out = Vec::new();
-    for topic in catalog.topics() {
-        let wanted = if only.is_empty() {
-            topic.spec.owner == evkit_schema::Owner::Owned
-        } else {
-            only.iter().any(|t| t == topic.name())
-        };
-        if !wanted {
-            continue;
-        }
+    for topic in selected(catalog, only) {
         let subject = subject_for(topic, topic.name(), strategy)?;
         let text = schema_text(topic);
         let (id, new) = match registry.lookup(&subject, &text).await? {

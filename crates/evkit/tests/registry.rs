@@ -360,3 +360,141 @@ fn subject_strategies_name_subjects_as_confluent_does() {
     );
     assert_eq!(SubjectStrategy::RecordName.subject(t, None), None);
 }
+
+/// TLS: a registry behind a certificate of a private CA (`openssl s_server`, which answers any
+/// GET with a status page) is reached when `ca_file` names that CA, and refused otherwise. The
+/// page is not a registry answer, which shows the TLS session carried the request.
+#[tokio::test]
+async fn tls_trusts_the_configured_ca_and_only_it() {
+    let have_openssl = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_openssl {
+        assert!(
+            std::env::var("EVKIT_REQUIRE_THIRD_PARTY").is_err(),
+            "openssl is required here (EVKIT_REQUIRE_THIRD_PARTY is set)"
+        );
+        println!("skipped: no openssl command");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
+    make_certificates(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new("openssl")
+        .args(["s_server", "-www", "-quiet", "-accept"])
+        .arg(port.to_string())
+        .args(["-cert", &p("server.crt"), "-key", &p("server.key")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = format!("https://localhost:{port}");
+    let trusted = Registry::new(&RegistryConfig {
+        url: url.clone(),
+        ca_file: Some(dir.path().join("ca.crt")),
+        retries: 0,
+        ..RegistryConfig::default()
+    })
+    .unwrap();
+    let through = trusted.versions(SUBJECT).await.unwrap_err().to_string();
+    let untrusted = Registry::new(&RegistryConfig {
+        url,
+        retries: 0,
+        ..RegistryConfig::default()
+    })
+    .unwrap();
+    let refused = untrusted.versions(SUBJECT).await.unwrap_err().to_string();
+    let _ = server.kill();
+    let _ = server.wait();
+    // With the CA: the TLS session worked, and the answer (an HTML page) is not the registry's.
+    assert!(
+        through.contains("not what the registry API documents"),
+        "{through}"
+    );
+    // Without it: no answer, the certificate is not trusted.
+    assert!(refused.contains("no answer from the registry"), "{refused}");
+    // A CA file that is not PEM is a clear configuration error.
+    std::fs::write(p("junk.pem"), "not a certificate").unwrap();
+    let err = Registry::new(&RegistryConfig {
+        url: "https://localhost:1".to_owned(),
+        ca_file: Some(dir.path().join("junk.pem")),
+        ..RegistryConfig::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("junk.pem"), "{err}");
+}
+
+/// A private CA (`ca.crt`) and a certificate for `localhost` it signed (`server.crt`,
+/// `server.key`), made with the openssl command in `dir`.
+fn make_certificates(dir: &std::path::Path) {
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=evkit test CA",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.crt"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        &p("server.key"),
+        "-out",
+        &p("server.csr"),
+    ]);
+    std::fs::write(p("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("server.csr"),
+        "-CA",
+        &p("ca.crt"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &p("san.ext"),
+        "-out",
+        &p("server.crt"),
+    ]);
+}
