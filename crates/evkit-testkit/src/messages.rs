@@ -81,6 +81,17 @@ impl Rule {
         }
     }
 
+    /// A rule of the payload's Confluent frame (`wire-magic`, `wire-length`).
+    fn framing(keyword: &str, how: &str) -> Rule {
+        Rule {
+            part: Part::Payload,
+            instance_path: String::new(),
+            schema_path: String::new(),
+            keyword: keyword.to_owned(),
+            how: how.to_owned(),
+        }
+    }
+
     fn key(keyword: &str, how: &str) -> Rule {
         Rule {
             part: Part::Key,
@@ -342,6 +353,13 @@ fn message_rules(topic: &Topic) -> Vec<Rule> {
             "key differs from the key pointer's value",
         ));
     }
+    if topic.spec.wire == evkit_schema::WireFormat::Confluent {
+        out.push(Rule::framing(
+            "wire-magic",
+            "payload sent without the Confluent frame",
+        ));
+        out.push(Rule::framing("wire-length", "Confluent frame cut short"));
+    }
     out
 }
 
@@ -365,6 +383,12 @@ fn break_message(mut m: Generated, rule: &Rule) -> Generated {
             }
         }
         (Part::Key, "required") => m.key = Some(Vec::new()),
+        (Part::Payload, "wire-magic") => {
+            if let Ok((_, json)) = evkit_schema::confluent::unframe(&m.payload) {
+                m.payload = json.to_vec();
+            }
+        }
+        (Part::Payload, "wire-length") => m.payload.truncate(3),
         (Part::Key, "key-pointer") => {
             let mut k = m.key.take().unwrap_or_default();
             k.extend_from_slice(b"-other");

@@ -228,7 +228,15 @@ fn set_attribute(topic: &Topic, m: &mut Generated, name: &str, value: Option<&st
             Some(())
         }
         EnvelopeMode::CloudeventsStructured => {
-            let mut event: Value = serde_json::from_slice(&m.payload).ok()?;
+            // On a `wire: confluent` topic the envelope follows the frame, which stays.
+            let framed = evkit_schema::confluent::unframe(&m.payload)
+                .ok()
+                .filter(|_| topic.spec.wire == evkit_schema::WireFormat::Confluent);
+            let (frame_id, json) = match framed {
+                Some((id, json)) => (Some(id), json),
+                None => (None, m.payload.as_slice()),
+            };
+            let mut event: Value = serde_json::from_slice(json).ok()?;
             let o = event.as_object_mut()?;
             match value {
                 Some(v) => {
@@ -238,7 +246,11 @@ fn set_attribute(topic: &Topic, m: &mut Generated, name: &str, value: Option<&st
                     o.remove(name);
                 }
             }
-            m.payload = serde_json::to_vec(&event).ok()?;
+            let json = serde_json::to_vec(&event).ok()?;
+            m.payload = match frame_id {
+                Some(id) => evkit_schema::confluent::frame(id, &json),
+                None => json,
+            };
             Some(())
         }
     }

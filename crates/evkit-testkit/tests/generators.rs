@@ -19,6 +19,21 @@ fn catalog() -> Catalog {
     Catalog::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas")).unwrap()
 }
 
+/// The sample catalog, and the same with every topic on the Confluent wire format (the
+/// folder lives as long as the catalogs are used).
+fn catalogs() -> (tempfile::TempDir, Vec<Catalog>) {
+    let samples = catalog();
+    let names: Vec<&str> = samples
+        .topics()
+        .iter()
+        .map(evkit_schema::Topic::name)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    evkit_testkit::catalogs::with_confluent_wire(samples.dir(), dir.path(), &names).unwrap();
+    let framed = Catalog::load(dir.path()).unwrap();
+    (dir, vec![samples, framed])
+}
+
 fn corpus() -> Vec<(String, Value)> {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemas"));
     let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
@@ -36,7 +51,8 @@ fn corpus() -> Vec<(String, Value)> {
 
 #[test]
 fn every_catalog_topic_generates_valid_messages_its_contract_accepts() {
-    for topic in catalog().topics() {
+    let (_dir, catalogs) = catalogs();
+    for topic in catalogs.iter().flat_map(Catalog::topics) {
         let strategy = valid_message(topic).unwrap();
         let contract = topic.contract();
         runner(topic.name())
@@ -51,7 +67,8 @@ fn every_catalog_topic_generates_valid_messages_its_contract_accepts() {
 
 #[test]
 fn every_catalog_topic_generates_invalid_messages_that_fail_for_the_named_rule() {
-    for topic in catalog().topics() {
+    let (_dir, catalogs) = catalogs();
+    for topic in catalogs.iter().flat_map(Catalog::topics) {
         let strategy = invalid_message(topic).unwrap();
         let contract = topic.contract();
         let rules = std::sync::Mutex::new(std::collections::BTreeSet::new());
@@ -93,6 +110,15 @@ fn every_catalog_topic_generates_invalid_messages_that_fail_for_the_named_rule()
         );
         if topic.spec.envelope.mode != evkit_schema::EnvelopeMode::Plain {
             assert!(has("cloudevent:"), "{}: {rules:?}", topic.name());
+        }
+        if topic.spec.wire == evkit_schema::WireFormat::Confluent {
+            for framing in ["wire-magic", "wire-length"] {
+                assert!(
+                    rules.iter().any(|r| r.contains(framing)),
+                    "{}: no {framing} rule in {rules:?}",
+                    topic.name()
+                );
+            }
         }
         assert!(
             rules.len() >= 5,
