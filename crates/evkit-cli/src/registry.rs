@@ -304,7 +304,7 @@ fn check(
         // evkit's gate on the same pair: a copy of the catalog whose schema for this topic is
         // the registered one, as the base.
         let base_dir = tempfile::tempdir()?;
-        copy_catalog(catalog.dir(), base_dir.path())?;
+        evkit_testkit::catalogs::copy(catalog.dir(), base_dir.path())?;
         let registered: serde_json::Value = serde_json::from_str(&latest.schema)
             .with_context(|| format!("subject `{subject}` version {}: not JSON", latest.version))?;
         write_json(&base_dir.path().join(topic.spec.schema_file()), &registered)?;
@@ -385,15 +385,4 @@ fn report_new(topic: &str, subject: &str, format: Format) {
             );
         }
     }
-}
-
-fn copy_catalog(from: &Path, to: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        if entry.path().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name()))
-                .with_context(|| format!("copying {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
 }

@@ -6,6 +6,23 @@ use serde_norway::Value;
 
 use crate::Error;
 
+/// Copies the files of the catalog folder `src` (topics.yaml, schemas) into `dst`, which must
+/// exist.
+pub fn copy(src: &Path, dst: &Path) -> Result<(), Error> {
+    let io = |what: &Path, source: std::io::Error| Error::Io {
+        path: what.display().to_string(),
+        source,
+    };
+    for entry in std::fs::read_dir(src).map_err(|e| io(src, e))? {
+        let entry = entry.map_err(|e| io(src, e))?;
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), dst.join(entry.file_name()))
+                .map_err(|e| io(&entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Copies the catalog in `src` into `dst` (which must exist) with `wire: confluent` set on
 /// `topics` (catalog names). Comments in `topics.yaml` are not kept.
 pub fn with_confluent_wire(src: &Path, dst: &Path, topics: &[&str]) -> Result<(), Error> {
@@ -16,13 +33,7 @@ pub fn with_confluent_wire(src: &Path, dst: &Path, topics: &[&str]) -> Result<()
     let yaml = |e: serde_norway::Error| Error::Contracts {
         problems: vec![format!("{}: {e}", dst.join("topics.yaml").display())],
     };
-    for entry in std::fs::read_dir(src).map_err(|e| io(src, e))? {
-        let entry = entry.map_err(|e| io(src, e))?;
-        if entry.path().is_file() {
-            std::fs::copy(entry.path(), dst.join(entry.file_name()))
-                .map_err(|e| io(&entry.path(), e))?;
-        }
-    }
+    copy(src, dst)?;
     let path = dst.join("topics.yaml");
     let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
     let mut doc: Value = serde_norway::from_str(&text).map_err(yaml)?;
