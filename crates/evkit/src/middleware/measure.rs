@@ -23,16 +23,25 @@ impl Measure {
 #[async_trait::async_trait]
 impl Handler for Measure {
     async fn handle(&self, msg: Incoming) -> Outcome {
-        self.metrics.dispatched.inc();
+        self.metrics.count_dispatched();
         let start = Instant::now();
-        let outcome = self.inner.handle(msg).await;
-        self.metrics.latency.observe(start.elapsed().as_secs_f64());
+        let mut attempt = std::pin::pin!(self.inner.handle(msg));
+        let outcome = std::future::poll_fn(|cx| {
+            let poll = attempt.as_mut().poll(cx);
+            if poll.is_pending() {
+                // The attempt waits: show what the worker counted so far (this attempt's
+                // start included) while it does.
+                crate::metrics::flush_tally();
+            }
+            poll
+        })
+        .await;
         let i = match outcome {
             Outcome::Ack => 0,
             Outcome::Retry(_) => 1,
             Outcome::Reject(_) => 2,
         };
-        self.metrics.handled[i].inc();
+        self.metrics.count_handled(i, start.elapsed());
         outcome
     }
 }
@@ -43,6 +52,69 @@ mod tests {
 
     use super::*;
     use crate::{Envelope, Metrics, handler_fn};
+
+    /// Inside a partition worker's tally, an attempt that waits shows in
+    /// `evkit_dispatched_total` while it waits, not only once the batch ends.
+    #[tokio::test]
+    async fn a_waiting_attempt_shows_at_once_inside_a_workers_tally() {
+        let metrics = Metrics::new();
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let wait = std::sync::Mutex::new(Some(wait));
+        let h = handler_fn(move |msg: Incoming| {
+            let wait = if msg.envelope().offset == 1 {
+                wait.lock().unwrap().take()
+            } else {
+                None
+            };
+            async move {
+                if let Some(w) = wait {
+                    let _ = w.await;
+                }
+                Outcome::Ack
+            }
+        });
+        let m = Measure::new(Arc::new(h), metrics.topic("t"));
+        let env = |offset| Envelope {
+            topic: "t".to_owned(),
+            partition: 0,
+            offset,
+            key: None,
+            headers: Vec::new(),
+            payload: None,
+            timestamp_ms: None,
+        };
+        let scraped = metrics.clone();
+        let worker = crate::metrics::tallied(metrics.topic("t"), async move {
+            // The first attempt finishes at once and stays in the tally.
+            let _ = m.handle(Incoming::new("t", env(0))).await;
+            let _ = m.handle(Incoming::new("t", env(1))).await;
+        });
+        let task = tokio::spawn(worker);
+        // The second attempt waits: both starts and the first outcome are visible.
+        let mut text = String::new();
+        for _ in 0..200 {
+            text = scraped.encode();
+            if text.contains(r#"evkit_dispatched_total{topic="t"} 2"#) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(
+            text.contains(r#"evkit_dispatched_total{topic="t"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"evkit_handled_total{topic="t",outcome="ack"} 1"#),
+            "{text}"
+        );
+        go.send(()).unwrap();
+        task.await.unwrap();
+        let text = scraped.encode();
+        assert!(
+            text.contains(r#"evkit_handled_total{topic="t",outcome="ack"} 2"#),
+            "{text}"
+        );
+    }
 
     #[tokio::test]
     async fn attempts_outcomes_and_latency_are_recorded() {

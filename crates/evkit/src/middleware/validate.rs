@@ -51,13 +51,13 @@ impl Handler for Validate {
         match checked {
             Ok(checked) => {
                 if let Some(m) = &self.metrics {
-                    m.valid.inc();
+                    m.count_valid();
                 }
                 self.inner.handle(msg.validated(checked)).await
             }
             Err(e) => {
                 if let Some(m) = &self.metrics {
-                    m.invalid.inc();
+                    m.count_invalid();
                 }
                 let mut failure = Failure::new(Reason::Validation, e.to_string());
                 failure.violations = e.violations().to_vec();
