@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -156,6 +157,45 @@ impl IdentityCache {
     }
 }
 
+/// A topic's identity caches, one per shard of threads. A topic's partitions are checked on
+/// several threads at once; one shared cache would be one lock (and, on a hit, one reference
+/// count) whose cache line every core writes in turn, per message. Each thread uses the shard
+/// of its own index instead, so threads do not meet unless there are more of them than shards;
+/// each shard remembers up to [`IDENTITY_CACHE_SIZE`] identities.
+struct IdentityShards(Box<[Shard]>);
+
+/// One shard, on a cache line (pair) of its own.
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard(Mutex<IdentityCache>);
+
+impl IdentityShards {
+    /// At most this many shards (memory stays bounded on machines with many cores).
+    const MAX: usize = 16;
+
+    fn new() -> Self {
+        static COUNT: OnceLock<usize> = OnceLock::new();
+        let n = *COUNT.get_or_init(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(Self::MAX))
+        });
+        IdentityShards((0..n).map(|_| Shard::default()).collect())
+    }
+
+    /// This thread's shard.
+    fn mine(&self) -> std::sync::MutexGuard<'_, IdentityCache> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        let i = INDEX.with(|i| *i) % self.0.len();
+        // A poisoned lock only means another thread panicked mid-insert: the map is still sound.
+        self.0[i]
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// The known headers a message carries: (index into `known`, raw value). Most topics know two or
 /// three headers, so this stays on the stack. Values are checked for UTF-8 where they are used:
 /// an identity header found in the cache (valid ASCII when it was stored) needs no second pass.
@@ -176,7 +216,7 @@ pub(crate) struct CompiledHeaders {
     /// [`Shape`] covers: a new identity is then checked without building a `Value`.
     identity_shape: Option<Shape>,
     /// Raw header value → the identity it decoded to (valid ones only).
-    identities: Mutex<IdentityCache>,
+    identities: IdentityShards,
 }
 
 impl fmt::Debug for CompiledHeaders {
@@ -314,7 +354,7 @@ impl HeaderRules {
             per_header,
             identity,
             identity_shape,
-            identities: Mutex::new(IdentityCache::default()),
+            identities: IdentityShards::new(),
         })
     }
 }
@@ -487,10 +527,7 @@ impl CompiledHeaders {
     }
 
     fn cached_identity(&self, raw: &[u8]) -> Option<Identity> {
-        self.identities
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(raw)
+        self.identities.mine().get(raw)
     }
 
     /// The general path: the known headers as one JSON object, validated by the whole schema.
@@ -575,10 +612,8 @@ impl CompiledHeaders {
         out: &mut Vec<Violation>,
     ) -> Option<Identity> {
         let identity = decode_identity(raw, validator, self.identity_shape.as_ref(), out)?;
-        // A poisoned lock only means another thread panicked mid-insert: the map is still sound.
         self.identities
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .mine()
             .insert(raw.as_bytes(), identity.clone());
         Some(identity)
     }

@@ -547,3 +547,52 @@ fn the_producers_encoding_frames_with_the_registrys_id() {
     let m = Message::from_parts(encoded.key.as_deref(), &encoded.headers, &encoded.payload);
     assert_eq!(c.check(&m).unwrap().schema_id, Some(42));
 }
+
+/// The identity cache is one per shard of threads: checked from many threads at once, every
+/// message still gets its own tenant's identity (never another's, cached by another thread),
+/// and an identity that is not valid is never taken from a cache.
+#[test]
+fn identities_checked_on_many_threads_at_once_stay_each_messages_own() {
+    let c = todo();
+    let threads = 8;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let c = Arc::clone(&c);
+            s.spawn(move || {
+                for i in 0..1_500_usize {
+                    // Orgs overlap between threads, and each thread walks them in its own order.
+                    let org = format!("org-{}", (i * (t + 1) + t) % 37);
+                    let payload = format!(
+                        r#"{{"id": {i}, "org_id": "{org}", "title": "t", "created_at": "2026-11-01T09:30:00Z"}}"#
+                    );
+                    if i % 97 == 0 {
+                        // Same org, but not base64: a violation whatever was cached before.
+                        let broken = format!("!{}", encode_identity(&org, "User"));
+                        let m = with_headers(
+                            Message::new(payload.as_bytes()).key(org.as_bytes()),
+                            &broken,
+                        );
+                        let found = violations(&c, &m);
+                        assert!(
+                            has(
+                                &found,
+                                &Part::Header("x-rh-identity".to_owned()),
+                                "",
+                                "base64"
+                            ),
+                            "{found:?}"
+                        );
+                        continue;
+                    }
+                    let principal = if i % 2 == 0 { "User" } else { "System" };
+                    let id = encode_identity(&org, principal);
+                    let m = with_headers(Message::new(payload.as_bytes()).key(org.as_bytes()), &id);
+                    let checked = c.check(&m).unwrap_or_else(|e| panic!("{org}: {e}"));
+                    let identity = checked.identity.expect("identity decoded");
+                    assert_eq!(identity.org_id(), org);
+                    assert_eq!(identity.principal_type(), principal);
+                }
+            });
+        }
+    });
+}

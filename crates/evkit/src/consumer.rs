@@ -242,20 +242,25 @@ impl Shared {
         st.next_epoch += 1;
         let (tx, rx) = mpsc::channel(self.capacity);
         let revoked = CancellationToken::new();
-        let task = tokio::spawn(work(
-            rx,
-            queue,
-            Work {
-                chain: Arc::clone(&chain.handler),
-                metrics: Arc::clone(&chain.metrics),
-                shared: Arc::clone(self),
-                catalog_topic: Arc::clone(&chain.catalog_topic),
-                key: key.clone(),
-                epoch,
-                revoked: revoked.clone(),
-                done: None,
-                reported: Instant::now(),
-            },
+        let task = tokio::spawn(crate::metrics::tallied(
+            Arc::clone(&chain.metrics),
+            work(
+                rx,
+                queue,
+                Work {
+                    chain: Arc::clone(&chain.handler),
+                    metrics: Arc::clone(&chain.metrics),
+                    shared: Arc::clone(self),
+                    // The worker's own copy: every message clones it (a reference count), and one
+                    // shared by the topic's workers is a cache line their cores write in turn.
+                    catalog_topic: Arc::from(&*chain.catalog_topic),
+                    key: key.clone(),
+                    epoch,
+                    revoked: revoked.clone(),
+                    done: None,
+                    reported: Instant::now(),
+                },
+            ),
         ));
         st.workers.entry(key.0).or_default().insert(
             key.1,
@@ -1038,6 +1043,7 @@ impl Work {
 
     /// Tells the tracker how far the partition got.
     fn report(&mut self) {
+        crate::metrics::flush_tally();
         if let Some(offset) = self.done.take() {
             self.shared.finish_through(&self.key, offset, self.epoch);
         }
