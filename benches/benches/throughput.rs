@@ -528,30 +528,12 @@ fn owned_records(msgs: &[Wire]) -> Vec<rdkafka::message::OwnedMessage> {
 /// the wire, the contract check alone, and the whole chain the consumer runs per message
 /// ([`evkit::consumer::chain`] around a no-op handler).
 async fn consumer_cpu_breakdown(catalog: &Catalog, msgs: &[Wire]) {
-    use evkit::middleware::dead_letter::Target;
     use evkit::{Envelope, Handler as _, Incoming};
 
     let records = owned_records(msgs);
     let contract = Arc::clone(catalog.contract(TOPIC).unwrap());
     let metrics = Metrics::new();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:1")
-        .create()
-        .unwrap();
-    // The very chain the consumer builds per topic, around a no-op handler.
-    let chain = evkit::consumer::chain(
-        Arc::new(handler_fn(|_| async { Outcome::Ack })),
-        Arc::clone(&contract),
-        &evkit::config::ConsumerConfig::default(),
-        &metrics,
-        TOPIC,
-        Target {
-            topic: format!("{TOPIC}.dlq"),
-            producer,
-            timeout: Duration::from_secs(1),
-        },
-        tokio_util::sync::CancellationToken::new(),
-    );
+    let chain = noop_chain(catalog, &metrics);
     let topic: Arc<str> = Arc::from(TOPIC);
     let n = f64::from(u32::try_from(records.len()).unwrap());
     let (mut copy, mut check, mut whole) = (Vec::new(), Vec::new(), Vec::new());
@@ -583,6 +565,98 @@ async fn consumer_cpu_breakdown(catalog: &Catalog, msgs: &[Wire]) {
         median(copy),
         whole - check
     );
+    // Two partitions' workers on two threads at once, sharing the topic's chain (its contract,
+    // identity cache and metrics), as the consumer runs them; against two threads that share
+    // nothing (a catalog and metrics each): the difference is what sharing costs.
+    let own_metrics = Metrics::new();
+    let own_catalog = evkit_benches::catalog().unwrap();
+    let own = noop_chain(&own_catalog, &own_metrics);
+    let mut per = [Vec::new(), Vec::new(), Vec::new()];
+    for round in 0..9 {
+        let (pair, tally) = match round % 3 {
+            0 => ([(&chain, &metrics), (&chain, &metrics)], false),
+            1 => ([(&chain, &metrics), (&chain, &metrics)], true),
+            _ => ([(&chain, &metrics), (&own, &own_metrics)], true),
+        };
+        per[round % 3].push(chain_on_two_threads(pair, &records, tally));
+    }
+    let [direct, tallied, apart] = per.map(median);
+    println!(
+        "whole chain, two threads at once, no Kafka, per message per thread: {tallied:.2} µs sharing the \
+         topic's chain as the consumer does ({direct:.2} µs counting into the shared metrics without \
+         the workers' tallies), {apart:.2} µs sharing nothing"
+    );
+}
+
+/// The very chain the consumer builds for [`TOPIC`], around a no-op handler.
+fn noop_chain(catalog: &Catalog, metrics: &Metrics) -> Arc<dyn evkit::Handler> {
+    use evkit::middleware::dead_letter::Target;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", "127.0.0.1:1")
+        .create()
+        .unwrap();
+    evkit::consumer::chain(
+        Arc::new(handler_fn(|_| async { Outcome::Ack })),
+        Arc::clone(catalog.contract(TOPIC).unwrap()),
+        &evkit::config::ConsumerConfig::default(),
+        metrics,
+        TOPIC,
+        Target {
+            topic: format!("{TOPIC}.dlq"),
+            producer,
+            timeout: Duration::from_secs(1),
+        },
+        tokio_util::sync::CancellationToken::new(),
+    )
+}
+
+/// Wall time per message of two chains run by two threads at once (each with its metrics),
+/// each thread over its own copy of `records`; with `tally`, each thread counts into its own
+/// tally, as a partition worker does.
+fn chain_on_two_threads(
+    chains: [(&Arc<dyn evkit::Handler>, &Metrics); 2],
+    records: &[rdkafka::message::OwnedMessage],
+    tally: bool,
+) -> f64 {
+    use evkit::{Envelope, Incoming};
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let per_thread: Vec<f64> = std::thread::scope(|s| {
+        let handles: Vec<_> = chains
+            .into_iter()
+            .map(|(chain, metrics)| {
+                let metrics = metrics.topic(TOPIC);
+                let envs: Vec<Envelope> = records.iter().map(Envelope::from_kafka).collect();
+                // Each worker has its own copy of the topic name, as in the consumer.
+                let topic: Arc<str> = Arc::from(TOPIC);
+                let (chain, barrier) = (Arc::clone(chain), Arc::clone(&barrier));
+                s.spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    let n = f64::from(u32::try_from(envs.len()).unwrap());
+                    let run = async move {
+                        barrier.wait();
+                        let t0 = Instant::now();
+                        for e in envs {
+                            assert_eq!(
+                                chain.handle(Incoming::new(Arc::clone(&topic), e)).await,
+                                Outcome::Ack
+                            );
+                        }
+                        t0.elapsed().as_secs_f64() * 1e6 / n
+                    };
+                    if tally {
+                        rt.block_on(evkit::metrics::tallied(metrics, run))
+                    } else {
+                        rt.block_on(run)
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    per_thread.iter().sum::<f64>() / 2.0
 }
 
 /// User + system CPU time of this process (all threads, the embedded broker's included), in
