@@ -53,6 +53,22 @@ mod tests {
     use super::*;
     use crate::{Envelope, Metrics, handler_fn};
 
+    /// An empty record of topic `t`, partition 0, at `offset`.
+    fn record(offset: i64) -> Incoming {
+        Incoming::new(
+            "t",
+            Envelope {
+                topic: "t".to_owned(),
+                partition: 0,
+                offset,
+                key: None,
+                headers: Vec::new(),
+                payload: None,
+                timestamp_ms: None,
+            },
+        )
+    }
+
     /// Inside a partition worker's tally, an attempt that waits shows in
     /// `evkit_dispatched_total` while it waits, not only once the batch ends.
     #[tokio::test]
@@ -74,20 +90,11 @@ mod tests {
             }
         });
         let m = Measure::new(Arc::new(h), metrics.topic("t"));
-        let env = |offset| Envelope {
-            topic: "t".to_owned(),
-            partition: 0,
-            offset,
-            key: None,
-            headers: Vec::new(),
-            payload: None,
-            timestamp_ms: None,
-        };
         let scraped = metrics.clone();
         let worker = crate::metrics::tallied(metrics.topic("t"), async move {
             // The first attempt finishes at once and stays in the tally.
-            let _ = m.handle(Incoming::new("t", env(0))).await;
-            let _ = m.handle(Incoming::new("t", env(1))).await;
+            let _ = m.handle(record(0)).await;
+            let _ = m.handle(record(1)).await;
         });
         let task = tokio::spawn(worker);
         // The second attempt waits: both starts and the first outcome are visible.
@@ -128,16 +135,7 @@ mod tests {
         });
         let m = Measure::new(Arc::new(h), metrics.topic("t"));
         for offset in 0..5 {
-            let env = Envelope {
-                topic: "t".to_owned(),
-                partition: 0,
-                offset,
-                key: None,
-                headers: Vec::new(),
-                payload: None,
-                timestamp_ms: None,
-            };
-            let _ = m.handle(Incoming::new("t", env)).await;
+            let _ = m.handle(record(offset)).await;
         }
         let text = metrics.encode();
         assert!(
