@@ -35,9 +35,14 @@ struct IdentityFields {
 
 impl Identity {
     fn new(org_id: &str, principal: &str) -> Identity {
+        Identity::from_owned(org_id.to_owned(), principal.to_owned())
+    }
+
+    /// An identity of strings the caller owns (no copy when their capacity is their length).
+    fn from_owned(org_id: String, principal: String) -> Identity {
         Identity(Arc::new(IdentityFields {
-            org_id: org_id.into(),
-            principal: principal.into(),
+            org_id: org_id.into_boxed_str(),
+            principal: principal.into_boxed_str(),
         }))
     }
 
@@ -697,12 +702,9 @@ fn decode_identity(
     if let Some(shape) = shape
         && let Ok(text) = std::str::from_utf8(&bytes)
         && let Some(found) = shape.accept(text, IDENTITY_FIELDS.len())
-        && let [Some(org_id), principal] = &found.0[..]
+        && let Ok([Some(org_id), principal]) = found.0.into_inner()
     {
-        return Some(Identity::new(
-            org_id,
-            principal.as_deref().unwrap_or_default(),
-        ));
+        return Some(Identity::from_owned(org_id, principal.unwrap_or_default()));
     }
     // One UTF-8 pass, then `from_str` (as the payload is parsed): same value and errors as
     // `from_slice`, which checks every string on its own.
@@ -741,6 +743,7 @@ fn decode_identity(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use base64::Engine as _;
     use proptest::prelude::*;
