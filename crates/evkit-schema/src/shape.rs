@@ -361,17 +361,8 @@ impl<'t> Plain<'t> {
                         self.any(depth + 1)?;
                     }
                 }
-                self.whitespace();
-                match self.peek()? {
-                    b',' => {
-                        self.at += 1;
-                        self.whitespace();
-                    }
-                    b'}' => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return None,
+                if !self.more(b'}')? {
+                    break;
                 }
             }
         }
@@ -391,18 +382,23 @@ impl<'t> Plain<'t> {
         }
         loop {
             self.any(depth + 1)?;
-            self.whitespace();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.whitespace();
-                }
-                b']' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b']')? {
+                return Some(());
             }
+        }
+    }
+
+    /// After a member or an element: `true` past a comma (another follows), `false` past
+    /// `close` (the container ends), or gives up.
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.whitespace();
+        let next = self.peek()?;
+        self.at += 1;
+        if next == b',' {
+            self.whitespace();
+            Some(true)
+        } else {
+            (next == close).then_some(false)
         }
     }
 
