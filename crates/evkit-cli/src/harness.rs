@@ -262,9 +262,9 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
     let runs = evkit_testkit::bench::partition_throughput(&broker, &catalog, &topic, &opts).await?;
     if args.format == crate::Format::Human {
         outln!(
-            "| partitions | messages/s | per partition (min-max) | committed | CPU µs/message | hand-written messages/s | its CPU µs/message | bare messages/s | evkit / hand-written | CPU above hand-written (µs) |"
+            "| partitions | messages/s | per partition (min-max) | committed | CPU µs/message | cores busy | hand-written messages/s | its CPU µs/message | bare messages/s | bare CPU µs/message | evkit / hand-written | CPU above hand-written (µs) |"
         );
-        outln!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        outln!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     }
     let show = |v: Option<f64>, digits: usize| {
         v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
@@ -280,14 +280,16 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
             .map(|(h, e)| e - h);
         match args.format {
             crate::Format::Human => outln!(
-                "| {} | {:.0} | {min}-{max} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {:.0} | {min}-{max} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 run.partitions,
                 run.rate,
                 run.committed,
                 show(run.cpu_per_message_us, 1),
+                show(run.cores_busy(), 2),
                 show(hand.map(|h| h.rate), 0),
                 show(hand.and_then(|h| h.cpu_per_message_us), 1),
                 show(run.bare.map(|b| b.rate), 0),
+                show(run.bare.and_then(|b| b.cpu_per_message_us), 1),
                 show(ratio, 2),
                 show(above, 1),
             ),
@@ -300,6 +302,8 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
                     "per_partition": run.per_partition,
                     "committed": run.committed,
                     "cpu_per_message_us": run.cpu_per_message_us,
+                    "cores_busy": run.cores_busy(),
+                    "ceiling_rate": run.ceiling_rate(crate::cores()),
                     "hand_written": hand.map(|h| serde_json::json!({
                         "rate": h.rate, "cpu_per_message_us": h.cpu_per_message_us,
                     })),
@@ -310,12 +314,21 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
             ),
         }
     }
-    if args.format == crate::Format::Human
-        && let (Some(one), Some(most)) = (
-            runs.iter().find(|r| r.partitions == 1),
-            runs.iter().max_by_key(|r| r.partitions),
-        )
-        && most.partitions > 1
+    if args.format == crate::Format::Human {
+        scaling_summary(&runs);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The scaling line under `evkit bench`'s table, and the ceiling the machine's cores set.
+fn scaling_summary(runs: &[evkit_testkit::bench::Run]) {
+    let show = |v: Option<f64>, digits: usize| {
+        v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+    };
+    if let (Some(one), Some(most)) = (
+        runs.iter().find(|r| r.partitions == 1),
+        runs.iter().max_by_key(|r| r.partitions),
+    ) && most.partitions > 1
     {
         outln!(
             "scaling: {} partitions reach {:.2}x one partition ({} worker threads); targets: evkit / hand-written >= 0.9, CPU above hand-written <= 1.0 µs",
@@ -323,6 +336,13 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
             most.rate / one.rate,
             crate::threads(),
         );
+        if let Some(ceiling) = evkit_testkit::bench::scaling_ceiling(one, most, crate::cores()) {
+            outln!(
+                "ceiling on this machine: {} cores at {} µs of CPU per message allow at most {}/s, {ceiling:.2}x one partition (on the embedded broker the broker's and librdkafka's threads use the same cores)",
+                crate::cores(),
+                show(most.cpu_per_message_us, 1),
+                show(most.ceiling_rate(crate::cores()), 0),
+            );
+        }
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -1010,6 +1010,11 @@ fn outbox(catalog: &Catalog, args: &OutboxArgs) -> Result<ExitCode> {
 static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
 /// The runtime's worker threads: `--threads`, or one per core.
+/// The cores this process may run on.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
 fn threads() -> usize {
     THREADS
         .get()

@@ -757,6 +757,20 @@ fn bench_reports_each_partition_count() {
             );
         }
         assert!(row["cpu_per_message_us"].as_f64().unwrap() > 0.0, "{row}");
+        // Cores busy is the rate times the CPU per message; the ceiling, the cores over it.
+        let cpu = row["cpu_per_message_us"].as_f64().unwrap();
+        let busy = row["cores_busy"].as_f64().unwrap();
+        assert!(
+            (busy - row["rate"].as_f64().unwrap() * cpu * 1e-6).abs() < 1e-6,
+            "{row}"
+        );
+        let cores =
+            f64::from(u32::try_from(std::thread::available_parallelism().unwrap().get()).unwrap());
+        let ceiling = row["ceiling_rate"].as_f64().unwrap();
+        assert!(
+            (ceiling * cpu - cores * 1e6).abs() < 1e-3 * cores * 1e6,
+            "{row}"
+        );
     }
     // More than the embedded broker keeps on one partition: refused up front, with what fits.
     evkit()

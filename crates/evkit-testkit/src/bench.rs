@@ -102,6 +102,29 @@ pub struct Run {
     pub hand_written: Option<Baseline>,
 }
 
+impl Run {
+    /// How many cores the process kept busy: the rate times the CPU per message. Near the
+    /// machine's core count, the run was limited by the machine (on the embedded broker the
+    /// broker and librdkafka's threads share those cores), not by partitions.
+    pub fn cores_busy(&self) -> Option<f64> {
+        Some(self.rate * self.cpu_per_message_us? * 1e-6)
+    }
+
+    /// The most messages a second `cores` cores could handle at this run's CPU per message:
+    /// no partition count can beat it on this machine.
+    pub fn ceiling_rate(&self, cores: usize) -> Option<f64> {
+        let cpu = self.cpu_per_message_us.filter(|c| *c > 0.0)?;
+        #[allow(clippy::cast_precision_loss)]
+        Some(cores as f64 * 1e6 / cpu)
+    }
+}
+
+/// The best `most` could do against `one` on `cores` cores, at `most`'s CPU per message: the
+/// ceiling of the scaling ratio on this machine (compare the measured `most.rate / one.rate`).
+pub fn scaling_ceiling(one: &Run, most: &Run, cores: usize) -> Option<f64> {
+    Some(most.ceiling_rate(cores)? / one.rate)
+}
+
 /// A baseline consumer's pass over the same topic.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Baseline {
@@ -448,4 +471,41 @@ async fn consume(
         bare: None,
         hand_written: None,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn run(partitions: u32, rate: f64, cpu: Option<f64>) -> Run {
+        Run {
+            partitions,
+            handled: 1,
+            per_partition: BTreeMap::new(),
+            rate,
+            committed: 1,
+            cpu_per_message_us: cpu,
+            bare: None,
+            hand_written: None,
+        }
+    }
+
+    #[test]
+    fn the_ceiling_is_the_cores_over_the_cpu_per_message() {
+        // One partition: 250,000/s at 4 µs a message keeps one core busy.
+        let one = run(1, 250_000.0, Some(4.0));
+        assert!((one.cores_busy().unwrap() - 1.0).abs() < 1e-9);
+        // Two partitions at 5 µs a message: two cores allow 400,000/s, 1.6x one partition,
+        // whatever the partitions could do on more cores.
+        let two = run(2, 380_000.0, Some(5.0));
+        assert!((two.ceiling_rate(2).unwrap() - 400_000.0).abs() < 1e-6);
+        assert!((scaling_ceiling(&one, &two, 2).unwrap() - 1.6).abs() < 1e-9);
+        assert!((two.cores_busy().unwrap() - 1.9).abs() < 1e-9);
+        // On 16 cores the same CPU per message leaves room for 12.8x.
+        assert!((scaling_ceiling(&one, &two, 16).unwrap() - 12.8).abs() < 1e-9);
+        // Without a CPU reading there is no ceiling.
+        assert!(scaling_ceiling(&one, &run(2, 1.0, None), 2).is_none());
+        assert!(run(2, 1.0, Some(0.0)).ceiling_rate(2).is_none());
+    }
 }
