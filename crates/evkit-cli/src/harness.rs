@@ -225,6 +225,11 @@ pub struct BenchArgs {
     /// validates with jsonschema) that otherwise read each topic after evkit.
     #[arg(long)]
     pub no_baselines: bool,
+    /// Passes over each topic (evkit and the baselines taking turns, each in a fresh group);
+    /// each row shows the pass with the median rate. Short runs move with the machine's load:
+    /// use 5 or more when comparing.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub rounds: u64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = crate::Format::Human)]
     pub format: crate::Format,
@@ -248,6 +253,7 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
         handler_time: Duration::from_secs_f64(args.handler_ms / 1000.0),
         seed: args.seed,
         baselines: !args.no_baselines,
+        rounds: usize::try_from(args.rounds).unwrap_or(usize::MAX),
         ..evkit_testkit::bench::Options::default()
     };
     if args.format == crate::Format::Human {

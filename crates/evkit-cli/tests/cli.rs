@@ -728,6 +728,8 @@ fn bench_reports_each_partition_count() {
             "300",
             "--partitions",
             "1,3",
+            "--rounds",
+            "2",
             "--format",
             "json",
         ])
