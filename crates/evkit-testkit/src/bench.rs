@@ -190,6 +190,16 @@ pub async fn partition_throughput(
         }
     };
     let p = producer(broker)?;
+    // The hand-written baseline's validator, compiled once for the whole bench.
+    let schema = opts
+        .baselines
+        .then(|| {
+            jsonschema::validator_for(&topic.schema).map_err(|e| Error::Generator {
+                at: topic.name().to_owned(),
+                reason: format!("the payload schema does not compile: {e}"),
+            })
+        })
+        .transpose()?;
     let mut runs = Vec::new();
     for &partitions in &opts.partitions {
         let actual = broker.unique_topic("bench");
@@ -223,10 +233,6 @@ pub async fn partition_throughput(
                 ));
             }
         }
-        let schema = jsonschema::validator_for(&topic.schema).map_err(|e| Error::Generator {
-            at: topic.name().to_owned(),
-            reason: format!("the payload schema does not compile: {e}"),
-        })?;
         let (mut evkit, mut bare, mut hand) = (Vec::new(), Vec::new(), Vec::new());
         let rounds = opts.rounds.max(1);
         for round in 1..=rounds {
@@ -234,12 +240,12 @@ pub async fn partition_throughput(
                 "{partitions} partition(s): consuming (round {round} of {rounds})"
             ));
             evkit.push(consume(broker, catalog, topic, &actual, partitions, opts).await?);
-            if opts.baselines {
+            if let Some(schema) = &schema {
                 tell(format!(
                     "{partitions} partition(s): bare and hand-written consumers (round {round} of {rounds})"
                 ));
                 bare.push(baseline(broker, &actual, None, opts.messages).await?);
-                hand.push(baseline(broker, &actual, Some(&schema), opts.messages).await?);
+                hand.push(baseline(broker, &actual, Some(schema), opts.messages).await?);
             }
         }
         let mut run = median_by(evkit, |r| r.rate).ok_or_else(|| Error::Limit {
