@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::contract::{Part, Violation, push_schema_errors};
 use crate::shape::Shape;
+use crate::string_rule::StringRule;
 use crate::validator::{Compiler, SchemaValidator};
 
 /// The identity header: base64 of a JSON document with `identity.org_id`.
@@ -211,9 +212,9 @@ pub(crate) struct CompiledHeaders {
     /// Bit `i` set when `known[i]` is required.
     required_mask: u64,
     validator: SchemaValidator,
-    /// One validator per known header, when the header schema only constrains headers one by one
-    /// (the usual shape): checking a message then allocates only for the headers it validates.
-    per_header: Option<Vec<Option<SchemaValidator>>>,
+    /// One check per known header, when the header schema only constrains headers one by one
+    /// (the usual shape).
+    per_header: Option<Vec<Option<HeaderCheck>>>,
     identity: Option<SchemaValidator>,
     /// The identity document's schema as a streaming check, when it is in the subset
     /// [`Shape`] covers: a new identity is then checked without building a `Value`.
@@ -228,6 +229,22 @@ impl fmt::Debug for CompiledHeaders {
             .field("known", &self.known)
             .field("required", &self.required)
             .finish_non_exhaustive()
+    }
+}
+
+/// One header's schema, compiled: the validator, and the [`StringRule`] that answers for it in
+/// place (no `Value`, no copy) when the schema is in that subset, as the sample's are.
+struct HeaderCheck {
+    validator: SchemaValidator,
+    rule: Option<StringRule>,
+}
+
+impl HeaderCheck {
+    fn accepts(&self, value: &str) -> bool {
+        match &self.rule {
+            Some(rule) => rule.accepts(value),
+            None => self.validator.is_valid(&Value::String(value.to_owned())),
+        }
     }
 }
 
@@ -317,11 +334,12 @@ impl HeaderRules {
             for name in &known {
                 list.push(
                     match self.schema.get("properties").and_then(|p| p.get(name)) {
-                        Some(_) => Some(
-                            compiler
+                        Some(own) => Some(HeaderCheck {
+                            validator: compiler
                                 .compile(&self.property_schema(name))
                                 .map_err(|e| format!("header schema for `{name}`: {e}"))?,
-                        ),
+                            rule: StringRule::compile(own),
+                        }),
                         None => None,
                     },
                 );
@@ -404,7 +422,7 @@ impl CompiledHeaders {
         out: &mut Vec<Violation>,
     ) -> HeaderFacts {
         match &self.per_header {
-            Some(validators) => self.check_each(validators, headers, out),
+            Some(checks) => self.check_each(checks, headers, out),
             None => self.check_document(headers, out),
         }
     }
@@ -469,7 +487,7 @@ impl CompiledHeaders {
 
     fn check_each<'h>(
         &self,
-        validators: &[Option<SchemaValidator>],
+        checks: &[Option<HeaderCheck>],
         headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>,
         out: &mut Vec<Violation>,
     ) -> HeaderFacts {
@@ -491,16 +509,18 @@ impl CompiledHeaders {
                 continue;
             };
             let before = out.len();
-            let instance = Value::String(value.to_owned());
-            if let Some(v) = &validators[i]
-                && !v.is_valid(&instance)
+            if let Some(check) = &checks[i]
+                && !check.accepts(value)
             {
-                header_errors(name, v, &instance, out);
+                header_errors(
+                    name,
+                    &check.validator,
+                    &Value::String(value.to_owned()),
+                    out,
+                );
             }
-            if name == REQUEST_ID_HEADER
-                && let Value::String(id) = instance
-            {
-                facts.request_id = Some(id);
+            if name == REQUEST_ID_HEADER {
+                facts.request_id = Some(value.to_owned());
             }
             if is_identity
                 && out.len() == before

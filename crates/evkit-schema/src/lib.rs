@@ -45,6 +45,7 @@ pub use decode::decode;
 #[cfg(feature = "buildtime")]
 pub mod sequence_pattern;
 mod shape;
+mod string_rule;
 mod validator;
 
 pub use catalog::{

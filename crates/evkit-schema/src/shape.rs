@@ -5,9 +5,10 @@
 //! `properties` and `required`; leaves that only name JSON types (`object`, `array`, `string`,
 //! `boolean`, `null`); and string leaves (`type: "string"` with `minLength`, `maxLength`,
 //! `pattern`, `enum`, `const`, `format`), which are checked by a validator compiled from the
-//! leaf with the same options as every other schema. Annotations (`title`, `description`, ...)
-//! are ignored. A schema with anything else gets no shape, and its documents are checked the
-//! ordinary way.
+//! leaf with the same options as every other schema, or, when the leaf is in its subset (the
+//! identity's `org_id` and `type` are), by a [`StringRule`] that reads the text in place.
+//! Annotations (`title`, `description`, ...) are ignored. A schema with anything else gets no
+//! shape, and its documents are checked the ordinary way.
 //!
 //! The check only ever *accepts*: a document it accepts is valid by the full schema (every
 //! occurrence of a duplicated key is checked, values it does not check are parsed exactly as
@@ -26,6 +27,8 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+
+use crate::string_rule::StringRule;
 
 /// JSON types a type-only leaf accepts (bit per [`Kind`]).
 type Kinds = u8;
@@ -52,9 +55,11 @@ pub(crate) enum Shape {
     },
     /// Any value of these kinds.
     Kinds(Kinds),
-    /// A string the validator accepts; `capture` says which [`Found`] slot keeps it.
+    /// A string the validator accepts; `capture` says which [`Found`] slot keeps it. The scan
+    /// asks `rule` instead when the leaf is in its subset (it answers as the validator does).
     Str {
         validator: jsonschema::Validator,
+        rule: Option<StringRule>,
         capture: Option<usize>,
     },
 }
@@ -179,6 +184,7 @@ impl Shape {
                 .iter()
                 .all(|k| *k == "type" || STRING_KEYWORDS.contains(k))
         {
+            let rule = StringRule::compile(schema);
             let mut leaf = obj.clone();
             if let Some(d) = dialect {
                 leaf.insert("$schema".to_owned(), d.clone());
@@ -187,7 +193,11 @@ impl Shape {
             let capture = captures
                 .iter()
                 .position(|c| c.iter().copied().eq(path.iter().map(String::as_str)));
-            return Some(Shape::Str { validator, capture });
+            return Some(Shape::Str {
+                validator,
+                rule,
+                capture,
+            });
         }
         None
     }
@@ -304,15 +314,21 @@ impl<'t> Plain<'t> {
                 let kind = self.any(depth)?;
                 (kinds & (kind as u8) != 0).then_some(())
             }
-            Shape::Str { validator, capture } => {
-                let value = Value::String(self.string()?.to_owned());
-                if !validator.is_valid(&value) {
+            Shape::Str {
+                validator,
+                rule,
+                capture,
+            } => {
+                let text = self.string()?;
+                let valid = match rule {
+                    Some(rule) => rule.accepts(text),
+                    None => validator.is_valid(&Value::String(text.to_owned())),
+                };
+                if !valid {
                     return None;
                 }
-                if let (Some(i), Value::String(s)) = (capture, value)
-                    && let Some(slot) = found.0.get_mut(*i)
-                {
-                    *slot = Some(s);
+                if let Some(slot) = capture.and_then(|i| found.0.get_mut(i)) {
+                    *slot = Some(text.to_owned());
                 }
                 Some(())
             }
@@ -491,7 +507,9 @@ impl<'de> DeserializeSeed<'de> for Check<'_, '_> {
                 }
                 Ok(())
             }
-            Shape::Str { validator, capture } => {
+            Shape::Str {
+                validator, capture, ..
+            } => {
                 let s = d.deserialize_str(StrVisitor)?;
                 let value = Value::String(s.into_owned());
                 if !validator.is_valid(&value) {
