@@ -65,7 +65,7 @@ pub(crate) enum Shape {
 }
 
 /// Keywords that only annotate.
-const ANNOTATIONS: &[&str] = &[
+pub(crate) const ANNOTATIONS: &[&str] = &[
     "title",
     "description",
     "$comment",

@@ -13,6 +13,8 @@
 
 use serde_json::Value;
 
+use crate::shape::ANNOTATIONS;
+
 /// A string schema checked without a validator; see the module docs.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StringRule {
@@ -47,18 +49,6 @@ enum Span {
     /// `^[...]`: the first character in the class.
     First,
 }
-
-/// Keywords that only annotate.
-const ANNOTATIONS: &[&str] = &[
-    "title",
-    "description",
-    "$comment",
-    "examples",
-    "default",
-    "deprecated",
-    "readOnly",
-    "writeOnly",
-];
 
 impl StringRule {
     /// The rule for `schema`, or `None` when it is outside the subset (see the module docs).
