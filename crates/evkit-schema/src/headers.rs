@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::contract::{Part, Violation, push_schema_errors};
-use crate::shape::Shape;
+use crate::shape::{Found, Shape, Template};
 use crate::string_rule::StringRule;
 use crate::validator::{Compiler, SchemaValidator};
 
@@ -125,6 +125,9 @@ struct IdentityCache {
     map: HashMap<Arc<[u8]>, Identity, foldhash::fast::RandomState>,
     /// Lookups that missed since the last hit.
     misses: u32,
+    /// The last identity document the plain scan read, against which new ones are compared
+    /// first (see [`Template`]).
+    template: Option<Template>,
 }
 
 impl IdentityCache {
@@ -634,7 +637,13 @@ impl CompiledHeaders {
         validator: &SchemaValidator,
         out: &mut Vec<Violation>,
     ) -> Option<Identity> {
-        let identity = decode_identity(raw, validator, self.identity_shape.as_ref(), out)?;
+        let identity = decode_identity(
+            raw,
+            validator,
+            self.identity_shape.as_ref(),
+            &self.identities,
+            out,
+        )?;
         self.identities
             .mine()
             .insert(raw.as_bytes(), identity.clone());
@@ -676,6 +685,26 @@ fn header_errors(
     }
 }
 
+/// The identity document `text` by the shape: compared with this thread's [`Template`] first (the
+/// last document the plain scan read), else checked by [`Shape::accept_learning`], whose
+/// template then replaces it. `None` when neither accepts it (the full validator decides).
+fn accept_identity(shape: &Shape, text: &str, shards: &IdentityShards) -> Option<Found> {
+    let slots = IDENTITY_FIELDS.len();
+    if let Some(found) = shards
+        .mine()
+        .template
+        .as_ref()
+        .and_then(|t| t.accept(text, slots))
+    {
+        return Some(found);
+    }
+    let (found, template) = shape.accept_learning(text, slots)?;
+    if template.is_some() {
+        shards.mine().template = template;
+    }
+    Some(found)
+}
+
 /// Decodes standard base64 with padding, exactly as the `base64` crate's `STANDARD` engine
 /// does (canonical padding, no non-zero trailing bits, no whitespace), but with SIMD where the
 /// CPU has it: about a third of the instructions on a ~150-byte identity header.
@@ -702,10 +731,20 @@ fn decode_identity(
     raw: &str,
     validator: &SchemaValidator,
     shape: Option<&Shape>,
+    shards: &IdentityShards,
     out: &mut Vec<Violation>,
 ) -> Option<Identity> {
     let part = || Part::Header(IDENTITY_HEADER.to_owned());
-    let bytes = match decode_base64(raw.trim().as_bytes()) {
+    // `trim` is a no-op when both ends are base64 symbols (Unicode whitespace starts with ASCII
+    // whitespace or a byte of 0x80 and above): most headers skip its character decoding.
+    let symbol =
+        |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b));
+    let raw = if symbol(raw.as_bytes().first()) && symbol(raw.as_bytes().last()) {
+        raw
+    } else {
+        raw.trim()
+    };
+    let bytes = match decode_base64(raw.as_bytes()) {
         Ok(b) => b,
         Err(e) => {
             out.push(Violation::new(
@@ -721,7 +760,7 @@ fn decode_identity(
     // validator judges and explains.
     if let Some(shape) = shape
         && let Ok(text) = std::str::from_utf8(&bytes)
-        && let Some(found) = shape.accept(text, IDENTITY_FIELDS.len())
+        && let Some(found) = accept_identity(shape, text, shards)
         && let Ok([Some(org_id), principal]) = found.0.into_inner()
     {
         return Some(Identity::from_owned(org_id, principal.unwrap_or_default()));

@@ -24,6 +24,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -59,7 +60,7 @@ pub(crate) enum Shape {
     /// asks `rule` instead when the leaf is in its subset (it answers as the validator does).
     Str {
         validator: jsonschema::Validator,
-        rule: Option<StringRule>,
+        rule: Option<Arc<StringRule>>,
         capture: Option<usize>,
     },
 }
@@ -184,7 +185,7 @@ impl Shape {
                 .iter()
                 .all(|k| *k == "type" || STRING_KEYWORDS.contains(k))
         {
-            let rule = StringRule::compile(schema);
+            let rule = StringRule::compile(schema).map(Arc::new);
             let mut leaf = obj.clone();
             if let Some(d) = dialect {
                 leaf.insert("$schema".to_owned(), d.clone());
@@ -203,7 +204,9 @@ impl Shape {
     }
 
     /// Checks the JSON `text`; `Some` with the captured strings when the document is valid by
-    /// the shape, `None` when it is not or cannot tell (see the module docs).
+    /// the shape, `None` when it is not or cannot tell (see the module docs). The identity check
+    /// uses [`Shape::accept_learning`], which is this and a [`Template`].
+    #[cfg(test)]
     pub(crate) fn accept(&self, text: &str, slots: usize) -> Option<Found> {
         if let Some(found) = self.accept_plain(text, slots) {
             return Some(found);
@@ -214,18 +217,45 @@ impl Shape {
     /// The first tier: `Some` when [`Plain`] reads the whole document and it is valid by the
     /// shape; `None` when it is not, or when the document holds anything [`Plain`] leaves to
     /// `serde_json`.
+    #[cfg(test)]
     fn accept_plain(&self, text: &str, slots: usize) -> Option<Found> {
-        let mut found = Found(smallvec::smallvec![None; slots]);
-        let mut scan = Plain { text, at: 0 };
+        self.scan_plain(text, slots, None).map(|(found, _)| found)
+    }
+
+    /// [`Shape::accept`], which also hands back a [`Template`] of the document when [`Plain`]
+    /// read it (and every string leaf it met has a [`StringRule`]).
+    pub(crate) fn accept_learning(
+        &self,
+        text: &str,
+        slots: usize,
+    ) -> Option<(Found, Option<Template>)> {
+        if let Some((found, learned)) = self.scan_plain(text, slots, Some(Vec::new())) {
+            let template = learned.map(|slots| Template {
+                text: text.into(),
+                slots,
+            });
+            return Some((found, template));
+        }
+        self.accept_serde(text, slots).map(|found| (found, None))
+    }
+
+    fn scan_plain(
+        &self,
+        text: &str,
+        slots: usize,
+        learn: Option<Vec<Slot>>,
+    ) -> Option<(Found, Option<Vec<Slot>>)> {
+        let mut found = Found::empty(slots);
+        let mut scan = Plain { text, at: 0, learn };
         scan.whitespace();
         scan.value(self, &mut found, 0)?;
         scan.whitespace();
-        (scan.at == text.len()).then_some(found)
+        (scan.at == text.len()).then_some((found, scan.learn))
     }
 
     /// The second tier: the document through `serde_json`'s deserializer.
     fn accept_serde(&self, text: &str, slots: usize) -> Option<Found> {
-        let mut found = Found(smallvec::smallvec![None; slots]);
+        let mut found = Found::empty(slots);
         let mut de = serde_json::Deserializer::from_str(text);
         Check {
             shape: self,
@@ -249,6 +279,9 @@ struct Plain<'t> {
     text: &'t str,
     /// The next byte to read.
     at: usize,
+    /// The string values read so far, when the scan is making a [`Template`]; `None` when it is
+    /// not, or when it met a string leaf a template cannot check (one without a [`StringRule`]).
+    learn: Option<Vec<Slot>>,
 }
 
 impl<'t> Plain<'t> {
@@ -319,6 +352,7 @@ impl<'t> Plain<'t> {
                 rule,
                 capture,
             } => {
+                let start = self.at + 1;
                 let text = self.string()?;
                 let valid = match rule {
                     Some(rule) => rule.accepts(text),
@@ -326,6 +360,17 @@ impl<'t> Plain<'t> {
                 };
                 if !valid {
                     return None;
+                }
+                if let Some(slots) = &mut self.learn {
+                    match rule {
+                        Some(rule) => slots.push(Slot {
+                            start,
+                            end: start + text.len(),
+                            rule: Some(Arc::clone(rule)),
+                            capture: *capture,
+                        }),
+                        None => self.learn = None,
+                    }
                 }
                 if let Some(slot) = capture.and_then(|i| found.0.get_mut(i)) {
                     *slot = Some(text.to_owned());
@@ -431,7 +476,16 @@ impl<'t> Plain<'t> {
                 Some(Kind::Array)
             }
             b'"' => {
-                self.string()?;
+                let start = self.at + 1;
+                let text = self.string()?;
+                if let Some(slots) = &mut self.learn {
+                    slots.push(Slot {
+                        start,
+                        end: start + text.len(),
+                        rule: None,
+                        capture: None,
+                    });
+                }
                 Some(Kind::String)
             }
             b't' => self.literal("true", Kind::Boolean),
@@ -439,6 +493,66 @@ impl<'t> Plain<'t> {
             b'n' => self.literal("null", Kind::Null),
             _ => None,
         }
+    }
+}
+
+/// A document [`Plain`] accepted, kept to check the next ones by comparing bytes: a document that
+/// is this one with only string *values* changed (every byte outside them equal, property names
+/// included) has the same structure, so it is valid by the shape when each new value is. A value
+/// the shape does not constrain (under a type-only leaf, an unnamed property, an array) may be
+/// any string; a value at a string leaf must satisfy the leaf's [`StringRule`]. A new value is
+/// read as [`Plain`] reads strings (no escape, no control character). Anything else, the caller
+/// checks with [`Shape::accept`]. Identity headers from one producer usually share their
+/// structure and differ in the tenant's values, so most new identities take this path.
+pub(crate) struct Template {
+    text: Box<str>,
+    /// The string values of `text`, in order.
+    slots: Vec<Slot>,
+}
+
+/// A string value of a [`Template`]: the byte range of its text (between the quotes), and what
+/// the shape asks of it.
+struct Slot {
+    start: usize,
+    end: usize,
+    /// The leaf's rule; `None` where the shape takes any string.
+    rule: Option<Arc<StringRule>>,
+    /// The [`Found`] slot that keeps it.
+    capture: Option<usize>,
+}
+
+impl Template {
+    /// `Some` with the captured strings when `text` is this template with only string values
+    /// changed, each valid where it stands; `None` otherwise (not a rejection: see the type).
+    pub(crate) fn accept(&self, text: &str, slots: usize) -> Option<Found> {
+        let (old, new) = (self.text.as_bytes(), text.as_bytes());
+        let mut found = Found::empty(slots);
+        let (mut o, mut n) = (0, 0);
+        for slot in &self.slots {
+            // Equal up to the value's opening quote.
+            let same = old.get(o..slot.start)?;
+            if new.get(n..n + same.len())? != same {
+                return None;
+            }
+            n += same.len();
+            let len = string_end(new.get(n..)?)?;
+            if new.get(n + len) != Some(&b'"') {
+                return None;
+            }
+            // Both ends are next to an ASCII quote, so on character boundaries.
+            let value = text.get(n..n + len)?;
+            if let Some(rule) = &slot.rule
+                && !rule.accepts(value)
+            {
+                return None;
+            }
+            if let Some(i) = slot.capture {
+                *found.0.get_mut(i)? = Some(value.to_owned());
+            }
+            n += len;
+            o = slot.end;
+        }
+        (new.get(n..)? == old.get(o..)?).then_some(found)
     }
 }
 
@@ -475,6 +589,15 @@ fn string_end(bytes: &[u8]) -> Option<usize> {
 /// The strings a check captured, by slot.
 #[derive(Debug)]
 pub(crate) struct Found(pub smallvec::SmallVec<[Option<String>; 2]>);
+
+impl Found {
+    /// `slots` empty slots (on the stack for two, the identity's).
+    fn empty(slots: usize) -> Found {
+        let mut found = smallvec::SmallVec::from_buf([None, None]);
+        found.resize(slots, None);
+        Found(found)
+    }
+}
 
 /// Checks one value against a shape.
 struct Check<'s, 'f> {
@@ -946,78 +1069,86 @@ mod tests {
     /// judged by `serde_json` and the full validator. Whatever the scan accepts must be valid,
     /// with the same captured strings; what it gives up on goes to serde, and the two tiers
     /// together must still never accept an invalid document.
+    /// An identity document: valid or not (wrong types, missing or duplicated fields, escapes,
+    /// raw control characters, numbers, whitespace of every kind), and one in three damaged
+    /// (cut, trailing text, wrapped in an array) when `d.1` is drawn so.
+    fn identity_doc(d: &mut Dice) -> String {
+        d.1 = d.below(3) == 0;
+        let mut fields: Vec<String> = Vec::new();
+        let org = match d.below(8) {
+            0 => string(d),
+            1 => value(d, 1),
+            _ => "\"o-1\"".to_owned(),
+        };
+        if d.below(10) != 0 {
+            fields.push(format!("\"org_id\":{org}"));
+        }
+        let ty = match d.below(8) {
+            0 => value(d, 1),
+            _ => d.pick(&["\"User\"", "\"System\"", "\"X509\""]).to_owned(),
+        };
+        if d.below(10) != 0 {
+            fields.push(format!("\"type\":{ty}"));
+        }
+        for _ in 0..d.below(4) {
+            let name = d.pick(&[
+                "auth_type",
+                "internal",
+                "user",
+                "account_number",
+                "x",
+                "org_id",
+                "type",
+                "service_account",
+                "org\\u005fid",
+            ]);
+            fields.push(format!("\"{name}\":{}", value(d, 3)));
+        }
+        // Shuffle.
+        for i in (1..fields.len()).rev() {
+            fields.swap(i, d.below(i + 1));
+        }
+        let sep = |d: &mut Dice| format!("{},{}", space(d), space(d));
+        let mut inner = String::new();
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                inner.push_str(&sep(d));
+            }
+            inner.push_str(f);
+        }
+        let mut text = format!(
+            "{}{{{}\"identity\"{}:{}{{{}{}}}{}}}{}",
+            space(d),
+            space(d),
+            space(d),
+            space(d),
+            space(d),
+            inner,
+            space(d),
+            space(d)
+        );
+        match if d.1 { d.below(8) } else { 3 } {
+            0 => {
+                let mut at = d.below(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                text.truncate(at);
+            }
+            1 => text.push_str(d.pick(&["x", "}", " {}", ",", "\u{0}"])),
+            2 => text = format!("[{text}]"),
+            _ => {}
+        }
+        text
+    }
+
     #[test]
     fn the_scan_accepts_only_what_the_full_validator_accepts() {
         let (shape, full) = shape();
         let mut d = Dice(0x9e37_79b9_7f4a_7c15, false);
         let (mut plain, mut valid, mut total) = (0, 0, 0);
         for _ in 0..20_000 {
-            d.1 = d.below(3) == 0;
-            let mut fields: Vec<String> = Vec::new();
-            let org = match d.below(8) {
-                0 => string(&mut d),
-                1 => value(&mut d, 1),
-                _ => "\"o-1\"".to_owned(),
-            };
-            if d.below(10) != 0 {
-                fields.push(format!("\"org_id\":{org}"));
-            }
-            let ty = match d.below(8) {
-                0 => value(&mut d, 1),
-                _ => d.pick(&["\"User\"", "\"System\"", "\"X509\""]).to_owned(),
-            };
-            if d.below(10) != 0 {
-                fields.push(format!("\"type\":{ty}"));
-            }
-            for _ in 0..d.below(4) {
-                let name = d.pick(&[
-                    "auth_type",
-                    "internal",
-                    "user",
-                    "account_number",
-                    "x",
-                    "org_id",
-                    "type",
-                    "service_account",
-                    "org\\u005fid",
-                ]);
-                fields.push(format!("\"{name}\":{}", value(&mut d, 3)));
-            }
-            // Shuffle.
-            for i in (1..fields.len()).rev() {
-                fields.swap(i, d.below(i + 1));
-            }
-            let sep = |d: &mut Dice| format!("{},{}", space(d), space(d));
-            let mut inner = String::new();
-            for (i, f) in fields.iter().enumerate() {
-                if i > 0 {
-                    inner.push_str(&sep(&mut d));
-                }
-                inner.push_str(f);
-            }
-            let mut text = format!(
-                "{}{{{}\"identity\"{}:{}{{{}{}}}{}}}{}",
-                space(&mut d),
-                space(&mut d),
-                space(&mut d),
-                space(&mut d),
-                space(&mut d),
-                inner,
-                space(&mut d),
-                space(&mut d)
-            );
-            match if d.1 { d.below(8) } else { 3 } {
-                0 => {
-                    let mut at = d.below(text.len() + 1);
-                    while !text.is_char_boundary(at) {
-                        at -= 1;
-                    }
-                    text.truncate(at);
-                }
-                1 => text.push_str(d.pick(&["x", "}", " {}", ",", "\u{0}"])),
-                2 => text = format!("[{text}]"),
-                _ => {}
-            }
+            let text = identity_doc(&mut d);
             let parsed = serde_json::from_str::<Value>(&text).ok();
             let is_valid = parsed.as_ref().is_some_and(|v| full.is_valid(v));
             valid += usize::from(is_valid);
@@ -1046,6 +1177,141 @@ mod tests {
             plain * 3 > valid && valid * 10 > total && valid * 10 < total * 9,
             "{plain} accepted by the scan, {valid} valid of {total}"
         );
+    }
+
+    /// A template accepts a document only when the full validator does, and captures the same
+    /// fields: templates of the plain documents above, against their own values swapped for
+    /// strings of every kind (quotes, escapes, control characters, invalid `org_id`s and
+    /// `type`s, JSON punctuation), against damage one character wide, and against unrelated
+    /// documents.
+    #[test]
+    fn a_template_accepts_only_what_the_full_validator_accepts() {
+        let (shape, full) = shape();
+        let mut d = Dice(0x2545_f491_4f6c_dd1d, false);
+        let contents = [
+            "o-1",
+            "tenant-00042",
+            "",
+            "o 1",
+            "User",
+            "System",
+            "Robot",
+            "a\u{e9}\u{1f600}",
+            "an organisation name well over sixteen bytes long",
+            "}",
+            "{",
+            "\\u0061",
+            "\\\"",
+            "\"",
+            "a\"b",
+            "\",\"x\":\"",
+            "\u{1}",
+            "\t",
+            "\\",
+        ];
+        let (mut templates, mut swapped, mut accepted) = (0, 0, 0);
+        for _ in 0..20_000 {
+            let text = identity_doc(&mut d);
+            let Some((_, Some(template))) = shape.accept_learning(&text, 2) else {
+                continue;
+            };
+            templates += 1;
+            for _ in 0..4 {
+                let variant: String = match d.below(4) {
+                    0 | 1 => {
+                        swapped += 1;
+                        let mut out = String::new();
+                        let mut at = 0;
+                        for slot in &template.slots {
+                            out.push_str(&text[at..slot.start]);
+                            if d.below(2) == 0 {
+                                out.push_str(d.pick(&contents));
+                            } else {
+                                out.push_str(&text[slot.start..slot.end]);
+                            }
+                            at = slot.end;
+                        }
+                        out.push_str(&text[at..]);
+                        out
+                    }
+                    2 => {
+                        let mut chars: Vec<char> = text.chars().collect();
+                        let at = d.below(chars.len() + 1);
+                        let c = d
+                            .pick(&["\"", ",", ":", " ", "x", "{", "}", "\\", "0", "\u{e9}"])
+                            .chars()
+                            .next()
+                            .unwrap();
+                        match d.below(3) {
+                            0 if at < chars.len() => {
+                                chars.remove(at);
+                            }
+                            1 if at < chars.len() => chars[at] = c,
+                            _ => chars.insert(at, c),
+                        }
+                        chars.into_iter().collect()
+                    }
+                    _ => identity_doc(&mut d),
+                };
+                let Some(found) = template.accept(&variant, 2) else {
+                    continue;
+                };
+                accepted += 1;
+                let parsed = serde_json::from_str::<Value>(&variant).ok();
+                assert!(
+                    parsed.as_ref().is_some_and(|v| full.is_valid(v)),
+                    "{variant:?} accepted by the template of {text:?} but invalid"
+                );
+                let v = parsed.as_ref().unwrap();
+                assert_eq!(
+                    found.0[0].as_deref(),
+                    v["identity"]["org_id"].as_str(),
+                    "{variant:?}"
+                );
+                assert_eq!(
+                    found.0[1].as_deref(),
+                    v["identity"]["type"].as_str(),
+                    "{variant:?}"
+                );
+            }
+        }
+        // Templates are made, and documents of their structure with new values pass.
+        assert!(
+            templates > 1_000 && accepted * 10 > swapped,
+            "{templates} templates, {accepted} accepted, {swapped} with values swapped"
+        );
+    }
+
+    /// A template is made only where every string leaf has a rule, and only from what the plain
+    /// scan reads; a document of the same structure with a new value at a leaf is checked by
+    /// the leaf's rule.
+    #[test]
+    fn a_template_checks_new_values_at_the_leaves() {
+        let (shape, _) = shape();
+        let text = r#"{"identity":{"org_id":"o-1","type":"User","internal":{"org_id":"o-1"}}}"#;
+        let (_, template) = shape.accept_learning(text, 2).unwrap();
+        let template = template.expect("a plain document makes a template");
+        assert_eq!(template.slots.len(), 3);
+        let ok = r#"{"identity":{"org_id":"tenant-7","type":"System","internal":{"org_id":"any thing"}}}"#;
+        let found = template
+            .accept(ok, 2)
+            .expect("same structure, valid values");
+        assert_eq!(
+            found.0.to_vec(),
+            vec![Some("tenant-7".to_owned()), Some("System".to_owned())]
+        );
+        for bad in [
+            r#"{"identity":{"org_id":"o 1","type":"User","internal":{"org_id":"o-1"}}}"#,
+            r#"{"identity":{"org_id":"o-1","type":"Robot","internal":{"org_id":"o-1"}}}"#,
+            r#"{"identity":{"org_id":"o-1","type":"User","internal":{"org_id":"o-1"}}} "#,
+            r#"{"identity":{"org_xd":"o-1","type":"User","internal":{"org_id":"o-1"}}}"#,
+            r#"{"identity":{"org_id":"o\u002d1","type":"User","internal":{"org_id":"o-1"}}}"#,
+        ] {
+            assert!(template.accept(bad, 2).is_none(), "{bad}");
+        }
+        // A document with a number is not plain: no template.
+        let number = r#"{"identity":{"org_id":"o-1","type":"User","n":1}}"#;
+        assert!(matches!(shape.accept_learning(number, 2), Some((_, None))));
     }
 
     /// The eight-bytes-at-a-time scan finds the first quote, backslash or control character

@@ -596,3 +596,43 @@ fn identities_checked_on_many_threads_at_once_stay_each_messages_own() {
         }
     });
 }
+
+#[test]
+fn new_identities_of_one_structure_are_checked_value_by_value() {
+    // After the first identity, each new one of the same structure is compared with it byte by
+    // byte (the identity template); its new values must still pass their rules, and an identity
+    // that breaks one is refused with the rule's violation.
+    let c = todo();
+    let doc = |org: &str, ty: &str| {
+        format!(
+            r#"{{"identity":{{"auth_type":"jwt-auth","internal":{{"org_id":"{org}"}},"org_id":"{org}","type":"{ty}"}}}}"#
+        )
+    };
+    for n in 0..200 {
+        let org = format!("tenant-{n:05}");
+        let id = base64_of(&doc(&org, if n % 2 == 0 { "User" } else { "System" }));
+        let m = with_headers(Message::new(VALID).key(b"12345"), &id);
+        let checked = c.check(&m).unwrap_or_else(|e| panic!("{org}: {e}"));
+        let identity = checked.identity.unwrap();
+        assert_eq!(identity.org_id(), org);
+        assert_eq!(
+            identity.principal_type(),
+            if n % 2 == 0 { "User" } else { "System" }
+        );
+        for (bad_org, bad_type, rule) in [
+            ("tenant 1", "User", "pattern"),
+            ("", "User", "minLength"),
+            ("tenant-1", "Robot", "enum"),
+        ] {
+            let id = base64_of(&doc(bad_org, bad_type));
+            let m = with_headers(Message::new(VALID).key(b"12345"), &id);
+            let found = violations(&c, &m);
+            assert!(
+                found
+                    .iter()
+                    .any(|(p, _, r)| *p == Part::Header("x-rh-identity".to_owned()) && r == rule),
+                "{bad_org:?} {bad_type:?}: {found:?}"
+            );
+        }
+    }
+}
