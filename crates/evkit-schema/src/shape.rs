@@ -1142,6 +1142,20 @@ mod tests {
         text
     }
 
+    /// The captured `org_id` and `type` are the parsed document's.
+    fn assert_captured(found: &Found, v: &Value, text: &str) {
+        assert_eq!(
+            found.0[0].as_deref(),
+            v["identity"]["org_id"].as_str(),
+            "{text:?}"
+        );
+        assert_eq!(
+            found.0[1].as_deref(),
+            v["identity"]["type"].as_str(),
+            "{text:?}"
+        );
+    }
+
     #[test]
     fn the_scan_accepts_only_what_the_full_validator_accepts() {
         let (shape, full) = shape();
@@ -1156,17 +1170,7 @@ mod tests {
             if let Some(found) = shape.accept_plain(&text, 2) {
                 plain += 1;
                 assert!(is_valid, "{text:?} accepted by the scan but invalid");
-                let v = parsed.as_ref().unwrap();
-                assert_eq!(
-                    found.0[0].as_deref(),
-                    v["identity"]["org_id"].as_str(),
-                    "{text:?}"
-                );
-                assert_eq!(
-                    found.0[1].as_deref(),
-                    v["identity"]["type"].as_str(),
-                    "{text:?}"
-                );
+                assert_captured(&found, parsed.as_ref().unwrap(), &text);
             }
             if shape.accept(&text, 2).is_some() {
                 assert!(is_valid, "{text:?} accepted but invalid");
@@ -1262,17 +1266,7 @@ mod tests {
                     parsed.as_ref().is_some_and(|v| full.is_valid(v)),
                     "{variant:?} accepted by the template of {text:?} but invalid"
                 );
-                let v = parsed.as_ref().unwrap();
-                assert_eq!(
-                    found.0[0].as_deref(),
-                    v["identity"]["org_id"].as_str(),
-                    "{variant:?}"
-                );
-                assert_eq!(
-                    found.0[1].as_deref(),
-                    v["identity"]["type"].as_str(),
-                    "{variant:?}"
-                );
+                assert_captured(&found, parsed.as_ref().unwrap(), &variant);
             }
         }
         // Templates are made, and documents of their structure with new values pass.

@@ -39,6 +39,13 @@ fn violations(contract: &Contract, m: &Message<'_>) -> Vec<(Part, String, String
     }
 }
 
+/// Whether the identity header broke `rule`.
+fn identity_broke(found: &[(Part, String, String)], rule: &str) -> bool {
+    found
+        .iter()
+        .any(|(p, _, r)| *p == Part::Header("x-rh-identity".to_owned()) && r == rule)
+}
+
 fn has(found: &[(Part, String, String)], part: &Part, path: &str, rule: &str) -> bool {
     found
         .iter()
@@ -200,9 +207,7 @@ fn identity_must_be_base64_json_with_an_org_id() {
             .header("x-rh-insights-request-id", b"req-1");
         let found = violations(&c, &m);
         assert!(
-            found
-                .iter()
-                .any(|(p, _, r)| *p == Part::Header("x-rh-identity".into()) && r == rule),
+            identity_broke(&found, rule),
             "{value}: wanted {rule}, got {found:?}"
         );
         // The raw identity never appears in the error text.
@@ -628,9 +633,7 @@ fn new_identities_of_one_structure_are_checked_value_by_value() {
             let m = with_headers(Message::new(VALID).key(b"12345"), &id);
             let found = violations(&c, &m);
             assert!(
-                found
-                    .iter()
-                    .any(|(p, _, r)| *p == Part::Header("x-rh-identity".to_owned()) && r == rule),
+                identity_broke(&found, rule),
                 "{bad_org:?} {bad_type:?}: {found:?}"
             );
         }
