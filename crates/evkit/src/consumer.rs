@@ -45,7 +45,6 @@ use tracing::Instrument as _;
 
 use crate::config::ConsumerConfig;
 use crate::metrics::{Metrics, TopicMetrics};
-use crate::middleware::Layer;
 use crate::middleware::dead_letter::{DeadLetter, Target};
 use crate::middleware::measure::Measure;
 use crate::middleware::panic::CatchPanic;
@@ -104,7 +103,7 @@ struct Shared {
     /// Counts revocations, so the reading loop sees one that ran while it was taking a batch.
     rebalances: AtomicU64,
     /// Cluster topic → the route's chain.
-    chains: HashMap<String, Chain>,
+    chains: HashMap<String, Route>,
     /// The capacity of a worker's queue (`max_in_flight_per_partition`); a worker reading its
     /// partition's own queue takes at most this many records (and at most [`BATCH`]) at once.
     capacity: usize,
@@ -235,7 +234,7 @@ impl Shared {
         self: &Arc<Self>,
         st: &mut State,
         key: Key,
-        chain: &Chain,
+        chain: &Route,
         queue: Option<PartitionQueue>,
     ) -> (mpsc::Sender<Envelope>, u64) {
         let epoch = st.next_epoch;
@@ -381,14 +380,21 @@ impl ConsumerContext for Ctx {
     }
 }
 
-struct Chain {
+/// A route's chain and what its workers need with it.
+struct Route {
     catalog_topic: Arc<str>,
     handler: Arc<dyn Handler>,
     metrics: Arc<TopicMetrics>,
 }
 
-/// The chain the consumer runs every message of catalog topic `topic` through, outermost
-/// first: dead letter → validate → retry → timeout → panic guard → metrics → `handler`.
+/// The chain of built-in layers around a route's handler, as one type: [`middleware::CHAIN`]
+/// from the outside in (a test holds the two to each other).
+///
+/// [`middleware::CHAIN`]: crate::middleware::CHAIN
+pub type Chain = DeadLetter<Validate<Retry<Measure<Timeout<CatchPanic<Arc<dyn Handler>>>>>>>;
+
+/// The chain the consumer runs every message of catalog topic `topic` through: the layers of
+/// [`crate::middleware::CHAIN`], in its order, around `handler` (see [`Chain`]).
 /// [`Consumer::new`] builds one per route; it is public so benches and tests run the same chain.
 pub fn chain(
     handler: Arc<dyn Handler>,
@@ -400,30 +406,12 @@ pub fn chain(
     shutdown: CancellationToken,
 ) -> Arc<dyn Handler> {
     let tm = metrics.topic(topic);
-    // Each is moved into the one layer that takes it.
-    let (mut dead_letter, mut contract, mut shutdown) =
-        (Some(dead_letter), Some(contract), Some(shutdown));
-    let mut h = handler;
-    // Innermost first: the chain's order is `middleware::CHAIN`.
-    for layer in crate::middleware::CHAIN.iter().rev() {
-        h = match layer {
-            Layer::CatchPanic => Arc::new(CatchPanic::new(h)),
-            Layer::Timeout => Arc::new(Timeout::new(h, config.handler_timeout())),
-            Layer::Measure => Arc::new(Measure::new(h, tm.clone())),
-            Layer::Retry => Arc::new(Retry::new(h, &config.retry, Some(tm.clone()))),
-            Layer::Validate => match contract.take() {
-                Some(c) => Arc::new(Validate::new(h, c, Some(tm.clone()))),
-                None => h,
-            },
-            Layer::DeadLetter => match (dead_letter.take(), shutdown.take()) {
-                (Some(target), Some(stop)) => {
-                    Arc::new(DeadLetter::new(h, target, metrics.clone(), topic, stop))
-                }
-                _ => h,
-            },
-        };
-    }
-    h
+    let guarded = Timeout::around(CatchPanic::around(handler), config.handler_timeout());
+    let measured = Measure::around(guarded, tm.clone());
+    let retried = Retry::around(measured, &config.retry, Some(tm.clone()));
+    let validated = Validate::around(retried, contract, Some(tm));
+    let chain: Chain = DeadLetter::around(validated, dead_letter, metrics.clone(), topic, shutdown);
+    Arc::new(chain)
 }
 
 /// What a consumer did before it stopped.
@@ -503,7 +491,7 @@ impl Consumer {
             subscriptions.push(actual.clone());
             chains.insert(
                 actual,
-                Chain {
+                Route {
                     catalog_topic: Arc::from(topic.as_str()),
                     handler: h,
                     metrics: tm,

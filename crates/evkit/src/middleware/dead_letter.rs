@@ -9,6 +9,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout as KafkaTimeout;
 use tokio_util::sync::CancellationToken;
 
+use super::{Layer, Step};
 use crate::metrics::{Metrics, TopicMetrics};
 use crate::{Failure, Handler, Incoming, Outcome, Reason};
 
@@ -31,8 +32,8 @@ pub struct Target {
 /// with capped backoff for as long as it takes (the partition waits, its offset is not
 /// committed); only shutdown stops the retries, and then the message stays uncommitted and is
 /// consumed again after restart.
-pub struct DeadLetter {
-    inner: Arc<dyn Handler>,
+pub struct DeadLetter<S = Arc<dyn Handler>> {
+    inner: S,
     target: Target,
     metrics: Metrics,
     topic_metrics: Arc<TopicMetrics>,
@@ -43,6 +44,19 @@ impl DeadLetter {
     /// Wraps `inner`; `shutdown` ends publish retries.
     pub fn new(
         inner: Arc<dyn Handler>,
+        target: Target,
+        metrics: Metrics,
+        topic: &str,
+        shutdown: CancellationToken,
+    ) -> Self {
+        DeadLetter::around(inner, target, metrics, topic, shutdown)
+    }
+}
+
+impl<S: Step> DeadLetter<S> {
+    /// Wraps `inner`, another layer or a handler; `shutdown` ends publish retries.
+    pub fn around(
+        inner: S,
         target: Target,
         metrics: Metrics,
         topic: &str,
@@ -92,13 +106,27 @@ impl DeadLetter {
     }
 }
 
-#[async_trait::async_trait]
-impl Handler for DeadLetter {
-    async fn handle(&self, msg: Incoming) -> Outcome {
-        let failure = match self.inner.handle(msg.clone()).await {
+super::handler_from_step!(DeadLetter);
+
+impl<S: Step> Step for DeadLetter<S> {
+    fn layers() -> Vec<Layer> {
+        super::with_inner::<S>(Layer::DeadLetter)
+    }
+
+    async fn call(&self, msg: Incoming) -> Outcome {
+        let failure = match self.inner.call(msg.clone()).await {
             Outcome::Ack => return Outcome::Ack,
             Outcome::Reject(f) | Outcome::Retry(f) => f,
         };
+        // Boxed: the publish's state (record, delivery, backoff, timer) stays out of every
+        // message's future.
+        Box::pin(self.dead_letter(msg, failure)).await
+    }
+}
+
+impl<S: Step> DeadLetter<S> {
+    /// Publishes `msg` to the dead-letter topic, retrying until it is delivered or shutdown.
+    async fn dead_letter(&self, msg: Incoming, failure: Failure) -> Outcome {
         let env = msg.envelope();
         let mut delays = ExponentialBuilder::new()
             .with_min_delay(Duration::from_millis(100))

@@ -3,29 +3,42 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::{Layer, Step};
 use crate::metrics::TopicMetrics;
 use crate::{Handler, Incoming, Outcome};
 
 /// Counts every handler attempt (`evkit_dispatched_total`), its outcome (`evkit_handled_total`)
 /// and its latency (`evkit_handler_duration_seconds`).
-pub struct Measure {
-    inner: Arc<dyn Handler>,
+pub struct Measure<S = Arc<dyn Handler>> {
+    inner: S,
     metrics: Arc<TopicMetrics>,
 }
 
 impl Measure {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Handler>, metrics: Arc<TopicMetrics>) -> Self {
+        Measure::around(inner, metrics)
+    }
+}
+
+impl<S: Step> Measure<S> {
+    /// Wraps `inner`, another layer or a handler.
+    pub fn around(inner: S, metrics: Arc<TopicMetrics>) -> Self {
         Measure { inner, metrics }
     }
 }
 
-#[async_trait::async_trait]
-impl Handler for Measure {
-    async fn handle(&self, msg: Incoming) -> Outcome {
+super::handler_from_step!(Measure);
+
+impl<S: Step> Step for Measure<S> {
+    fn layers() -> Vec<Layer> {
+        super::with_inner::<S>(Layer::Measure)
+    }
+
+    async fn call(&self, msg: Incoming) -> Outcome {
         self.metrics.count_dispatched();
         let start = Instant::now();
-        let mut attempt = std::pin::pin!(self.inner.handle(msg));
+        let mut attempt = std::pin::pin!(self.inner.call(msg));
         let outcome = std::future::poll_fn(|cx| {
             let poll = attempt.as_mut().poll(cx);
             if poll.is_pending() {

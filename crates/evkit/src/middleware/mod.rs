@@ -16,8 +16,10 @@
 //!    crashed consumer;
 //! 7. your own layers ([`crate::Router::layer`]), then the handler.
 //!
-//! [`CHAIN`] is this order; the consumer builds the chain from it, and a test holds this list to
-//! it.
+//! [`CHAIN`] is this order, written once. The consumer's chain is one nested type
+//! ([`crate::consumer::Chain`]): each built-in layer is generic over the [`Step`] it wraps, so a
+//! message's trip through all six is a single future, not a boxed future per layer. Tests hold
+//! both that type and this list to [`CHAIN`].
 
 pub mod dead_letter;
 pub mod measure;
@@ -26,9 +28,10 @@ pub mod retry;
 pub mod timeout;
 pub mod validate;
 
+use std::future::Future;
 use std::sync::Arc;
 
-use crate::Handler;
+use crate::{Handler, Incoming, Outcome};
 
 /// A built-in layer of the consumer's chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +74,57 @@ pub const CHAIN: [Layer; 6] = [
     Layer::CatchPanic,
 ];
 
+/// What a built-in layer wraps, called without boxing its future: another built-in layer, or any
+/// `Arc<dyn Handler>` (your handler, behind your own layers).
+pub trait Step: Send + Sync + 'static {
+    /// Runs `msg` through this step and everything inside it.
+    fn call(&self, msg: Incoming) -> impl Future<Output = Outcome> + Send;
+
+    /// The built-in layers of this step, outermost first (none for a handler).
+    fn layers() -> Vec<Layer>
+    where
+        Self: Sized;
+}
+
+impl Step for Arc<dyn Handler> {
+    fn call(&self, msg: Incoming) -> impl Future<Output = Outcome> + Send {
+        self.handle(msg)
+    }
+
+    fn layers() -> Vec<Layer> {
+        Vec::new()
+    }
+}
+
+/// `layer` followed by the layers inside `S`.
+fn with_inner<S: Step>(layer: Layer) -> Vec<Layer> {
+    let mut layers = vec![layer];
+    layers.extend(S::layers());
+    layers
+}
+
+/// Makes a built-in layer (generic over its [`Step`]) a [`Handler`] too, boxing its whole future
+/// once, where a chain is handed to the consumer or used on its own.
+macro_rules! handler_from_step {
+    ($layer:ident) => {
+        impl<S: $crate::middleware::Step> $crate::Handler for $layer<S> {
+            fn handle<'life0, 'async_trait>(
+                &'life0 self,
+                msg: $crate::Incoming,
+            ) -> ::std::pin::Pin<
+                Box<dyn ::std::future::Future<Output = $crate::Outcome> + Send + 'async_trait>,
+            >
+            where
+                'life0: 'async_trait,
+                Self: 'async_trait,
+            {
+                Box::pin($crate::middleware::Step::call(self, msg))
+            }
+        }
+    };
+}
+pub(crate) use handler_from_step;
+
 /// Wraps a handler in another handler.
 pub trait Middleware: Send + Sync + 'static {
     /// The wrapped handler.
@@ -104,5 +158,17 @@ mod tests {
             .collect();
         let chain: Vec<&str> = super::CHAIN.iter().map(|l| l.name()).collect();
         assert_eq!(listed, chain);
+    }
+
+    #[test]
+    fn the_consumers_chain_nests_the_layers_in_their_order() {
+        use super::Step as _;
+        // The order is not vacuous: a chain nested otherwise lists otherwise.
+        type Swapped = super::timeout::Timeout<super::measure::Measure>;
+        assert_eq!(crate::consumer::Chain::layers(), super::CHAIN);
+        assert_eq!(
+            Swapped::layers(),
+            [super::Layer::Timeout, super::Layer::Measure]
+        );
     }
 }

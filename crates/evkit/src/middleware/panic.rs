@@ -5,17 +5,25 @@ use std::sync::Arc;
 
 use futures::FutureExt as _;
 
+use super::{Layer, Step};
 use crate::{Failure, Handler, Incoming, Outcome, Reason};
 
 /// Catches a panic in the handler's future and turns it into a transient failure
 /// ([`Reason::Panic`]): it is retried, then dead-lettered, and the partition goes on.
-pub struct CatchPanic {
-    inner: Arc<dyn Handler>,
+pub struct CatchPanic<S = Arc<dyn Handler>> {
+    inner: S,
 }
 
 impl CatchPanic {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Handler>) -> Self {
+        CatchPanic::around(inner)
+    }
+}
+
+impl<S: Step> CatchPanic<S> {
+    /// Wraps `inner`, another layer or a handler.
+    pub fn around(inner: S) -> Self {
         CatchPanic { inner }
     }
 }
@@ -34,13 +42,15 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     format!("handler panicked: {}", &text[..end])
 }
 
-#[async_trait::async_trait]
-impl Handler for CatchPanic {
-    async fn handle(&self, msg: Incoming) -> Outcome {
-        match AssertUnwindSafe(self.inner.handle(msg))
-            .catch_unwind()
-            .await
-        {
+super::handler_from_step!(CatchPanic);
+
+impl<S: Step> Step for CatchPanic<S> {
+    fn layers() -> Vec<Layer> {
+        super::with_inner::<S>(Layer::CatchPanic)
+    }
+
+    async fn call(&self, msg: Incoming) -> Outcome {
+        match AssertUnwindSafe(self.inner.call(msg)).catch_unwind().await {
             Ok(outcome) => outcome,
             Err(payload) => {
                 tracing::error!("handler panicked");

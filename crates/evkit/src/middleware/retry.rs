@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 
+use super::{Layer, Step};
 use crate::config::RetryConfig;
 use crate::metrics::TopicMetrics;
 use crate::{Handler, Incoming, Outcome};
@@ -15,8 +16,8 @@ use crate::{Handler, Incoming, Outcome};
 ///
 /// The wait happens inside the partition's own task, so other partitions keep flowing, and the
 /// partition's order holds (the next message waits for this one).
-pub struct Retry {
-    inner: Arc<dyn Handler>,
+pub struct Retry<S = Arc<dyn Handler>> {
+    inner: S,
     policy: ExponentialBuilder,
     metrics: Option<Arc<TopicMetrics>>,
 }
@@ -28,6 +29,13 @@ impl Retry {
         policy: &RetryConfig,
         metrics: Option<Arc<TopicMetrics>>,
     ) -> Self {
+        Retry::around(inner, policy, metrics)
+    }
+}
+
+impl<S: Step> Retry<S> {
+    /// Wraps `inner`, another layer or a handler.
+    pub fn around(inner: S, policy: &RetryConfig, metrics: Option<Arc<TopicMetrics>>) -> Self {
         let mut builder = ExponentialBuilder::new()
             .with_min_delay(Duration::from_millis(policy.min_delay_ms))
             .with_max_delay(Duration::from_millis(
@@ -51,12 +59,17 @@ impl Retry {
     }
 }
 
-#[async_trait::async_trait]
-impl Handler for Retry {
-    async fn handle(&self, msg: Incoming) -> Outcome {
+super::handler_from_step!(Retry);
+
+impl<S: Step> Step for Retry<S> {
+    fn layers() -> Vec<Layer> {
+        super::with_inner::<S>(Layer::Retry)
+    }
+
+    async fn call(&self, msg: Incoming) -> Outcome {
         // Most first attempts succeed (or fail for good): the backoff is built only after a
         // transient failure.
-        let mut failure = match self.inner.handle(msg.clone()).await {
+        let failure = match self.inner.call(msg.clone()).await {
             Outcome::Ack => return Outcome::Ack,
             Outcome::Reject(mut f) => {
                 f.attempts = 1;
@@ -64,6 +77,16 @@ impl Handler for Retry {
             }
             Outcome::Retry(f) => f,
         };
+        // Boxed: the retries' state (backoff, timer, a second attempt) stays out of every
+        // message's future.
+        Box::pin(self.retry(msg, failure)).await
+    }
+}
+
+impl<S: Step> Retry<S> {
+    /// After a first attempt failed with `failure`: waits and tries again until an attempt
+    /// settles or the retries run out.
+    async fn retry(&self, msg: Incoming, mut failure: crate::Failure) -> Outcome {
         let mut delays = self.policy.build();
         let mut attempts = 1u32;
         loop {
@@ -78,7 +101,7 @@ impl Handler for Retry {
             tracing::warn!(reason = %failure.reason, retry_in = ?after, "transient failure, retrying");
             tokio::time::sleep(after).await;
             attempts += 1;
-            match self.inner.handle(msg.clone()).await {
+            match self.inner.call(msg.clone()).await {
                 Outcome::Ack => return Outcome::Ack,
                 Outcome::Reject(mut f) => {
                     f.attempts = attempts;

@@ -4,32 +4,46 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use super::{Layer, Step};
 use crate::{Failure, Handler, Incoming, Outcome, Reason};
 
 /// An attempt that takes longer than `after` is dropped and counts as a transient failure
 /// ([`Reason::Timeout`]), so a hung handler cannot stall its partition forever.
-pub struct Timeout {
-    inner: Arc<dyn Handler>,
+pub struct Timeout<S = Arc<dyn Handler>> {
+    inner: S,
     after: Duration,
 }
 
 impl Timeout {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Handler>, after: Duration) -> Self {
+        Timeout::around(inner, after)
+    }
+}
+
+impl<S: Step> Timeout<S> {
+    /// Wraps `inner`, another layer or a handler.
+    pub fn around(inner: S, after: Duration) -> Self {
         Timeout { inner, after }
     }
 }
 
-#[async_trait::async_trait]
-impl Handler for Timeout {
-    async fn handle(&self, msg: Incoming) -> Outcome {
-        let mut attempt = self.inner.handle(msg);
+super::handler_from_step!(Timeout);
+
+impl<S: Step> Step for Timeout<S> {
+    fn layers() -> Vec<Layer> {
+        super::with_inner::<S>(Layer::Timeout)
+    }
+
+    async fn call(&self, msg: Incoming) -> Outcome {
+        let mut attempt = std::pin::pin!(self.inner.call(msg));
         // Most attempts finish in their first poll: the timer is armed only for one that does
         // not (its first poll, which a timer could not interrupt anyway, is not counted).
-        if let Poll::Ready(outcome) = futures::poll!(&mut attempt) {
+        if let Poll::Ready(outcome) = futures::poll!(attempt.as_mut()) {
             return outcome;
         }
-        match tokio::time::timeout(self.after, attempt).await {
+        // Boxed: the timer stays out of every message's future.
+        match Box::pin(tokio::time::timeout(self.after, attempt)).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::Retry(Failure::new(
                 Reason::Timeout,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use evkit_schema::Contract;
 
+use super::{Layer, Step};
 use crate::metrics::TopicMetrics;
 use crate::{Failure, Handler, Incoming, Outcome, Reason};
 
@@ -15,8 +16,8 @@ use crate::{Failure, Handler, Incoming, Outcome, Reason};
 /// the contract's [`SchemaIdLookup`](evkit_schema::confluent::SchemaIdLookup) (the registry) is
 /// asked first: an id registered since the contract read its subject is added and the message
 /// checked again.
-pub struct Validate {
-    inner: Arc<dyn Handler>,
+pub struct Validate<S = Arc<dyn Handler>> {
+    inner: S,
     contract: Arc<Contract>,
     metrics: Option<Arc<TopicMetrics>>,
 }
@@ -28,6 +29,13 @@ impl Validate {
         contract: Arc<Contract>,
         metrics: Option<Arc<TopicMetrics>>,
     ) -> Self {
+        Validate::around(inner, contract, metrics)
+    }
+}
+
+impl<S: Step> Validate<S> {
+    /// Wraps `inner`, another layer or a handler.
+    pub fn around(inner: S, contract: Arc<Contract>, metrics: Option<Arc<TopicMetrics>>) -> Self {
         Validate {
             inner,
             contract,
@@ -36,9 +44,14 @@ impl Validate {
     }
 }
 
-#[async_trait::async_trait]
-impl Handler for Validate {
-    async fn handle(&self, msg: Incoming) -> Outcome {
+super::handler_from_step!(Validate);
+
+impl<S: Step> Step for Validate<S> {
+    fn layers() -> Vec<Layer> {
+        super::with_inner::<S>(Layer::Validate)
+    }
+
+    async fn call(&self, msg: Incoming) -> Outcome {
         let mut checked = self.contract.check(&msg.envelope().message());
         if let Err(e) = &checked
             && let Some(id) = unknown_schema_id(e, &msg)
@@ -53,7 +66,7 @@ impl Handler for Validate {
                 if let Some(m) = &self.metrics {
                     m.count_valid();
                 }
-                self.inner.handle(msg.validated(checked)).await
+                self.inner.call(msg.validated(checked)).await
             }
             Err(e) => {
                 if let Some(m) = &self.metrics {
