@@ -280,15 +280,25 @@ impl Shared {
         if st.worker(&key.0, key.1).is_none_or(|w| w.epoch != epoch) {
             return false;
         }
-        batch.retain(
-            |env| match st.tracker.begin(&env.topic, env.partition, env.offset) {
+        // A partition's own queue holds only its records: one lookup for the batch.
+        let mut begin = st.tracker.begin_in(&key.0, key.1);
+        batch.retain(|env| {
+            if env.partition != key.1 || env.topic != key.0 {
+                tracing::error!(
+                    topic = %env.topic, partition = env.partition, offset = env.offset,
+                    queue_partition = key.1,
+                    "record in another partition's queue; not handled, not committed"
+                );
+                return false;
+            }
+            match begin.begin(env.offset) {
                 Ok(()) => true,
                 Err(e) => {
                     tracing::warn!(error = %e, "duplicate delivery skipped");
                     false
                 }
-            },
-        );
+            }
+        });
         true
     }
 

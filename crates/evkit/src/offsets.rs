@@ -36,6 +36,35 @@ impl Partition {
     }
 }
 
+/// One partition of an [`OffsetTracker`], to begin messages in ([`OffsetTracker::begin_in`]).
+#[derive(Debug)]
+pub struct Begin<'a> {
+    topic: &'a str,
+    partition: i32,
+    state: &'a mut Partition,
+}
+
+impl Begin<'_> {
+    /// A message of this partition was handed to its handler. Offsets must increase: an offset
+    /// at or below the last one begun is a duplicate delivery ([`Error::OutOfOrder`]).
+    pub fn begin(&mut self, offset: i64) -> Result<(), Error> {
+        let p = &mut *self.state;
+        if let Some(last) = p.last_begun
+            && offset <= last
+        {
+            return Err(Error::OutOfOrder {
+                topic: self.topic.to_owned(),
+                partition: self.partition,
+                offset,
+                last,
+            });
+        }
+        p.last_begun = Some(offset);
+        p.in_flight.push_back(offset);
+        Ok(())
+    }
+}
+
 /// Tracks, per partition, which consumed messages are still being handled, and says how far
 /// the consumer group may commit: up to the lowest offset still in flight, so a crash never skips
 /// a message whose handler had not finished, even when later messages finished first.
@@ -56,24 +85,24 @@ impl OffsetTracker {
 
     /// A message was handed to its handler.
     pub fn begin(&mut self, topic: &str, partition: i32, offset: i64) -> Result<(), Error> {
-        let partitions = match self.partitions.get_mut(topic) {
-            Some(p) => p,
-            None => self.partitions.entry(topic.to_owned()).or_default(),
-        };
-        let p = partitions.entry(partition).or_default();
-        if let Some(last) = p.last_begun
-            && offset <= last
-        {
-            return Err(Error::OutOfOrder {
-                topic: topic.to_owned(),
-                partition,
-                offset,
-                last,
-            });
+        self.begin_in(topic, partition).begin(offset)
+    }
+
+    /// Begins a run of messages of one partition, looking the partition up once: call
+    /// [`Begin::begin`] for each, in consumption order.
+    pub fn begin_in<'a>(&'a mut self, topic: &'a str, partition: i32) -> Begin<'a> {
+        // Allocates the name only for a topic's first message.
+        if !self.partitions.contains_key(topic) {
+            self.partitions.insert(topic.to_owned(), HashMap::new());
         }
-        p.last_begun = Some(offset);
-        p.in_flight.push_back(offset);
-        Ok(())
+        let Some(partitions) = self.partitions.get_mut(topic) else {
+            unreachable!("inserted above")
+        };
+        Begin {
+            topic,
+            partition,
+            state: partitions.entry(partition).or_default(),
+        }
     }
 
     /// A message's handling is over: acknowledged, or safely dead-lettered.

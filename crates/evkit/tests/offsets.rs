@@ -61,6 +61,35 @@ fn bookkeeping_mistakes_are_errors_not_panics() {
     ));
 }
 
+#[test]
+fn a_run_begun_in_one_partition_is_tracked_as_begun_one_by_one() {
+    let mut t = OffsetTracker::new();
+    t.begin("t", 1, 9).unwrap();
+    let mut run = t.begin_in("t", 0);
+    for o in [3, 4, 7] {
+        run.begin(o).unwrap();
+    }
+    // A duplicate in the run is refused, naming where it came from, and leaves the run going.
+    match run.begin(7) {
+        Err(Error::OutOfOrder {
+            topic,
+            partition,
+            offset,
+            last,
+        }) => assert_eq!((topic.as_str(), partition, offset, last), ("t", 0, 7, 7)),
+        other => panic!("{other:?}"),
+    }
+    run.begin(8).unwrap();
+    assert_eq!(t.in_flight("t", 0), 4);
+    assert_eq!(t.in_flight("t", 1), 1);
+    t.finish("t", 0, 4).unwrap();
+    assert_eq!(t.take_commits(), vec![pos(0, 3), pos(1, 9)]);
+    assert_eq!(t.finish_through("t", 0, 8), 3);
+    assert_eq!(t.take_commits(), vec![pos(0, 9)]);
+    // The other partition was not touched by the run.
+    assert!(matches!(t.begin("t", 1, 9), Err(Error::OutOfOrder { .. })));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
     /// Any finishing order: every committed position is at most the lowest unfinished offset, and
