@@ -60,8 +60,27 @@ type Key = (String, i32);
 struct Worker {
     tx: Option<mpsc::Sender<Envelope>>,
     epoch: u64,
-    revoked: CancellationToken,
+    revoked: Revoked,
     task: Option<JoinHandle<()>>,
+}
+
+/// Tells a partition's worker it was revoked: a flag it reads per message (a
+/// `CancellationToken` read takes its lock), and a token it can wait on.
+#[derive(Clone, Default)]
+struct Revoked {
+    flag: Arc<AtomicBool>,
+    token: CancellationToken,
+}
+
+impl Revoked {
+    fn revoke(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+
+    fn is_revoked(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
 }
 
 #[derive(Default)]
@@ -140,7 +159,7 @@ impl Shared {
             let mut st = self.lock();
             for k in &keys {
                 if let Some(w) = st.worker_mut(k) {
-                    w.revoked.cancel();
+                    w.revoked.revoke();
                     w.tx = None;
                 }
             }
@@ -240,7 +259,7 @@ impl Shared {
         let epoch = st.next_epoch;
         st.next_epoch += 1;
         let (tx, rx) = mpsc::channel(self.capacity);
-        let revoked = CancellationToken::new();
+        let revoked = Revoked::default();
         let task = tokio::spawn(crate::metrics::tallied(
             Arc::clone(&chain.metrics),
             work(
@@ -993,7 +1012,7 @@ struct Work {
     catalog_topic: Arc<str>,
     key: Key,
     epoch: u64,
-    revoked: CancellationToken,
+    revoked: Revoked,
     /// The last handled offset not yet reported to the tracker.
     done: Option<i64>,
     /// When progress was last reported.
@@ -1005,7 +1024,7 @@ impl Work {
     /// left unfinished at shutdown).
     async fn handle(&mut self, batch: &mut Vec<Envelope>) -> bool {
         for env in batch.drain(..) {
-            if self.revoked.is_cancelled() {
+            if self.revoked.is_revoked() {
                 return false;
             }
             let offset = env.offset;
@@ -1067,7 +1086,7 @@ async fn work(mut rx: mpsc::Receiver<Envelope>, queue: Option<PartitionQueue>, m
         return;
     };
     let mut stream = queue.stream();
-    let revoked = w.revoked.clone();
+    let revoked = w.revoked.token.clone();
     loop {
         tokio::select! {
             biased;
