@@ -10,8 +10,30 @@
 # Column (a′) is the parse the contract runs itself (one UTF-8 pass over the buffer, then
 # `serde_json::from_str`): b/a′ is the cost of the checks alone, a stricter measure than b/a.
 #   bash benches/callgrind.sh            (needs valgrind: apt-get install valgrind)
+# With `chain`, a consumer's per-message work instead (`chain_instructions`, todo-created): what
+# the bench's hand-written consumer does (parse + jsonschema), evkit's copy of the record, its
+# chain, and both as a partition worker runs them.
+#   bash benches/callgrind.sh chain
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = chain ]; then
+  cargo build --release -q -p evkit-benches --example chain_instructions
+  bin=target/release/examples/chain_instructions
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+  each() { # what n -> instructions
+    valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" "$bin" "$1" "$2" 2>&1 |
+      awk '/Collected/ {print $4}'
+  }
+  hand=$(($(each hand 11000) - $(each hand 1000)))
+  echo "| per message | instructions | × hand-written |"
+  echo "|---|---:|---:|"
+  for what in hand copy chain worker; do
+    n=$(($(each "$what" 11000) - $(each "$what" 1000)))
+    awk -v w="$what" -v n="$n" -v h="$hand" 'BEGIN { printf "| %s | %.0f | %.2f |\n", w, n / 10000, n / h }'
+  done
+  exit 0
+fi
 cargo build --release -q -p evkit-benches --example validate_instructions
 bin=target/release/examples/validate_instructions
 out=$(mktemp -d)
