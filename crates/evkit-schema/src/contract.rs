@@ -254,6 +254,10 @@ pub struct Contract {
     payload: SchemaValidator,
     dataschemas: BTreeMap<String, SchemaValidator>,
     key_schema: Option<SchemaValidator>,
+    /// The key schema as a [`StringRule`] when it is that plain (`type`, lengths, an enum, a
+    /// one-class pattern): a key it accepts needs no validator (nor a `Value` copy of the key);
+    /// one it refuses goes to the validator, which names the errors.
+    key_rule: Option<crate::string_rule::StringRule>,
     /// The key pointer's segments, unescaped once here rather than for every message.
     key_path: Option<Vec<String>>,
     headers: CompiledHeaders,
@@ -313,6 +317,11 @@ impl Contract {
             max_payload_bytes: max_payload_bytes.unwrap_or(DEFAULT_MAX_PAYLOAD_BYTES),
             payload,
             dataschemas,
+            key_rule: spec
+                .key
+                .schema
+                .as_ref()
+                .and_then(crate::string_rule::StringRule::compile),
             key_schema,
             key_path: spec.key.pointer.as_deref().and_then(pointer_segments),
             headers: compiled_headers,
@@ -670,7 +679,9 @@ impl Contract {
                 ));
             }
         }
-        if let Some(v) = &self.key_schema {
+        if let Some(v) = &self.key_schema
+            && !self.key_rule.as_ref().is_some_and(|r| r.accepts(key))
+        {
             push_schema_errors(v, &Value::String(key.to_owned()), &Part::Key, "", out);
         }
     }

@@ -6,6 +6,7 @@ use evkit_schema::{Catalog, Contract, Error, Message, Part, encode_identity};
 use std::sync::Arc;
 
 const TODO: &str = "platform.evkit.todo-created";
+const NOTIFICATIONS: &str = "platform.notifications.ingress";
 const VALID: &[u8] =
     br#"{"id": 42, "org_id": "12345", "title": "Water the plants", "created_at": "2026-11-01T09:30:00Z"}"#;
 
@@ -368,6 +369,27 @@ fn key_rules() {
         c.key_for(&serde_json::json!({"org_id": "777"})).as_deref(),
         Some("777")
     );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(2_000))]
+    /// A key schema (notifications: a string of 1 to 128 characters) is judged as jsonschema
+    /// judges the key on its own: code points, not bytes, at both bounds.
+    #[test]
+    fn a_key_schema_judges_keys_as_jsonschema_does(
+        key in proptest::string::string_regex("(a|é|😀|-| ){0,130}").unwrap(),
+    ) {
+        static CATALOG: std::sync::LazyLock<Catalog> = std::sync::LazyLock::new(catalog);
+        let catalog = &*CATALOG;
+        let topic = catalog.topic(NOTIFICATIONS).unwrap();
+        let schema = topic.spec.key.schema.clone().unwrap();
+        let oracle = jsonschema::validator_for(&schema).unwrap();
+        let c = catalog.contract(NOTIFICATIONS).unwrap();
+        let found = violations(c, &Message::new(b"{}").key(key.as_bytes()));
+        let refused = found.iter().any(|(p, _, _)| *p == Part::Key);
+        let expected = !key.is_empty() && !oracle.is_valid(&serde_json::Value::String(key.clone()));
+        proptest::prop_assert_eq!(refused, expected, "key {:?}: {:?}", key, found);
+    }
 }
 
 #[test]
