@@ -325,8 +325,16 @@ pub struct Config {
     pub consumer: ConsumerConfig,
     /// Address of the `/metrics` and `/healthz` endpoint, when one should be served.
     pub metrics_listen: Option<SocketAddr>,
-    /// Extra librdkafka properties, applied last (not for secrets: use `security`).
+    /// Extra librdkafka properties for every client, applied last (not for secrets: use
+    /// `security`).
     pub librdkafka: BTreeMap<String, String>,
+    /// Extra librdkafka properties for consumers only (the consumer, `replay`'s reader), applied
+    /// after `librdkafka`: a consumer property such as `session.timeout.ms` in `librdkafka`
+    /// would also reach every producer, which warns that it ignores it (`CONFWARN`).
+    pub librdkafka_consumer: BTreeMap<String, String>,
+    /// Extra librdkafka properties for producers only (`Producer`, the dead-letter producer, the
+    /// outbox relay, `replay`'s sender), applied after `librdkafka`.
+    pub librdkafka_producer: BTreeMap<String, String>,
     /// The Confluent Schema Registry, for `wire: confluent` topics and `evkit registry`.
     pub registry: Option<RegistryConfig>,
 }
@@ -403,6 +411,8 @@ impl Default for Config {
             consumer: ConsumerConfig::default(),
             metrics_listen: None,
             librdkafka: BTreeMap::new(),
+            librdkafka_consumer: BTreeMap::new(),
+            librdkafka_producer: BTreeMap::new(),
             registry: None,
         }
     }
@@ -740,16 +750,28 @@ impl Config {
         if let Some(pem) = &self.security.ca_pem {
             c.set("ssl.ca.pem", pem);
         }
-        for (k, v) in &self.librdkafka {
-            if k.contains("password") || k.starts_with("sasl.") {
-                return Err(invalid(
-                    "librdkafka",
-                    format!("`{k}` belongs in `security`, where it is redacted"),
-                ));
-            }
-            c.set(k, v);
-        }
+        extra_properties(&mut c, "librdkafka", &self.librdkafka)?;
         Ok(c)
+    }
+
+    /// [`Config::client_config`] for a consumer: then the `librdkafka_consumer` properties.
+    pub fn consumer_client_config(&self) -> Result<ClientConfig, Error> {
+        let mut c = self.client_config()?;
+        extra_properties(&mut c, "librdkafka_consumer", &self.librdkafka_consumer)?;
+        Ok(c)
+    }
+
+    /// [`Config::client_config`] for a producer: then the `librdkafka_producer` properties.
+    pub fn producer_client_config(&self) -> Result<ClientConfig, Error> {
+        let mut c = self.client_config()?;
+        extra_properties(&mut c, "librdkafka_producer", &self.librdkafka_producer)?;
+        Ok(c)
+    }
+
+    /// Whether the user set librdkafka property `key` for consumers (in `librdkafka` or
+    /// `librdkafka_consumer`).
+    pub(crate) fn sets_consumer_property(&self, key: &str) -> bool {
+        self.librdkafka.contains_key(key) || self.librdkafka_consumer.contains_key(key)
     }
 }
 
@@ -779,6 +801,24 @@ impl Config {
             }
         }
     }
+}
+
+/// Applies the extra properties of config section `section`; secrets are refused there.
+fn extra_properties(
+    c: &mut ClientConfig,
+    section: &str,
+    properties: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    for (k, v) in properties {
+        if k.contains("password") || k.starts_with("sasl.") {
+            return Err(invalid(
+                section,
+                format!("`{k}` belongs in `security`, where it is redacted"),
+            ));
+        }
+        c.set(k, v);
+    }
+    Ok(())
 }
 
 /// librdkafka's `sasl.*` properties for `sasl`, or what is missing for its mechanism.

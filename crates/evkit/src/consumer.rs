@@ -539,7 +539,7 @@ impl Consumer {
             kafka: OnceLock::new(),
             consumed: AtomicU64::new(0),
         });
-        let mut client = config.client_config()?;
+        let mut client = config.consumer_client_config()?;
         client
             .set("group.id", &config.group_id)
             .set("enable.auto.commit", "false")

@@ -156,7 +156,7 @@ impl fmt::Debug for Producer {
 
 /// The producer settings evkit insists on: durable, ordered, Java-compatible partitioning.
 pub(crate) fn producer_config(config: &Config, timeout: Duration) -> Result<ClientConfig, Error> {
-    let mut c = config.client_config()?;
+    let mut c = config.producer_client_config()?;
     c.set("acks", "all")
         .set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random")
@@ -168,11 +168,12 @@ impl Producer {
     /// A producer for `catalog`'s topics (and any other topic, unchecked, via
     /// [`Producer::produce_raw`]).
     pub fn new(config: &Config, catalog: Arc<Catalog>, metrics: Metrics) -> Result<Self, Error> {
-        // The delivery timeout: 30 s unless the config's librdkafka section sets
-        // `message.timeout.ms`.
+        // The delivery timeout: 30 s unless the config's `librdkafka_producer` or `librdkafka`
+        // section sets `message.timeout.ms`.
         let timeout = config
-            .librdkafka
+            .librdkafka_producer
             .get("message.timeout.ms")
+            .or_else(|| config.librdkafka.get("message.timeout.ms"))
             .and_then(|v| v.parse().ok())
             .map_or(Duration::from_secs(30), Duration::from_millis);
         let inner: FutureProducer = producer_config(config, timeout)?

@@ -148,12 +148,12 @@ pub async fn replay(
         }
     }
     check_topic(config, &options.dead_letter_topic).await?;
-    let mut client = config.client_config()?;
+    let mut client = config.consumer_client_config()?;
     client
         .set("group.id", &options.group_id)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest");
-    if !config.librdkafka.contains_key("session.timeout.ms") {
+    if !config.sets_consumer_property("session.timeout.ms") {
         // A short-lived job that polls all the time: the brokers' minimum session (6 s) is
         // plenty, and the next run of the job is not kept waiting for a departed member's long
         // default session (librdkafka's mock cluster waits a session out even after a leave).
@@ -269,7 +269,7 @@ pub async fn replay(
 
 /// Fails at once, with what to do, when no broker answers or the topic does not exist.
 async fn check_topic(config: &Config, topic: &str) -> Result<(), Error> {
-    let client = config.client_config()?;
+    let client = config.consumer_client_config()?;
     let topic = topic.to_owned();
     let bootstrap = config.bootstrap_servers.clone();
     tokio::task::spawn_blocking(move || {

@@ -290,3 +290,89 @@ fn the_group_instance_id_comes_from_the_pod_name_under_clowder_unless_set_or_tur
     let c: Config = serde_norway::from_str("group_instance_id: svc-0\n").unwrap();
     assert_eq!(c.group_instance_id.as_deref(), Some("svc-0"));
 }
+
+/// The librdkafka log lines a client emits while it is created.
+#[derive(Default)]
+struct Logs(std::sync::Mutex<Vec<String>>);
+
+impl rdkafka::ClientContext for Logs {
+    fn log(&self, _level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.0.lock().unwrap().push(format!("{fac}: {log_message}"));
+    }
+}
+
+impl rdkafka::producer::ProducerContext for Logs {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, (): ()) {}
+}
+
+fn producer_warnings(client: &rdkafka::ClientConfig) -> Vec<String> {
+    // rust-rdkafka passes librdkafka the `log` crate's level, which is off in a test.
+    let producer: rdkafka::producer::BaseProducer<Logs> = client
+        .clone()
+        .set_log_level(rdkafka::config::RDKafkaLogLevel::Warning)
+        .create_with_context(Logs::default())
+        .unwrap();
+    // Logs reach the context when the client is polled.
+    producer.poll(std::time::Duration::from_millis(100));
+    let logs = rdkafka::producer::Producer::context(&producer)
+        .0
+        .lock()
+        .unwrap()
+        .clone();
+    logs.into_iter()
+        .filter(|l| l.starts_with("CONFWARN"))
+        .collect()
+}
+
+#[test]
+fn consumer_and_producer_properties_reach_only_their_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evkit.yaml");
+    std::fs::write(
+        &path,
+        "bootstrap_servers: 127.0.0.1:1\n\
+         librdkafka:\n  socket.keepalive.enable: 'true'\n\
+         librdkafka_consumer:\n  session.timeout.ms: '10000'\n\
+         librdkafka_producer:\n  linger.ms: '20'\n",
+    )
+    .unwrap();
+    let c = Config::from_file(&path).unwrap();
+    let consumer = c.consumer_client_config().unwrap();
+    let producer = c.producer_client_config().unwrap();
+    assert_eq!(consumer.get("socket.keepalive.enable"), Some("true"));
+    assert_eq!(producer.get("socket.keepalive.enable"), Some("true"));
+    assert_eq!(consumer.get("session.timeout.ms"), Some("10000"));
+    assert_eq!(producer.get("session.timeout.ms"), None);
+    assert_eq!(producer.get("linger.ms"), Some("20"));
+    assert_eq!(consumer.get("linger.ms"), None);
+    // librdkafka takes each as its kind of client, and the producer has nothing to warn about.
+    let _consumer: BaseConsumer = consumer.clone().set("group.id", "g").create().unwrap();
+    assert_eq!(producer_warnings(&producer), Vec::<String>::new());
+    // What the sections avoid: a consumer property for every client makes producers warn.
+    let mut shared = c.clone();
+    shared
+        .librdkafka
+        .insert("session.timeout.ms".to_owned(), "10000".to_owned());
+    let warnings = producer_warnings(&shared.producer_client_config().unwrap());
+    assert!(
+        warnings.iter().any(|w| w.contains("session.timeout.ms")),
+        "{warnings:?}"
+    );
+    // Secrets are refused in the scoped sections too, naming the section.
+    for section in ["librdkafka_consumer", "librdkafka_producer"] {
+        let mut bad = c.clone();
+        let map = if section == "librdkafka_consumer" {
+            &mut bad.librdkafka_consumer
+        } else {
+            &mut bad.librdkafka_producer
+        };
+        map.insert("sasl.password".to_owned(), "x".to_owned());
+        let err = if section == "librdkafka_consumer" {
+            bad.consumer_client_config().unwrap_err()
+        } else {
+            bad.producer_client_config().unwrap_err()
+        };
+        assert!(err.to_string().contains(section), "{err}");
+    }
+}

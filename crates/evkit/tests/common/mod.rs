@@ -78,10 +78,10 @@ pub async fn setup(prefix: &str, partitions: i32) -> Setup {
     config.topics.insert(TODO.to_owned(), topic.clone());
     config.topics.insert(TODO_DLQ.to_owned(), dlq.clone());
     config
-        .librdkafka
+        .librdkafka_consumer
         .insert("session.timeout.ms".to_owned(), "6000".to_owned());
     config
-        .librdkafka
+        .librdkafka_consumer
         .insert("heartbeat.interval.ms".to_owned(), "500".to_owned());
     Setup {
         broker,
