@@ -503,7 +503,12 @@ impl CompiledHeaders {
         for (i, raw) in present {
             let name = self.known[i].as_str();
             let is_identity = name == IDENTITY_HEADER && self.identity.is_some();
-            if is_identity && let Some(hit) = self.cached_identity(raw) {
+            // This thread's identity cache, locked once for the lookup, the template and the
+            // insert of a new identity.
+            let mut shard = is_identity.then(|| self.identities.mine());
+            if let Some(shard) = shard.as_mut()
+                && let Some(hit) = shard.get(raw)
+            {
                 // Seen before: its header rules and identity document already passed.
                 facts.identity = Some(hit);
                 continue;
@@ -525,11 +530,11 @@ impl CompiledHeaders {
             if name == REQUEST_ID_HEADER {
                 facts.request_id = Some(value.to_owned());
             }
-            if is_identity
+            if let Some(shard) = shard.as_mut()
                 && out.len() == before
                 && let Some(validator) = &self.identity
             {
-                facts.identity = self.decode_and_remember(value, validator, out);
+                facts.identity = self.decode_and_remember(value, validator, shard, out);
             }
         }
         facts
@@ -550,10 +555,6 @@ impl CompiledHeaders {
                 });
             }
         }
-    }
-
-    fn cached_identity(&self, raw: &[u8]) -> Option<Identity> {
-        self.identities.mine().get(raw)
     }
 
     /// The general path: the known headers as one JSON object, validated by the whole schema.
@@ -624,10 +625,11 @@ impl CompiledHeaders {
         validator: &SchemaValidator,
         out: &mut Vec<Violation>,
     ) -> Option<Identity> {
-        if let Some(hit) = self.cached_identity(raw.as_bytes()) {
+        let mut shard = self.identities.mine();
+        if let Some(hit) = shard.get(raw.as_bytes()) {
             return Some(hit);
         }
-        self.decode_and_remember(raw, validator, out)
+        self.decode_and_remember(raw, validator, &mut shard, out)
     }
 
     /// Decodes and validates an identity header; remembers it when valid.
@@ -635,18 +637,11 @@ impl CompiledHeaders {
         &self,
         raw: &str,
         validator: &SchemaValidator,
+        shard: &mut IdentityCache,
         out: &mut Vec<Violation>,
     ) -> Option<Identity> {
-        let identity = decode_identity(
-            raw,
-            validator,
-            self.identity_shape.as_ref(),
-            &self.identities,
-            out,
-        )?;
-        self.identities
-            .mine()
-            .insert(raw.as_bytes(), identity.clone());
+        let identity = decode_identity(raw, validator, self.identity_shape.as_ref(), shard, out)?;
+        shard.insert(raw.as_bytes(), identity.clone());
         Some(identity)
     }
 
@@ -688,19 +683,14 @@ fn header_errors(
 /// The identity document `text` by the shape: compared with this thread's [`Template`] first (the
 /// last document the plain scan read), else checked by [`Shape::accept_learning`], whose
 /// template then replaces it. `None` when neither accepts it (the full validator decides).
-fn accept_identity(shape: &Shape, text: &str, shards: &IdentityShards) -> Option<Found> {
+fn accept_identity(shape: &Shape, text: &str, shard: &mut IdentityCache) -> Option<Found> {
     let slots = IDENTITY_FIELDS.len();
-    if let Some(found) = shards
-        .mine()
-        .template
-        .as_ref()
-        .and_then(|t| t.accept(text, slots))
-    {
+    if let Some(found) = shard.template.as_ref().and_then(|t| t.accept(text, slots)) {
         return Some(found);
     }
     let (found, template) = shape.accept_learning(text, slots)?;
     if template.is_some() {
-        shards.mine().template = template;
+        shard.template = template;
     }
     Some(found)
 }
@@ -731,7 +721,7 @@ fn decode_identity(
     raw: &str,
     validator: &SchemaValidator,
     shape: Option<&Shape>,
-    shards: &IdentityShards,
+    shard: &mut IdentityCache,
     out: &mut Vec<Violation>,
 ) -> Option<Identity> {
     let part = || Part::Header(IDENTITY_HEADER.to_owned());
@@ -760,7 +750,7 @@ fn decode_identity(
     // validator judges and explains.
     if let Some(shape) = shape
         && let Ok(text) = std::str::from_utf8(&bytes)
-        && let Some(found) = accept_identity(shape, text, shards)
+        && let Some(found) = accept_identity(shape, text, shard)
         && let Ok([Some(org_id), principal]) = found.0.into_inner()
     {
         return Some(Identity::from_owned(org_id, principal.unwrap_or_default()));
