@@ -533,7 +533,7 @@ async fn consumer_cpu_breakdown(catalog: &Catalog, msgs: &[Wire]) {
     let records = owned_records(msgs);
     let contract = Arc::clone(catalog.contract(TOPIC).unwrap());
     let metrics = Metrics::new();
-    let chain = noop_chain(catalog, &metrics);
+    let chain = evkit_benches::noop_chain(catalog, &metrics, TOPIC).unwrap();
     let topic: Arc<str> = Arc::from(TOPIC);
     let n = f64::from(u32::try_from(records.len()).unwrap());
     let (mut copy, mut check, mut whole) = (Vec::new(), Vec::new(), Vec::new());
@@ -570,7 +570,7 @@ async fn consumer_cpu_breakdown(catalog: &Catalog, msgs: &[Wire]) {
     // nothing (a catalog and metrics each): the difference is what sharing costs.
     let own_metrics = Metrics::new();
     let own_catalog = evkit_benches::catalog().unwrap();
-    let own = noop_chain(&own_catalog, &own_metrics);
+    let own = evkit_benches::noop_chain(&own_catalog, &own_metrics, TOPIC).unwrap();
     let mut per = [Vec::new(), Vec::new(), Vec::new()];
     for round in 0..9 {
         let (pair, tally) = match round % 3 {
@@ -586,28 +586,6 @@ async fn consumer_cpu_breakdown(catalog: &Catalog, msgs: &[Wire]) {
          topic's chain as the consumer does ({direct:.2} µs counting into the shared metrics without \
          the workers' tallies), {apart:.2} µs sharing nothing"
     );
-}
-
-/// The very chain the consumer builds for [`TOPIC`], around a no-op handler.
-fn noop_chain(catalog: &Catalog, metrics: &Metrics) -> Arc<dyn evkit::Handler> {
-    use evkit::middleware::dead_letter::Target;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:1")
-        .create()
-        .unwrap();
-    evkit::consumer::chain(
-        Arc::new(handler_fn(|_| async { Outcome::Ack })),
-        Arc::clone(catalog.contract(TOPIC).unwrap()),
-        &evkit::config::ConsumerConfig::default(),
-        metrics,
-        TOPIC,
-        Target {
-            topic: format!("{TOPIC}.dlq"),
-            producer,
-            timeout: Duration::from_secs(1),
-        },
-        tokio_util::sync::CancellationToken::new(),
-    )
 }
 
 /// Wall time per message of two chains run by two threads at once (each with its metrics),

@@ -17,9 +17,8 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
 
-use evkit::{Envelope, Handler as _, Incoming, Metrics, Outcome, handler_fn};
+use evkit::{Envelope, Handler as _, Incoming, Metrics, Outcome};
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
 
 const TOPIC: &str = "platform.evkit.todo-created";
@@ -49,7 +48,7 @@ fn main() {
         Some(headers),
     );
     let metrics = Metrics::new();
-    let chain = noop_chain(&catalog, &metrics);
+    let chain = evkit_benches::noop_chain(&catalog, &metrics, TOPIC).expect("the chain");
     let schema = jsonschema::validator_for(&topic.schema).unwrap();
     let envelope = Envelope::from_kafka(&record);
     let name: Arc<str> = Arc::from(TOPIC);
@@ -87,26 +86,4 @@ fn main() {
         }
     };
     rt.block_on(evkit::metrics::tallied(metrics.topic(TOPIC), run));
-}
-
-/// The chain the consumer builds for [`TOPIC`], around a handler that acknowledges.
-fn noop_chain(catalog: &evkit_schema::Catalog, metrics: &Metrics) -> Arc<dyn evkit::Handler> {
-    use evkit::middleware::dead_letter::Target;
-    let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:1")
-        .create()
-        .unwrap();
-    evkit::consumer::chain(
-        Arc::new(handler_fn(|_| async { Outcome::Ack })),
-        Arc::clone(catalog.contract(TOPIC).unwrap()),
-        &evkit::config::ConsumerConfig::default(),
-        metrics,
-        TOPIC,
-        Target {
-            topic: format!("{TOPIC}.dlq"),
-            producer,
-            timeout: Duration::from_secs(1),
-        },
-        tokio_util::sync::CancellationToken::new(),
-    )
 }

@@ -165,3 +165,31 @@ pub fn many_tenants(topic: &Topic, n: usize, target_len: usize) -> Option<Vec<Sa
         })
         .collect()
 }
+
+/// The chain the consumer builds for catalog topic `topic` ([`evkit::consumer::chain`]), around a
+/// handler that acknowledges: what the benches run per message without Kafka. Its dead-letter
+/// producer points at no broker (nothing here is dead-lettered). `None` when the catalog lacks
+/// the topic or the producer cannot be created.
+pub fn noop_chain(
+    catalog: &Catalog,
+    metrics: &evkit::Metrics,
+    topic: &str,
+) -> Option<std::sync::Arc<dyn evkit::Handler>> {
+    let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", "127.0.0.1:1")
+        .create()
+        .ok()?;
+    Some(evkit::consumer::chain(
+        std::sync::Arc::new(evkit::handler_fn(|_| async { evkit::Outcome::Ack })),
+        std::sync::Arc::clone(catalog.contract(topic).ok()?),
+        &evkit::config::ConsumerConfig::default(),
+        metrics,
+        topic,
+        evkit::middleware::dead_letter::Target {
+            topic: format!("{topic}.dlq"),
+            producer,
+            timeout: std::time::Duration::from_secs(1),
+        },
+        tokio_util::sync::CancellationToken::new(),
+    ))
+}
