@@ -50,14 +50,22 @@ impl<S: Step> Step for CatchPanic<S> {
     }
 
     async fn call(&self, msg: Incoming) -> Outcome {
-        match AssertUnwindSafe(self.inner.call(msg)).catch_unwind().await {
+        // A `Handler` written by hand may panic before it returns its future, not only in it.
+        let attempt = match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(msg))) {
+            Ok(attempt) => attempt,
+            Err(payload) => return panicked(&*payload),
+        };
+        match AssertUnwindSafe(attempt).catch_unwind().await {
             Ok(outcome) => outcome,
-            Err(payload) => {
-                tracing::error!("handler panicked");
-                Outcome::Retry(Failure::new(Reason::Panic, panic_message(&*payload)))
-            }
+            Err(payload) => panicked(&*payload),
         }
     }
+}
+
+/// The outcome of an attempt that panicked with `payload`.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> Outcome {
+    tracing::error!("handler panicked");
+    Outcome::Retry(Failure::new(Reason::Panic, panic_message(payload)))
 }
 
 #[cfg(test)]
@@ -82,6 +90,32 @@ mod tests {
         };
         assert_eq!(f.reason, Reason::Panic);
         assert_eq!(f.message, "handler panicked: boom at 0");
+    }
+
+    /// A handler written without `async_trait` that panics before it returns its future.
+    struct PanicsEarly;
+
+    impl Handler for PanicsEarly {
+        fn handle<'life0, 'async_trait>(
+            &'life0 self,
+            _msg: Incoming,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'async_trait>>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            panic!("before the future")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_before_the_handlers_future_is_caught_too() {
+        let guard = CatchPanic::new(Arc::new(PanicsEarly));
+        let Outcome::Retry(f) = guard.handle(msg()).await else {
+            panic!("panic not caught")
+        };
+        assert_eq!(f.reason, Reason::Panic);
+        assert_eq!(f.message, "handler panicked: before the future");
     }
 
     #[test]
