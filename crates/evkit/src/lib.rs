@@ -54,7 +54,7 @@ pub use envelope::Envelope;
 pub use handler::{Failure, Handler, Incoming, Outcome, Reason, handler_fn, typed};
 pub use metrics::Metrics;
 pub use middleware::Middleware;
-pub use offsets::{OffsetTracker, Position};
+pub use offsets::{OffsetTracker, PartitionRun, Position};
 pub use producer::{Context, Delivery, Prepared, Producer};
 pub use replay::{ReplayOptions, ReplayReport, replay};
 pub use router::{Router, Routes};

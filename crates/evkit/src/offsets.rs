@@ -36,15 +36,16 @@ impl Partition {
     }
 }
 
-/// One partition of an [`OffsetTracker`], to begin messages in ([`OffsetTracker::begin_in`]).
+/// One partition of an [`OffsetTracker`], to begin a run of its messages in
+/// ([`OffsetTracker::begin_in`]).
 #[derive(Debug)]
-pub struct Begin<'a> {
+pub struct PartitionRun<'a> {
     topic: &'a str,
     partition: i32,
     state: &'a mut Partition,
 }
 
-impl Begin<'_> {
+impl PartitionRun<'_> {
     /// A message of this partition was handed to its handler. Offsets must increase: an offset
     /// at or below the last one begun is a duplicate delivery ([`Error::OutOfOrder`]).
     pub fn begin(&mut self, offset: i64) -> Result<(), Error> {
@@ -89,8 +90,8 @@ impl OffsetTracker {
     }
 
     /// Begins a run of messages of one partition, looking the partition up once: call
-    /// [`Begin::begin`] for each, in consumption order.
-    pub fn begin_in<'a>(&'a mut self, topic: &'a str, partition: i32) -> Begin<'a> {
+    /// [`PartitionRun::begin`] for each, in consumption order.
+    pub fn begin_in<'a>(&'a mut self, topic: &'a str, partition: i32) -> PartitionRun<'a> {
         // Allocates the name only for a topic's first message.
         if !self.partitions.contains_key(topic) {
             self.partitions.insert(topic.to_owned(), HashMap::new());
@@ -98,7 +99,7 @@ impl OffsetTracker {
         let Some(partitions) = self.partitions.get_mut(topic) else {
             unreachable!("inserted above")
         };
-        Begin {
+        PartitionRun {
             topic,
             partition,
             state: partitions.entry(partition).or_default(),
