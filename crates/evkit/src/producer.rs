@@ -168,12 +168,11 @@ impl Producer {
     /// A producer for `catalog`'s topics (and any other topic, unchecked, via
     /// [`Producer::produce_raw`]).
     pub fn new(config: &Config, catalog: Arc<Catalog>, metrics: Metrics) -> Result<Self, Error> {
-        // The delivery timeout: 30 s unless the config's `librdkafka_producer` or `librdkafka`
-        // section sets `message.timeout.ms`.
+        // The delivery timeout: 30 s unless the producer's properties (`librdkafka_producer`
+        // over `librdkafka`) set `message.timeout.ms`.
         let timeout = config
-            .librdkafka_producer
+            .producer_client_config()?
             .get("message.timeout.ms")
-            .or_else(|| config.librdkafka.get("message.timeout.ms"))
             .and_then(|v| v.parse().ok())
             .map_or(Duration::from_secs(30), Duration::from_millis);
         let inner: FutureProducer = producer_config(config, timeout)?
