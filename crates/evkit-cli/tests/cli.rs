@@ -759,6 +759,11 @@ fn bench_reports_each_partition_count() {
             );
         }
         assert!(row["cpu_per_message_us"].as_f64().unwrap() > 0.0, "{row}");
+        // evkit against the hand-written consumer, compared in each of the two rounds.
+        let paired = &row["against_hand_written"];
+        assert_eq!(paired["rounds"], 2, "{row}");
+        assert!(paired["rate_ratio"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(paired["cpu_above_us"].as_f64().is_some(), "{row}");
         // Cores busy is the rate times the CPU per message; the ceiling, the cores over it.
         let cpu = row["cpu_per_message_us"].as_f64().unwrap();
         let busy = row["cores_busy"].as_f64().unwrap();

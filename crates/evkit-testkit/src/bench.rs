@@ -106,6 +106,44 @@ pub struct Run {
     pub bare: Option<Baseline>,
     /// A hand-written rdkafka consumer that parses and validates (see the module docs).
     pub hand_written: Option<Baseline>,
+    /// evkit against the hand-written consumer, round by round (see [`Paired`]).
+    pub against_hand_written: Option<Paired>,
+}
+
+/// evkit against a baseline, compared within each round (the two passes run one after the
+/// other, so a change in the machine's load between rounds moves both) and summarised by the
+/// median over the rounds. Steadier than comparing the two consumers' median passes, which may
+/// come from different rounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Paired {
+    /// Rounds compared.
+    pub rounds: usize,
+    /// The median of evkit's rate over the baseline's.
+    pub rate_ratio: f64,
+    /// The median of evkit's CPU per message minus the baseline's, in microseconds (`None`
+    /// without CPU readings).
+    pub cpu_above_us: Option<f64>,
+}
+
+impl Paired {
+    /// Compares evkit's passes with a baseline's, round by round (`evkit[i]` with `base[i]`);
+    /// `None` when no round has both.
+    pub fn of(evkit: &[Run], base: &[Baseline]) -> Option<Paired> {
+        let pairs = evkit.iter().zip(base);
+        let ratios: Vec<f64> = pairs
+            .clone()
+            .filter(|(_, b)| b.rate > 0.0)
+            .map(|(e, b)| e.rate / b.rate)
+            .collect();
+        let above: Vec<f64> = pairs
+            .filter_map(|(e, b)| Some(e.cpu_per_message_us? - b.cpu_per_message_us?))
+            .collect();
+        Some(Paired {
+            rounds: ratios.len(),
+            rate_ratio: median_by(ratios, |r| *r)?,
+            cpu_above_us: median_by(above, |a| *a),
+        })
+    }
 }
 
 impl Run {
@@ -248,9 +286,11 @@ pub async fn partition_throughput(
                 hand.push(baseline(broker, &actual, Some(schema), opts.messages).await?);
             }
         }
+        let against_hand_written = Paired::of(&evkit, &hand);
         let mut run = median_by(evkit, |r| r.rate).ok_or_else(|| Error::Limit {
             what: "a bench needs at least one round".to_owned(),
         })?;
+        run.against_hand_written = against_hand_written;
         run.bare = median_by(bare, |b| b.rate);
         run.hand_written = median_by(hand, |b| b.rate);
         runs.push(run);
@@ -507,6 +547,7 @@ async fn consume(
         ),
         bare: None,
         hand_written: None,
+        against_hand_written: None,
     })
 }
 
@@ -525,7 +566,48 @@ mod tests {
             cpu_per_message_us: cpu,
             bare: None,
             hand_written: None,
+            against_hand_written: None,
         }
+    }
+
+    fn base(rate: f64, cpu: Option<f64>) -> Baseline {
+        Baseline {
+            rate,
+            cpu_per_message_us: cpu,
+            invalid: 0,
+        }
+    }
+
+    #[test]
+    fn evkit_is_compared_with_a_baseline_round_by_round() {
+        // Round 2 was disturbed for evkit alone (half the baseline's rate, 4 µs more CPU).
+        // Round by round, evkit reaches 1.0, 0.5 and 0.97 of the baseline with 0.5, 4.0 and
+        // 0.5 µs more CPU: medians 0.97 and 0.5 µs.
+        let evkit = [
+            run(1, 100.0, Some(3.0)),
+            run(1, 200.0, Some(6.0)),
+            run(1, 300.0, Some(4.0)),
+        ];
+        let hand = [
+            base(100.0, Some(2.5)),
+            base(400.0, Some(2.0)),
+            base(310.0, Some(3.5)),
+        ];
+        let p = Paired::of(&evkit, &hand).unwrap();
+        assert_eq!(p.rounds, 3);
+        assert!((p.rate_ratio - 300.0 / 310.0).abs() < 1e-9, "{p:?}");
+        assert!((p.cpu_above_us.unwrap() - 0.5).abs() < 1e-9, "{p:?}");
+        // The two median passes come from different rounds (evkit's from round 2, the
+        // baseline's from round 3): 0.65 and 2.5 µs, the disturbed round's numbers.
+        let e = median_by(evkit.to_vec(), |r| r.rate).unwrap();
+        let h = median_by(hand.to_vec(), |b| b.rate).unwrap();
+        assert!((e.rate / h.rate - 200.0 / 310.0).abs() < 1e-9);
+        assert!((e.cpu_per_message_us.unwrap() - h.cpu_per_message_us.unwrap() - 2.5).abs() < 1e-9);
+        // Without CPU readings there is a ratio but no CPU difference; without a baseline,
+        // nothing.
+        let p = Paired::of(&evkit, &[base(300.0, None)]).unwrap();
+        assert_eq!((p.rounds, p.cpu_above_us), (1, None));
+        assert!(Paired::of(&evkit, &[]).is_none());
     }
 
     #[test]
