@@ -5,6 +5,8 @@
 
 /// mimalloc, as the README recommends for services: `consume`, `bench` and `dev` build and drop
 /// JSON values on several threads, where glibc's per-thread arenas cost several times the work.
+/// With the `override` feature (Cargo.toml) it also answers C's `malloc`, so librdkafka's own
+/// allocations (each fetched message, its parsed headers, and the embedded broker's) use it.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
