@@ -1384,3 +1384,30 @@ fn topics(catalog: &Catalog, format: Format) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod allocator {
+    /// The process's C allocations (librdkafka's messages and headers, the embedded broker's
+    /// records) come from mimalloc, as Rust's do: the workspace's `mimalloc` dependency has the
+    /// `override` feature. Without it, `malloc` is glibc's and this fails.
+    #[test]
+    #[allow(unsafe_code)]
+    fn c_malloc_is_mimalloc_too() {
+        let rust = Box::new([0u8; 64]);
+        // SAFETY: `mi_is_in_heap_region` only compares an address with mimalloc's regions.
+        let from_rust = unsafe { libmimalloc_sys::mi_is_in_heap_region(rust.as_ptr().cast()) };
+        assert!(from_rust, "the global allocator is mimalloc");
+        // SAFETY: a plain allocation, looked up as above, then freed once by the same `free`.
+        let from_c = unsafe {
+            let p = libc::malloc(64);
+            assert!(!p.is_null());
+            let ours = libmimalloc_sys::mi_is_in_heap_region(p);
+            libc::free(p);
+            ours
+        };
+        assert!(
+            from_c,
+            "C's malloc is not mimalloc's: give the mimalloc dependency its `override` feature"
+        );
+    }
+}
