@@ -10,8 +10,9 @@
 //! Beside each evkit run, two baselines read the same topic in a fresh group of their own
 //! ([`Options::baselines`]): a bare rdkafka consumer that does nothing with what it reads (the
 //! ceiling of the broker and client on this machine), and a hand-written one, what a team writes
-//! without evkit: one loop that parses each payload with `serde_json`, validates it with the
-//! payload schema compiled once by `jsonschema`, and stores the offset for auto-commit. Each
+//! without evkit: one loop that awaits `recv`, parses each payload with `serde_json`, validates
+//! it with the payload schema compiled once by `jsonschema`, and stores the offset for
+//! auto-commit (no timer per record: a watchdog beside the loop ends a stalled read). Each
 //! run also reports the CPU time of the whole process per message in the steady state, from the
 //! tenth of the messages to the last (client threads and, for the embedded broker, the broker
 //! itself included; the group join and the shutdown left out).
@@ -319,6 +320,17 @@ pub async fn baseline(
     schema: Option<&jsonschema::Validator>,
     messages: usize,
 ) -> Result<Baseline, Error> {
+    baseline_within(broker, actual, schema, messages, IDLE_LIMIT).await
+}
+
+/// [`baseline`], giving up with [`Error::Stalled`] after `idle` without a new record.
+async fn baseline_within(
+    broker: &Broker,
+    actual: &str,
+    schema: Option<&jsonschema::Validator>,
+    messages: usize,
+    idle: Duration,
+) -> Result<Baseline, Error> {
     use rdkafka::Message as _;
     use rdkafka::consumer::Consumer as _;
 
@@ -342,28 +354,49 @@ pub async fn baseline(
         .map_err(crate::kafka("subscribing a baseline consumer"))?;
     let want = u64::try_from(messages).unwrap_or(u64::MAX);
     let (mut got, mut first, mut invalid) = (0u64, None, 0u64);
-    while got < want {
-        let Ok(m) = tokio::time::timeout(IDLE_LIMIT, c.recv()).await else {
+    // A plain `recv` per record, as a team writes it: the stall check is a watchdog beside the
+    // loop, not a timer per record (that would cost the baseline a clock read and a timer each).
+    let progress = AtomicU64::new(0);
+    let read = async {
+        while got < want {
+            let Ok(m) = c.recv().await else { continue };
+            first.get_or_insert_with(Instant::now);
+            if got == steady_start(want) {
+                cpu = process_cpu_seconds();
+            }
+            if let Some(schema) = schema {
+                // Generated valid messages: a message that fails here is counted (the point is
+                // the cost of looking), and its offset is stored all the same.
+                let valid =
+                    serde_json::from_slice::<serde_json::Value>(m.payload().unwrap_or_default())
+                        .is_ok_and(|event| schema.is_valid(&event));
+                invalid += u64::from(!valid);
+                c.store_offset_from_message(&m)
+                    .map_err(crate::kafka("storing an offset"))?;
+            }
+            got += 1;
+            progress.store(got, Ordering::Relaxed);
+        }
+        Ok::<(), Error>(())
+    };
+    let watchdog = async {
+        let mut seen = 0;
+        loop {
+            tokio::time::sleep(idle).await;
+            let now = progress.load(Ordering::Relaxed);
+            if now == seen {
+                return now;
+            }
+            seen = now;
+        }
+    };
+    tokio::select! {
+        read = read => read?,
+        stuck = watchdog => {
             return Err(Error::Stalled {
-                what: format!("{what} baseline consumer: {got} of {want} messages read"),
+                what: format!("{what} baseline consumer: {stuck} of {want} messages read"),
             });
-        };
-        let Ok(m) = m else { continue };
-        first.get_or_insert_with(Instant::now);
-        if got == steady_start(want) {
-            cpu = process_cpu_seconds();
         }
-        if let Some(schema) = schema {
-            // Generated valid messages: a message that fails here is counted (the point is the
-            // cost of looking), and its offset is stored all the same.
-            let valid =
-                serde_json::from_slice::<serde_json::Value>(m.payload().unwrap_or_default())
-                    .is_ok_and(|event| schema.is_valid(&event));
-            invalid += u64::from(!valid);
-            c.store_offset_from_message(&m)
-                .map_err(crate::kafka("storing an offset"))?;
-        }
-        got += 1;
     }
     let took = first.map_or(Duration::ZERO, |t| t.elapsed());
     #[allow(clippy::cast_precision_loss)]
@@ -552,7 +585,7 @@ async fn consume(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -576,6 +609,37 @@ mod tests {
             cpu_per_message_us: cpu,
             invalid: 0,
         }
+    }
+
+    /// The baselines read with a plain `recv`; their watchdog still ends a read that stops
+    /// making progress, saying how far it got.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_baseline_that_runs_out_of_records_stalls_with_its_count() {
+        let broker = Broker::embedded().unwrap();
+        broker.create_topic("bench-stall", 1).await.unwrap();
+        let producer = crate::clients::producer(&broker).unwrap();
+        for i in 0..3u8 {
+            crate::clients::send(&producer, "bench-stall", None, &[], &[b'{', b'}', i])
+                .await
+                .unwrap();
+        }
+        let idle = Duration::from_millis(1500);
+        let read = baseline_within(&broker, "bench-stall", None, 3, idle)
+            .await
+            .unwrap();
+        assert!(read.rate > 0.0, "{read:?}");
+        // Bounded here, so a watchdog that never fires fails the test instead of hanging it.
+        let err = tokio::time::timeout(
+            Duration::from_secs(15),
+            baseline_within(&broker, "bench-stall", None, 5, idle),
+        )
+        .await
+        .expect("the watchdog never fired")
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Stalled { what } if what.contains("bare baseline consumer: 3 of 5")),
+            "{err}"
+        );
     }
 
     #[test]
