@@ -18,6 +18,7 @@
 //! ```text
 //! cargo bench -p evkit-benches --bench throughput
 //! EVKIT_BENCH_ROUNDS=7 EVKIT_BENCH_ONLY=consumer cargo bench -p evkit-benches --bench throughput
+//! EVKIT_BENCH_ONLY=threads cargo bench -p evkit-benches --bench throughput   # threads at once, no Kafka
 //! EVKIT_BOOTSTRAP=127.0.0.1:9092 cargo bench -p evkit-benches --bench throughput   # another broker
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -356,9 +357,14 @@ async fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let n = env_usize("EVKIT_BENCH_MESSAGES", if quick { 2_000 } else { 20_000 });
     let rounds = env_usize("EVKIT_BENCH_ROUNDS", if quick { 1 } else { 5 });
-    let broker = Broker::start().await.unwrap();
     let catalog = Arc::new(evkit_benches::catalog().unwrap());
     let msgs = Arc::new(wire(n));
+    let only = std::env::var("EVKIT_BENCH_ONLY").unwrap_or_default();
+    if only == "threads" {
+        thread_scaling(&catalog, &owned_records(&msgs), &msgs);
+        return;
+    }
+    let broker = Broker::start().await.unwrap();
     println!(
         "throughput: {n} messages of ~{} bytes, {rounds} rounds, {} broker, {} in flight, allocator {}",
         msgs[0].payload.len(),
@@ -367,7 +373,6 @@ async fn main() {
         evkit_benches::ALLOCATOR
     );
 
-    let only = std::env::var("EVKIT_BENCH_ONLY").unwrap_or_default();
     if only != "consumer" {
         producer_cpu_breakdown(&catalog);
     }
@@ -377,6 +382,7 @@ async fn main() {
     }
     if only != "producer" {
         consumer_cpu_breakdown(&catalog, &msgs).await;
+        thread_scaling(&catalog, &owned_records(&msgs), &msgs);
         bench_consumer(&broker, &catalog, &bare, &msgs, rounds).await;
     }
 }
@@ -596,12 +602,23 @@ fn chain_on_two_threads(
     records: &[rdkafka::message::OwnedMessage],
     tally: bool,
 ) -> f64 {
+    chain_on_threads(&chains, records, tally)
+}
+
+/// Wall time per message per thread of `chains.len()` threads at once, thread `i` running
+/// `chains[i]` (counting into its metrics) over its own copy of `records`; with `tally`, each
+/// thread counts into its own tally, as a partition worker does.
+fn chain_on_threads(
+    chains: &[(&Arc<dyn evkit::Handler>, &Metrics)],
+    records: &[rdkafka::message::OwnedMessage],
+    tally: bool,
+) -> f64 {
     use evkit::{Envelope, Incoming};
-    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let barrier = Arc::new(std::sync::Barrier::new(chains.len()));
     let per_thread: Vec<f64> = std::thread::scope(|s| {
         let handles: Vec<_> = chains
-            .into_iter()
-            .map(|(chain, metrics)| {
+            .iter()
+            .map(|&(chain, metrics)| {
                 let metrics = metrics.topic(TOPIC);
                 let envs: Vec<Envelope> = records.iter().map(Envelope::from_kafka).collect();
                 // Each worker has its own copy of the topic name, as in the consumer.
@@ -634,7 +651,92 @@ fn chain_on_two_threads(
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    per_thread.iter().sum::<f64>() / 2.0
+    per_thread.iter().sum::<f64>() / f64::from(u32::try_from(per_thread.len()).unwrap())
+}
+
+/// Wall time per message per thread of `threads` threads at once each doing what the
+/// hand-written consumer does per record (parse the payload, jsonschema's `is_valid` with a
+/// validator of its own), over its own copy of `msgs`: work that shares nothing, so its growth
+/// with the threads is the machine's (caches, memory, clock), not contention.
+fn hand_on_threads(threads: usize, schema: &Value, msgs: &[Wire]) -> f64 {
+    let barrier = Arc::new(std::sync::Barrier::new(threads));
+    let per_thread: Vec<f64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let validator = jsonschema::validator_for(schema).unwrap();
+                let payloads: Vec<Vec<u8>> = msgs.iter().map(|m| m.payload.clone()).collect();
+                let barrier = Arc::clone(&barrier);
+                s.spawn(move || {
+                    let n = f64::from(u32::try_from(payloads.len()).unwrap());
+                    barrier.wait();
+                    let t0 = Instant::now();
+                    for p in &payloads {
+                        let v: Value = serde_json::from_slice(p).unwrap();
+                        assert!(validator.is_valid(&v));
+                    }
+                    t0.elapsed().as_secs_f64() * 1e6 / n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    per_thread.iter().sum::<f64>() / f64::from(u32::try_from(per_thread.len()).unwrap())
+}
+
+/// How the work per message grows when more threads run at once, without Kafka, for 1, 2, 4,
+/// ... threads up to the machine's cores: evkit's chain shared by all threads as the consumer
+/// shares it (one topic, several partition workers), evkit's chain with nothing shared (a
+/// catalog and metrics per thread), and the hand-written consumer's parse and check. Where
+/// the last grows as much as the others, the growth is the machine's, not evkit's sharing.
+fn thread_scaling(catalog: &Catalog, records: &[rdkafka::message::OwnedMessage], msgs: &[Wire]) {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let metrics = Metrics::new();
+    let shared = evkit_benches::noop_chain(catalog, &metrics, TOPIC).unwrap();
+    let schema = catalog.topic(TOPIC).unwrap().schema.clone();
+    println!(
+        "threads at once, no Kafka, µs per message per thread (median of 5; × = against one thread):"
+    );
+    println!(
+        "| threads | evkit chain, shared | × | evkit chain, nothing shared | × | hand-written | × |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    let mut one = [f64::NAN; 3];
+    let mut n = 1;
+    while n <= cores {
+        let own: Vec<(Metrics, Catalog)> = (0..n)
+            .map(|_| (Metrics::new(), evkit_benches::catalog().unwrap()))
+            .collect();
+        let own_chains: Vec<Arc<dyn evkit::Handler>> = own
+            .iter()
+            .map(|(m, c)| evkit_benches::noop_chain(c, m, TOPIC).unwrap())
+            .collect();
+        let shared_pairs: Vec<_> = (0..n).map(|_| (&shared, &metrics)).collect();
+        let own_pairs: Vec<_> = own_chains
+            .iter()
+            .zip(&own)
+            .map(|(c, (m, _))| (c, m))
+            .collect();
+        let mut per = [Vec::new(), Vec::new(), Vec::new()];
+        for _ in 0..5 {
+            per[0].push(chain_on_threads(&shared_pairs, records, true));
+            per[1].push(chain_on_threads(&own_pairs, records, true));
+            per[2].push(hand_on_threads(n, &schema, msgs));
+        }
+        let row = per.map(median);
+        if n == 1 {
+            one = row;
+        }
+        println!(
+            "| {n} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            row[0],
+            row[0] / one[0],
+            row[1],
+            row[1] / one[1],
+            row[2],
+            row[2] / one[2]
+        );
+        n *= 2;
+    }
 }
 
 /// User + system CPU time of this process (all threads, the embedded broker's included), in
