@@ -18,7 +18,7 @@ use todo_service::{Store, demo, routes};
 use tokio_util::sync::CancellationToken;
 
 /// mimalloc instead of glibc malloc: a service that builds and drops JSON values on several
-/// threads spends several times less CPU in the allocator (see the README's benchmarks). With
+/// threads spends several times less CPU in the allocator (see the README's Benchmarks and `docs/benchmarks.md`). With
 /// the `override` feature it also answers C's `malloc`, so librdkafka's allocations (each
 /// message, its parsed headers) use it too.
 #[global_allocator]
