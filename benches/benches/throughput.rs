@@ -584,7 +584,7 @@ async fn consumer_cpu_breakdown(catalog: &Catalog, msgs: &[Wire]) {
             1 => ([(&chain, &metrics), (&chain, &metrics)], true),
             _ => ([(&chain, &metrics), (&own, &own_metrics)], true),
         };
-        per[round % 3].push(chain_on_two_threads(pair, &records, tally));
+        per[round % 3].push(chain_on_threads(&pair, &records, tally));
     }
     let [direct, tallied, apart] = per.map(median);
     println!(
@@ -592,17 +592,6 @@ async fn consumer_cpu_breakdown(catalog: &Catalog, msgs: &[Wire]) {
          topic's chain as the consumer does ({direct:.2} µs counting into the shared metrics without \
          the workers' tallies), {apart:.2} µs sharing nothing"
     );
-}
-
-/// Wall time per message of two chains run by two threads at once (each with its metrics),
-/// each thread over its own copy of `records`; with `tally`, each thread counts into its own
-/// tally, as a partition worker does.
-fn chain_on_two_threads(
-    chains: [(&Arc<dyn evkit::Handler>, &Metrics); 2],
-    records: &[rdkafka::message::OwnedMessage],
-    tally: bool,
-) -> f64 {
-    chain_on_threads(&chains, records, tally)
 }
 
 /// Wall time per message per thread of `chains.len()` threads at once, thread `i` running

@@ -3,7 +3,8 @@
 
 /// The global allocator of every bench binary: mimalloc, as we recommend for services (glibc
 /// malloc's arenas make the allocation pattern of JSON values across threads several times more
-/// expensive; see the README's Benchmarks and `docs/benchmarks.md`). Build with `--no-default-features` to measure the system allocator.
+/// expensive; see the README's Benchmarks and `docs/benchmarks.md`). Build with
+/// `--no-default-features` to measure the system allocator.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -38,11 +38,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 HERE = pathlib.Path(__file__).resolve().parent
 
 
-BIN = ROOT / "target" / "release"
-
-
-def generate(topic, count, seed, invalid, out):
-    cmd = [str(BIN / "evkit"), "--catalog", str(ROOT / "schemas"),
+def generate(bin_dir, topic, count, seed, invalid, out):
+    cmd = [str(bin_dir / "evkit"), "--catalog", str(ROOT / "schemas"),
            "generate-examples", "--topic", topic, "--count", str(count), "--seed", str(seed)]
     if invalid:
         cmd += ["--invalid-ratio", "1"]
@@ -104,13 +101,12 @@ def main():
     ap.add_argument("--check", action="store_true",
                     help="exit 1 when evkit's verdicts differ from what the messages break")
     args = ap.parse_args()
-    global BIN
-    BIN = ROOT / "target" / args.profile
+    bin_dir = ROOT / "target" / args.profile
     schema_path = ROOT / "schemas" / f"{args.topic}.event.json"
     schema = json.loads(schema_path.read_text())
     tmp = pathlib.Path(tempfile.mkdtemp())
-    valid = generate(args.topic, args.count, 1, False, tmp / "valid.jsonl")
-    invalid = generate(args.topic, args.count, 2, True, tmp / "invalid.jsonl")
+    valid = generate(bin_dir, args.topic, args.count, 1, False, tmp / "valid.jsonl")
+    invalid = generate(bin_dir, args.topic, args.count, 2, True, tmp / "invalid.jsonl")
     # A payload rule is `keyword@/instance/path`; key and header rules are words.
     expected = [("@" not in m["broken"]) for m in invalid]
     n_payload_broken = expected.count(False)
@@ -120,7 +116,7 @@ def main():
     rows = []
 
     def evkit(file):
-        out = subprocess.run([str(BIN / "examples" / "validate_lines"), args.topic,
+        out = subprocess.run([str(bin_dir / "examples" / "validate_lines"), args.topic,
                               str(file), str(args.passes)], check=True, capture_output=True,
                              text=True).stdout
         return json.loads(out)
