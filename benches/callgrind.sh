@@ -12,7 +12,9 @@
 #   bash benches/callgrind.sh            (needs valgrind: apt-get install valgrind)
 # With `chain`, a consumer's per-message work instead (`chain_instructions`, todo-created): what
 # the bench's hand-written consumer does (parse + jsonschema), evkit's copy of the record, its
-# chain, and both as a partition worker runs them.
+# chain, and both as a partition worker runs them; then the whole contract checked the plain way
+# (the bench's whole-contract consumer), and the worker and that check with a tenant of its own
+# per message (`_tenants`: no identity is seen twice).
 #   bash benches/callgrind.sh chain
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +30,7 @@ if [ "${1:-}" = chain ]; then
   hand=$(($(each hand 11000) - $(each hand 1000)))
   echo "| per message | instructions | × hand-written |"
   echo "|---|---:|---:|"
-  for what in hand copy chain worker; do
+  for what in hand copy chain worker whole worker_tenants whole_tenants; do
     n=$(($(each "$what" 11000) - $(each "$what" 1000)))
     awk -v w="$what" -v n="$n" -v h="$hand" 'BEGIN { printf "| %s | %.0f | %.2f |\n", w, n / 10000, n / h }'
   done

@@ -31,6 +31,7 @@ use evkit::{Config, Consumer, Context, Metrics, Outcome, Producer, Router, handl
 use evkit_events::generated::platform_evkit_todo_created::TodoCreatedEvent;
 use evkit_schema::{Catalog, encode_identity};
 use evkit_testkit::Broker;
+use evkit_testkit::bench::{Check, HandContract};
 use futures::StreamExt as _;
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -262,21 +263,13 @@ fn steady_start(n: usize) -> usize {
     usize::try_from(evkit_testkit::bench::steady_start(n)).unwrap()
 }
 
-/// A baseline consumer of `evkit_testkit::bench` (bare without `schema`, hand-written with it)
-/// reads the topic; every message must be valid.
-async fn consume_baseline(
-    broker: &Broker,
-    topic: &str,
-    schema: Option<&jsonschema::Validator>,
-    n: usize,
-) -> Pass {
-    let b = evkit_testkit::bench::baseline(broker, topic, schema, n)
+/// A baseline consumer of `evkit_testkit::bench` (bare, hand-written or whole-contract, by
+/// `check`) reads the topic; every message must be valid.
+async fn consume_baseline(broker: &Broker, topic: &str, check: Check<'_>, n: usize) -> Pass {
+    let b = evkit_testkit::bench::baseline(broker, topic, check, n)
         .await
         .unwrap();
-    assert_eq!(
-        b.invalid, 0,
-        "a valid message failed the hand-written check"
-    );
+    assert_eq!(b.invalid, 0, "a valid message failed a baseline's check");
     Pass {
         rate: b.rate,
         steady_cpu_us: b.cpu_per_message_us.unwrap(),
@@ -747,48 +740,63 @@ async fn bench_consumer(
     broker.create_topic(&topic, PARTITIONS).await.unwrap();
     produce_bare(bare, &topic, msgs, n).await;
     let schema = jsonschema::validator_for(&catalog.topic(TOPIC).unwrap().schema).unwrap();
-    let (mut consume_ratios, mut hand_ratios) = (Vec::new(), Vec::new());
+    let whole = HandContract::new(catalog.topic(TOPIC).unwrap()).unwrap();
+    let (mut consume_ratios, mut hand_ratios, mut whole_ratios) =
+        (Vec::new(), Vec::new(), Vec::new());
     let (mut bare_rates, mut hand_rates, mut evkit_rates) = (Vec::new(), Vec::new(), Vec::new());
-    let mut cpu_per_msg = [Vec::new(), Vec::new(), Vec::new()];
-    let mut steady = [Vec::new(), Vec::new(), Vec::new()];
+    let mut whole_rates = Vec::new();
+    let mut cpu_per_msg = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    let mut steady = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     let per_msg =
         |c0: f64| (process_cpu_seconds() - c0) * 1e6 / f64::from(u32::try_from(n).unwrap());
-    // For profiling one consumer alone: EVKIT_BENCH_CONSUMERS=evkit (or bare, hand, a list).
+    // For profiling one consumer alone: EVKIT_BENCH_CONSUMERS=evkit (or bare, hand, whole, a
+    // list).
     let chosen = std::env::var("EVKIT_BENCH_CONSUMERS").unwrap_or_default();
     let runs = |name: &str| chosen.is_empty() || chosen.split(',').any(|c| c == name);
     for round in 0..rounds {
-        let (mut b, mut h, mut e) = (f64::NAN, f64::NAN, f64::NAN);
+        let (mut bare_now, mut hand_now, mut evkit_now, mut whole_now) =
+            (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
         if runs("bare") {
             let c0 = process_cpu_seconds();
-            let pass = consume_baseline(broker, &topic, None, n).await;
+            let pass = consume_baseline(broker, &topic, Check::Nothing, n).await;
             cpu_per_msg[0].push(per_msg(c0));
             steady[0].push(pass.steady_cpu_us);
-            b = pass.rate;
+            bare_now = pass.rate;
         }
         if runs("hand") {
             let c0 = process_cpu_seconds();
-            let pass = consume_baseline(broker, &topic, Some(&schema), n).await;
+            let pass = consume_baseline(broker, &topic, Check::Payload(&schema), n).await;
             cpu_per_msg[1].push(per_msg(c0));
             steady[1].push(pass.steady_cpu_us);
-            h = pass.rate;
+            hand_now = pass.rate;
+        }
+        if runs("whole") {
+            let c0 = process_cpu_seconds();
+            let pass = consume_baseline(broker, &topic, Check::Whole(&whole), n).await;
+            cpu_per_msg[3].push(per_msg(c0));
+            steady[3].push(pass.steady_cpu_us);
+            whole_now = pass.rate;
         }
         if runs("evkit") {
             let c0 = process_cpu_seconds();
             let pass = consume_evkit(broker, &topic, catalog, n).await;
             cpu_per_msg[2].push(per_msg(c0));
             steady[2].push(pass.steady_cpu_us);
-            e = pass.rate;
+            evkit_now = pass.rate;
         }
         println!(
-            "  consume round {round}: bare {b:>9.0} msg/s  hand-written {h:>9.0} msg/s  evkit {e:>9.0} msg/s  ratio to bare {:.3}, to hand-written {:.3}",
-            e / b,
-            e / h
+            "  consume round {round}: bare {bare_now:>9.0} msg/s  hand-written {hand_now:>9.0} msg/s  whole contract {whole_now:>9.0} msg/s  evkit {evkit_now:>9.0} msg/s  ratio to bare {:.3}, to hand-written {:.3}, to whole contract {:.3}",
+            evkit_now / bare_now,
+            evkit_now / hand_now,
+            evkit_now / whole_now
         );
-        consume_ratios.push(e / b);
-        hand_ratios.push(e / h);
-        bare_rates.push(b);
-        hand_rates.push(h);
-        evkit_rates.push(e);
+        consume_ratios.push(evkit_now / bare_now);
+        hand_ratios.push(evkit_now / hand_now);
+        whole_ratios.push(evkit_now / whole_now);
+        whole_rates.push(whole_now);
+        bare_rates.push(bare_now);
+        hand_rates.push(hand_now);
+        evkit_rates.push(evkit_now);
     }
     let consume_ratio = median(consume_ratios);
     let hand_ratio = median(hand_ratios);
@@ -798,15 +806,20 @@ async fn bench_consumer(
         median(hand_rates),
         median(evkit_rates)
     );
-    let medians = |v: [Vec<f64>; 3]| v.map(|v| if v.is_empty() { f64::NAN } else { median(v) });
-    let [cpu_bare, cpu_hand, cpu_evkit] = medians(cpu_per_msg);
     println!(
-        "consumer CPU per message of this process, whole run (group join, fetch, shutdown and the embedded broker included): bare {cpu_bare:.2} µs, hand-written {cpu_hand:.2} µs, evkit {cpu_evkit:.2} µs; evkit - hand-written {:.2} µs",
+        "consumer against the whole contract checked by hand (key, headers, identity, payload; serde_json, base64, jsonschema): {:.0} msg/s; ratio evkit/whole contract {:.3}",
+        median(whole_rates),
+        median(whole_ratios)
+    );
+    let medians = |v: [Vec<f64>; 4]| v.map(|v| if v.is_empty() { f64::NAN } else { median(v) });
+    let [cpu_bare, cpu_hand, cpu_evkit, cpu_whole] = medians(cpu_per_msg);
+    println!(
+        "consumer CPU per message of this process, whole run (group join, fetch, shutdown and the embedded broker included): bare {cpu_bare:.2} µs, hand-written {cpu_hand:.2} µs, evkit {cpu_evkit:.2} µs, whole contract {cpu_whole:.2} µs; evkit - hand-written {:.2} µs",
         cpu_evkit - cpu_hand
     );
-    let [s_bare, s_hand, s_evkit] = medians(steady);
+    let [s_bare, s_hand, s_evkit, s_whole] = medians(steady);
     println!(
-        "consumer CPU per message of this process, steady state (the last 90% of the messages; fetch and the embedded broker included): bare {s_bare:.2} µs, hand-written {s_hand:.2} µs, evkit {s_evkit:.2} µs; evkit - hand-written {:.2} µs (target <= 1.0)",
+        "consumer CPU per message of this process, steady state (the last 90% of the messages; fetch and the embedded broker included): bare {s_bare:.2} µs, hand-written {s_hand:.2} µs, evkit {s_evkit:.2} µs, whole contract {s_whole:.2} µs; evkit - hand-written {:.2} µs (target <= 1.0)",
         s_evkit - s_hand
     );
 }

@@ -221,8 +221,9 @@ pub struct BenchArgs {
     /// Seed of the message generator.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Skip the baselines (a bare rdkafka consumer, and a hand-written one that parses and
-    /// validates with jsonschema) that otherwise read each topic after evkit.
+    /// Skip the baselines (a bare rdkafka consumer, a hand-written one that parses and
+    /// validates the payload with jsonschema, and one that checks the whole contract by hand:
+    /// key, headers, identity and payload) that otherwise read each topic after evkit.
     #[arg(long)]
     pub no_baselines: bool,
     /// Passes over each topic (evkit and the baselines taking turns, each in a fresh group);
@@ -269,9 +270,9 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
     let runs = evkit_testkit::bench::partition_throughput(&broker, &catalog, &topic, &opts).await?;
     if args.format == crate::Format::Human {
         outln!(
-            "| partitions | messages/s | per partition (min-max) | committed | CPU µs/message | cores busy | hand-written messages/s | its CPU µs/message | bare messages/s | bare CPU µs/message | evkit / hand-written (median of rounds) | CPU above hand-written (µs, median of rounds) |"
+            "| partitions | messages/s | per partition (min-max) | committed | CPU µs/message | cores busy | hand-written messages/s | its CPU µs/message | bare messages/s | bare CPU µs/message | evkit / hand-written (median of rounds) | CPU above hand-written (µs, median of rounds) | whole-contract messages/s | evkit / whole contract (median of rounds) |"
         );
-        outln!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        outln!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     }
     let show = |v: Option<f64>, digits: usize| {
         v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
@@ -284,9 +285,11 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
         let paired = run.against_hand_written;
         let ratio = paired.map(|p| p.rate_ratio);
         let above = paired.and_then(|p| p.cpu_above_us);
+        let whole = run.whole_contract;
+        let against_whole = run.against_whole_contract;
         match args.format {
             crate::Format::Human => outln!(
-                "| {} | {:.0} | {min}-{max} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {:.0} | {min}-{max} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 run.partitions,
                 run.rate,
                 run.committed,
@@ -298,37 +301,52 @@ pub async fn bench(catalog: Catalog, args: &BenchArgs) -> Result<ExitCode> {
                 show(run.bare.and_then(|b| b.cpu_per_message_us), 1),
                 show(ratio, 2),
                 show(above, 1),
+                show(whole.map(|w| w.rate), 0),
+                show(against_whole.map(|p| p.rate_ratio), 2),
             ),
-            crate::Format::Json => outln!(
-                "{}",
-                serde_json::json!({
-                    "partitions": run.partitions,
-                    "messages": run.handled,
-                    "rate": run.rate,
-                    "per_partition": run.per_partition,
-                    "committed": run.committed,
-                    "cpu_per_message_us": run.cpu_per_message_us,
-                    "cores_busy": run.cores_busy(),
-                    "ceiling_rate": run.ceiling_rate(crate::cores()),
-                    "hand_written": hand.map(|h| serde_json::json!({
-                        "rate": h.rate, "cpu_per_message_us": h.cpu_per_message_us,
-                    })),
-                    "against_hand_written": paired.map(|p| serde_json::json!({
-                        "rounds": p.rounds,
-                        "rate_ratio": p.rate_ratio,
-                        "cpu_above_us": p.cpu_above_us,
-                    })),
-                    "bare": run.bare.map(|b| serde_json::json!({
-                        "rate": b.rate, "cpu_per_message_us": b.cpu_per_message_us,
-                    })),
-                })
-            ),
+            crate::Format::Json => outln!("{}", json_row(run)),
         }
     }
     if args.format == crate::Format::Human {
         scaling_summary(&runs);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One `evkit bench --format json` row.
+fn json_row(run: &evkit_testkit::bench::Run) -> serde_json::Value {
+    let pair = |p: Option<evkit_testkit::bench::Paired>| {
+        p.map(|p| {
+            serde_json::json!({
+                "rounds": p.rounds,
+                "rate_ratio": p.rate_ratio,
+                "cpu_above_us": p.cpu_above_us,
+            })
+        })
+    };
+    let base = |b: Option<evkit_testkit::bench::Baseline>| {
+        b.map(|b| {
+            serde_json::json!({
+                "rate": b.rate, "cpu_per_message_us": b.cpu_per_message_us, "invalid": b.invalid,
+            })
+        })
+    };
+    serde_json::json!({
+        "partitions": run.partitions,
+        "messages": run.handled,
+        "rate": run.rate,
+        "per_partition": run.per_partition,
+        "committed": run.committed,
+        "cpu_per_message_us": run.cpu_per_message_us,
+        "cores_busy": run.cores_busy(),
+        "ceiling_rate": run.ceiling_rate(crate::cores()),
+        "hand_written": base(run.hand_written),
+        // Compared round by round (the median of each round's comparison), not pass with pass.
+        "against_hand_written": pair(run.against_hand_written),
+        "bare": base(run.bare),
+        "whole_contract": base(run.whole_contract),
+        "against_whole_contract": pair(run.against_whole_contract),
+    })
 }
 
 /// The scaling line under `evkit bench`'s table, and the ceiling the machine's cores set.

@@ -751,7 +751,7 @@ fn bench_reports_each_partition_count() {
         let total: u64 = spread.values().map(|v| v.as_u64().unwrap()).sum();
         assert_eq!(total, 300, "{row}");
         // The baselines read the same topic, and every run reports its CPU per message.
-        for baseline in ["hand_written", "bare"] {
+        for baseline in ["hand_written", "bare", "whole_contract"] {
             assert!(row[baseline]["rate"].as_f64().unwrap() > 0.0, "{row}");
             assert!(
                 row[baseline]["cpu_per_message_us"].as_f64().unwrap() > 0.0,
@@ -764,6 +764,9 @@ fn bench_reports_each_partition_count() {
         assert_eq!(paired["rounds"], 2, "{row}");
         assert!(paired["rate_ratio"].as_f64().unwrap() > 0.0, "{row}");
         assert!(paired["cpu_above_us"].as_f64().is_some(), "{row}");
+        // The whole-contract consumer found every generated message valid, as evkit did.
+        assert_eq!(row["whole_contract"]["invalid"], 0, "{row}");
+        assert_eq!(row["against_whole_contract"]["rounds"], 2, "{row}");
         // Cores busy is the rate times the CPU per message; the ceiling, the cores over it.
         let cpu = row["cpu_per_message_us"].as_f64().unwrap();
         let busy = row["cores_busy"].as_f64().unwrap();

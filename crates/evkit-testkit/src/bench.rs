@@ -12,8 +12,10 @@
 //! ceiling of the broker and client on this machine), and a hand-written one, what a team writes
 //! without evkit: one loop that awaits `recv`, parses each payload with `serde_json`, validates
 //! it with the payload schema compiled once by `jsonschema`, and stores the offset for
-//! auto-commit (no timer per record: a watchdog beside the loop ends a stalled read). Each
-//! run also reports the CPU time of the whole process per message in the steady state, from the
+//! auto-commit (no timer per record: a watchdog beside the loop ends a stalled read). A third,
+//! the whole-contract consumer, is the same loop doing the checks evkit does: key, headers,
+//! identity and payload, each the plain way with `serde_json`, `base64` and `jsonschema`
+//! ([`HandContract`]). Each run also reports the CPU time of the whole process per message in the steady state, from the
 //! tenth of the messages to the last (client threads and, for the embedded broker, the broker
 //! itself included; the group join and the shutdown left out).
 
@@ -109,6 +111,11 @@ pub struct Run {
     pub hand_written: Option<Baseline>,
     /// evkit against the hand-written consumer, round by round (see [`Paired`]).
     pub against_hand_written: Option<Paired>,
+    /// A hand-written rdkafka consumer that checks the whole contract, as evkit does: key,
+    /// headers, identity and payload ([`HandContract`]).
+    pub whole_contract: Option<Baseline>,
+    /// evkit against the whole-contract consumer, round by round.
+    pub against_whole_contract: Option<Paired>,
 }
 
 /// evkit against a baseline, compared within each round (the two passes run one after the
@@ -178,7 +185,7 @@ pub struct Baseline {
     /// CPU time of this process per message in the steady state (from the tenth of the messages
     /// to the last), in microseconds.
     pub cpu_per_message_us: Option<f64>,
-    /// Messages the hand-written consumer found invalid (counted, not refused).
+    /// Messages a checking baseline found invalid (counted, not refused).
     pub invalid: u64,
 }
 
@@ -229,14 +236,16 @@ pub async fn partition_throughput(
         }
     };
     let p = producer(broker)?;
-    // The hand-written baseline's validator, compiled once for the whole bench.
-    let schema = opts
+    // The checking baselines' validators, compiled once for the whole bench.
+    let checkers = opts
         .baselines
         .then(|| {
-            jsonschema::validator_for(&topic.schema).map_err(|e| Error::Generator {
-                at: topic.name().to_owned(),
-                reason: format!("the payload schema does not compile: {e}"),
-            })
+            let payload =
+                jsonschema::validator_for(&topic.schema).map_err(|e| Error::Generator {
+                    at: topic.name().to_owned(),
+                    reason: format!("the payload schema does not compile: {e}"),
+                })?;
+            Ok::<_, Error>((payload, HandContract::new(topic)?))
         })
         .transpose()?;
     let mut runs = Vec::new();
@@ -272,28 +281,34 @@ pub async fn partition_throughput(
                 ));
             }
         }
-        let (mut evkit, mut bare, mut hand) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut evkit, mut bare, mut hand, mut whole) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let rounds = opts.rounds.max(1);
         for round in 1..=rounds {
             tell(format!(
                 "{partitions} partition(s): consuming (round {round} of {rounds})"
             ));
             evkit.push(consume(broker, catalog, topic, &actual, partitions, opts).await?);
-            if let Some(schema) = &schema {
+            if let Some((payload, contract)) = &checkers {
                 tell(format!(
-                    "{partitions} partition(s): bare and hand-written consumers (round {round} of {rounds})"
+                    "{partitions} partition(s): bare, hand-written and whole-contract consumers (round {round} of {rounds})"
                 ));
-                bare.push(baseline(broker, &actual, None, opts.messages).await?);
-                hand.push(baseline(broker, &actual, Some(schema), opts.messages).await?);
+                let read = |check| baseline(broker, &actual, check, opts.messages);
+                bare.push(read(Check::Nothing).await?);
+                hand.push(read(Check::Payload(payload)).await?);
+                whole.push(read(Check::Whole(contract)).await?);
             }
         }
         let against_hand_written = Paired::of(&evkit, &hand);
+        let against_whole_contract = Paired::of(&evkit, &whole);
         let mut run = median_by(evkit, |r| r.rate).ok_or_else(|| Error::Limit {
             what: "a bench needs at least one round".to_owned(),
         })?;
         run.against_hand_written = against_hand_written;
+        run.against_whole_contract = against_whole_contract;
         run.bare = median_by(bare, |b| b.rate);
         run.hand_written = median_by(hand, |b| b.rate);
+        run.whole_contract = median_by(whole, |b| b.rate);
         runs.push(run);
     }
     Ok(runs)
@@ -312,33 +327,63 @@ fn median_by<T>(mut items: Vec<T>, key: impl Fn(&T) -> f64) -> Option<T> {
 }
 
 /// A baseline consumer reads `messages` records of `actual` in a fresh group, from the start
-/// (see the module docs): bare when `schema` is `None`, hand-written (parse, validate, store the
-/// offset) when it is given. Timed from the first record to the last.
+/// (see the module docs), doing `check` with each record. Timed from the first record to the
+/// last.
 pub async fn baseline(
     broker: &Broker,
     actual: &str,
-    schema: Option<&jsonschema::Validator>,
+    check: Check<'_>,
     messages: usize,
 ) -> Result<Baseline, Error> {
-    baseline_within(broker, actual, schema, messages, IDLE_LIMIT).await
+    baseline_within(broker, actual, check, messages, IDLE_LIMIT).await
+}
+
+/// What a baseline consumer does with each record it reads.
+#[derive(Clone, Copy)]
+pub enum Check<'a> {
+    /// Nothing (the bare consumer; auto-commit stores every offset).
+    Nothing,
+    /// Parses the payload and validates it with its schema, then stores the offset (the
+    /// hand-written consumer).
+    Payload(&'a jsonschema::Validator),
+    /// Checks the whole contract the plain way ([`HandContract`]), then stores the offset.
+    Whole(&'a HandContract),
+}
+
+impl Check<'_> {
+    fn name(self) -> &'static str {
+        match self {
+            Check::Nothing => "bare",
+            Check::Payload(_) => "hand-written",
+            Check::Whole(_) => "whole-contract",
+        }
+    }
+
+    /// Whether `m` passes (always, for [`Check::Nothing`]).
+    fn passes(self, m: &impl rdkafka::Message) -> bool {
+        match self {
+            Check::Nothing => true,
+            Check::Payload(schema) => {
+                serde_json::from_slice::<serde_json::Value>(m.payload().unwrap_or_default())
+                    .is_ok_and(|event| schema.is_valid(&event))
+            }
+            Check::Whole(contract) => contract.is_valid(m),
+        }
+    }
 }
 
 /// [`baseline`], giving up with [`Error::Stalled`] after `idle` without a new record.
 async fn baseline_within(
     broker: &Broker,
     actual: &str,
-    schema: Option<&jsonschema::Validator>,
+    check: Check<'_>,
     messages: usize,
     idle: Duration,
 ) -> Result<Baseline, Error> {
-    use rdkafka::Message as _;
     use rdkafka::consumer::Consumer as _;
 
-    let what = if schema.is_some() {
-        "hand-written"
-    } else {
-        "bare"
-    };
+    let what = check.name();
+    let checks = !matches!(check, Check::Nothing);
     let mut cpu = None;
     let c: rdkafka::consumer::StreamConsumer = broker
         .client_config()
@@ -346,7 +391,7 @@ async fn baseline_within(
         .set("auto.offset.reset", "earliest")
         .set(
             "enable.auto.offset.store",
-            if schema.is_some() { "false" } else { "true" },
+            if checks { "false" } else { "true" },
         )
         .create()
         .map_err(crate::kafka("creating a baseline consumer"))?;
@@ -364,13 +409,10 @@ async fn baseline_within(
             if got == steady_start(want) {
                 cpu = process_cpu_seconds();
             }
-            if let Some(schema) = schema {
+            if checks {
                 // Generated valid messages: a message that fails here is counted (the point is
                 // the cost of looking), and its offset is stored all the same.
-                let valid =
-                    serde_json::from_slice::<serde_json::Value>(m.payload().unwrap_or_default())
-                        .is_ok_and(|event| schema.is_valid(&event));
-                invalid += u64::from(!valid);
+                invalid += u64::from(!check.passes(&m));
                 c.store_offset_from_message(&m)
                     .map_err(crate::kafka("storing an offset"))?;
             }
@@ -410,6 +452,109 @@ async fn baseline_within(
         ),
         invalid,
     })
+}
+
+/// What a team writes by hand to check a topic's whole contract, not only its payload: the
+/// payload parsed with `serde_json` and validated by its schema, the key compared with the
+/// payload value the topic keys by, the headers gathered into a JSON object (names in lower
+/// case, each once) and validated by the catalog's header schema, and the identity header
+/// decoded (base64, then JSON) and validated by the identity document's schema. Every schema
+/// is compiled once by `jsonschema`, with `format` asserted; no cache, no error report: a
+/// `bool` per message. The
+/// bench's third baseline ([`Baseline`] `whole_contract`), and the work evkit's contract check
+/// does, written the plain way.
+pub struct HandContract {
+    payload: jsonschema::Validator,
+    headers: jsonschema::Validator,
+    identity: Option<jsonschema::Validator>,
+    key_pointer: Option<String>,
+    key_required: bool,
+}
+
+impl HandContract {
+    /// Compiles `topic`'s payload schema, its header schema and the header schema's
+    /// `$defs/identity` (when it has one).
+    pub fn new(topic: &Topic) -> Result<HandContract, Error> {
+        // Formats asserted, as the contract asserts them: for a 2020-12 schema jsonschema's
+        // defaults treat `format` as an annotation, and `date-time` would go unchecked.
+        let compile = |what: &str, schema: &serde_json::Value| {
+            jsonschema::options()
+                .should_validate_formats(true)
+                .build(schema)
+                .map_err(|e| Error::Generator {
+                    at: topic.name().to_owned(),
+                    reason: format!("the {what} schema does not compile: {e}"),
+                })
+        };
+        let headers = topic.headers_schema();
+        let mut narrowed = headers.clone();
+        if let (Some(required), Some(schema)) =
+            (&topic.spec.required_headers, narrowed.as_object_mut())
+        {
+            schema.insert("required".to_owned(), serde_json::json!(required));
+        }
+        Ok(HandContract {
+            payload: compile("payload", &topic.schema)?,
+            headers: compile("header", &narrowed)?,
+            identity: headers
+                .pointer("/$defs/identity")
+                .map(|s| compile("identity", s))
+                .transpose()?,
+            key_pointer: topic.spec.key.pointer.clone(),
+            key_required: topic.spec.key.required,
+        })
+    }
+
+    /// `true` when `m` keeps the whole contract.
+    pub fn is_valid(&self, m: &impl rdkafka::Message) -> bool {
+        use base64::Engine as _;
+        use rdkafka::message::Headers as _;
+        use serde_json::Value;
+
+        let Ok(event) = serde_json::from_slice::<Value>(m.payload().unwrap_or_default()) else {
+            return false;
+        };
+        if !self.payload.is_valid(&event) {
+            return false;
+        }
+        let key = m.key().filter(|k| !k.is_empty());
+        if let Some(pointer) = &self.key_pointer {
+            let want = event.pointer(pointer).and_then(Value::as_str);
+            if want.is_none_or(|w| key != Some(w.as_bytes())) {
+                return false;
+            }
+        } else if self.key_required && key.is_none() {
+            return false;
+        }
+        let mut headers = serde_json::Map::new();
+        for h in m.headers().into_iter().flat_map(|hs| hs.iter()) {
+            let Some(value) = h.value.and_then(|v| std::str::from_utf8(v).ok()) else {
+                return false;
+            };
+            let name = h.key.to_ascii_lowercase();
+            if headers
+                .insert(name, Value::String(value.to_owned()))
+                .is_some()
+            {
+                return false;
+            }
+        }
+        let headers = Value::Object(headers);
+        if !self.headers.is_valid(&headers) {
+            return false;
+        }
+        let Some(identity) = &self.identity else {
+            return true;
+        };
+        // Absent only where the topic does not require it (the header schema said so).
+        let Some(raw) = headers.get(evkit_schema::IDENTITY_HEADER) else {
+            return true;
+        };
+        raw.as_str()
+            .and_then(|h| base64::engine::general_purpose::STANDARD.decode(h).ok())
+            .and_then(|doc| serde_json::from_slice::<Value>(&doc).ok())
+            .is_some_and(|doc| identity.is_valid(&doc))
+    }
 }
 
 /// librdkafka's mock broker keeps about 5 MB per partition and drops older records (like
@@ -581,6 +726,8 @@ async fn consume(
         bare: None,
         hand_written: None,
         against_hand_written: None,
+        whole_contract: None,
+        against_whole_contract: None,
     })
 }
 
@@ -600,6 +747,8 @@ mod tests {
             bare: None,
             hand_written: None,
             against_hand_written: None,
+            whole_contract: None,
+            against_whole_contract: None,
         }
     }
 
@@ -608,6 +757,74 @@ mod tests {
             rate,
             cpu_per_message_us: cpu,
             invalid: 0,
+        }
+    }
+
+    /// The whole-contract baseline is judged by evkit's contract check (an independent
+    /// implementation of the same rules): on generated valid messages and on messages that
+    /// break each rule of the contract once, its verdict must be the contract's. It must also
+    /// fail: a key, a header, the identity document and the payload, each broken, are refused.
+    #[test]
+    fn the_whole_contract_baseline_agrees_with_evkit_on_every_rule() {
+        use rdkafka::message::{Header, OwnedHeaders, OwnedMessage, Timestamp};
+        let record = |g: &Generated| {
+            let headers = g.headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+                h.insert(Header {
+                    key: k.as_str(),
+                    value: Some(v),
+                })
+            });
+            OwnedMessage::new(
+                Some(g.payload.clone()),
+                g.key.clone(),
+                "t".to_owned(),
+                Timestamp::NotAvailable,
+                0,
+                0,
+                Some(headers),
+            )
+        };
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas");
+        let catalog = Catalog::load(dir).unwrap();
+        for name in ["platform.evkit.todo-created", "platform.evkit.todo-indexed"] {
+            let topic = catalog.topic(name).unwrap();
+            let hand = HandContract::new(topic).unwrap();
+            let mut runner = seeded_runner(7);
+            let valid = valid_message(topic).unwrap();
+            let invalid = crate::messages::invalid_message(topic).unwrap();
+            let (mut refused, mut disagreed) = (0, Vec::new());
+            for i in 0..600 {
+                let g = draw(if i < 200 { &valid } else { &invalid }, &mut runner).unwrap();
+                let evkit = topic.contract().is_valid(&g.message());
+                let plain = hand.is_valid(&record(&g));
+                assert_eq!(evkit, g.broken.is_none(), "{name}: evkit on {g:?}");
+                refused += usize::from(!plain);
+                if plain != evkit {
+                    disagreed.push(g.broken.map(|r| r.to_string()));
+                }
+            }
+            assert!(disagreed.is_empty(), "{name}: {disagreed:?}");
+            assert_eq!(refused, 400, "{name}");
+            // Each part, broken by hand.
+            let good = draw(&valid, &mut runner).unwrap();
+            assert!(hand.is_valid(&record(&good)));
+            let mut bad = good.clone();
+            bad.key = Some(b"someone-else".to_vec());
+            assert!(!hand.is_valid(&record(&bad)), "{name}: a foreign key");
+            let mut bad = good.clone();
+            bad.headers
+                .retain(|(n, _)| n != evkit_schema::REQUEST_ID_HEADER);
+            assert!(!hand.is_valid(&record(&bad)), "{name}: no request id");
+            let mut bad = good.clone();
+            for (n, v) in &mut bad.headers {
+                if n == evkit_schema::IDENTITY_HEADER {
+                    *v = evkit_schema::encode_identity("", "User").into_bytes();
+                }
+            }
+            assert!(!hand.is_valid(&record(&bad)), "{name}: an empty org_id");
+            let mut bad = good;
+            bad.payload = b"{}".to_vec();
+            assert!(!hand.is_valid(&record(&bad)), "{name}: an empty payload");
         }
     }
 
@@ -624,14 +841,14 @@ mod tests {
                 .unwrap();
         }
         let idle = Duration::from_millis(1500);
-        let read = baseline_within(&broker, "bench-stall", None, 3, idle)
+        let read = baseline_within(&broker, "bench-stall", Check::Nothing, 3, idle)
             .await
             .unwrap();
         assert!(read.rate > 0.0, "{read:?}");
         // Bounded here, so a watchdog that never fires fails the test instead of hanging it.
         let err = tokio::time::timeout(
             Duration::from_secs(15),
-            baseline_within(&broker, "bench-stall", None, 5, idle),
+            baseline_within(&broker, "bench-stall", Check::Nothing, 5, idle),
         )
         .await
         .expect("the watchdog never fired")
