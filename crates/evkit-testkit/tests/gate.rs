@@ -158,6 +158,66 @@ fn a_narrowed_bound_is_found_with_a_witness() {
     );
 }
 
+/// Bounds and constants past 2^53 are compared as the integers they are, not as doubles: a
+/// maximum lowered by one at 2^53 − 1, and a `const` moved by one past 2^53, are named for
+/// what they are, with the number as the schema writes it.
+#[test]
+fn integer_bounds_past_what_a_double_holds_are_compared_exactly() {
+    let dir = copy();
+    edit_schema(dir.path(), TODO, |s| {
+        s["properties"]["id"]["maximum"] = json!(9_007_199_254_740_990_u64);
+    });
+    let report = run(dir.path(), Mode::Backward, None);
+    assert_eq!(
+        found(&report),
+        [(TODO.to_owned(), "bound-tightened".to_owned())],
+        "{:#?}",
+        report.findings
+    );
+    let f = finding(&report, TODO, "bound-tightened");
+    assert_eq!(f.pointer, "/properties/id/maximum");
+    assert!(
+        f.detail.contains("9007199254740991 → 9007199254740990"),
+        "{}",
+        f.detail
+    );
+    // Two constants a double cannot tell apart.
+    let (old, new) = (copy(), copy());
+    for (dir, n) in [
+        (&old, 9_007_199_254_740_993_u64),
+        (&new, 9_007_199_254_740_992),
+    ] {
+        edit_schema(dir.path(), TODO, |s| {
+            let id = s["properties"]["id"].as_object_mut().unwrap();
+            id.remove("maximum");
+            id.insert("const".to_owned(), json!(n));
+        });
+    }
+    let opts = Options {
+        mode: Mode::Full,
+        cases: 64,
+        seed: 7,
+        allowed: Vec::new(),
+        today: "2026-11-29".parse().unwrap(),
+    };
+    let (base, next) = (
+        Catalog::load(old.path()).unwrap(),
+        Catalog::load(new.path()).unwrap(),
+    );
+    let report = gate(&base, &next, None, &opts).unwrap();
+    let rules: Vec<_> = report.blocking().map(|f| f.rule.clone()).collect();
+    assert!(
+        rules.contains(&"const-changed".to_owned()),
+        "{:#?}",
+        report.findings
+    );
+    assert!(
+        !rules.contains(&"unexplained".to_owned()),
+        "{:#?}",
+        report.findings
+    );
+}
+
 /// The header schema and the identity inside it are diffed too, once for the catalog.
 #[test]
 fn header_and_identity_schema_changes_are_found() {

@@ -683,6 +683,35 @@ fn is_true(v: &Value) -> bool {
     }
 }
 
+/// Two JSON numbers by value, exactly: integers as integers (two int64 bounds a double rounds
+/// to the same value stay apart), a number with a fraction against an integer as doubles, which
+/// is exact there (a double with a fraction is below 2^53 in magnitude).
+fn compare_numbers(x: &serde_json::Number, y: &serde_json::Number) -> Option<std::cmp::Ordering> {
+    let int = |n: &serde_json::Number| {
+        n.as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .or_else(|| {
+                // A whole double (`1e19`, `2.0`) within i128's range, as the integer it is.
+                let f = n.as_f64()?;
+                #[allow(clippy::cast_possible_truncation)]
+                (f.fract() == 0.0 && f.abs() < 1e38).then_some(f as i128)
+            })
+    };
+    match (int(x), int(y)) {
+        (Some(a), Some(b)) => Some(a.cmp(&b)),
+        _ => x.as_f64()?.partial_cmp(&y.as_f64()?),
+    }
+}
+
+/// The number a keyword holds, if it holds one.
+fn number_of<'v>(v: Option<(&'v Value, &str)>) -> Option<&'v serde_json::Number> {
+    match v {
+        Some((Value::Number(n), _)) => Some(n),
+        _ => None,
+    }
+}
+
 fn is_false(v: &Value) -> bool {
     v == &Value::Bool(false)
 }
@@ -690,7 +719,9 @@ fn is_false(v: &Value) -> bool {
 /// JSON equality with numbers compared by value (`1` equals `1.0`).
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Number(x), Value::Number(y)) => {
+            compare_numbers(x, y) == Some(std::cmp::Ordering::Equal)
+        }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
         }
@@ -1012,8 +1043,7 @@ impl<'a> Differ<'a> {
         // bounds
         for (k, upper) in BOUNDS {
             let (a, b) = (Self::get(om, k), Self::get(nm, k));
-            let num = |v: Option<(&Value, &str)>| v.and_then(|(v, _)| v.as_f64());
-            let (x, y) = (num(a), num(b));
+            let (x, y) = (number_of(a), number_of(b));
             if (a.is_some() && x.is_none()) || (b.is_some() && y.is_none()) {
                 // Draft 4's boolean `exclusiveMaximum`: compared as a keyword.
                 if a.map(|v| v.0) != b.map(|v| v.0) {
@@ -1032,13 +1062,18 @@ impl<'a> Differ<'a> {
             let tightened = match (x, y) {
                 (None, Some(_)) => Some(true),
                 (Some(_), None) => Some(false),
-                (Some(x), Some(y)) if (x - y).abs() > f64::EPSILON * x.abs().max(1.0) => {
-                    Some(if *upper { y < x } else { y > x })
-                }
+                (Some(x), Some(y)) => match compare_numbers(x, y) {
+                    Some(std::cmp::Ordering::Greater) => Some(*upper),
+                    Some(std::cmp::Ordering::Less) => Some(!*upper),
+                    _ => None,
+                },
                 _ => None,
             };
             if let Some(tight) = tightened {
-                let shown = |v: Option<f64>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
+                // As the schema writes it: a double would print 2^63 − 1 as 9223372036854776000.
+                let shown = |v: Option<&serde_json::Number>| {
+                    v.map_or_else(|| "none".to_owned(), ToString::to_string)
+                };
                 self.push(
                     if tight {
                         "bound-tightened"
