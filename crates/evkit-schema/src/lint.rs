@@ -39,7 +39,7 @@ pub struct Finding {
     pub pointer: String,
     /// Short rule name: `unknown-keyword`, `unknown-format`, `ecma-regex`, `open-object`,
     /// `missing-required`, `missing-id`, `missing-title`, `optional-key`, `invalid-example`,
-    /// `missing-examples`.
+    /// `missing-examples`, `unsafe-integer`.
     pub rule: &'static str,
     /// What is wrong and what to do.
     pub message: String,
@@ -63,6 +63,9 @@ impl fmt::Display for Finding {
         )
     }
 }
+
+/// The largest integer a double holds exactly with every integer below it (2^53 − 1).
+const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
 
 /// Every keyword of drafts 4 to 2020-12, with the annotations validators know.
 const KEYWORDS: &[&str] = &[
@@ -340,6 +343,13 @@ impl Lint<'_> {
                     self.regex(p, here);
                 }
             }
+            "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "const"
+            | "multipleOf" => self.safe_integer(key, value, here),
+            "enum" => {
+                for v in value.as_array().into_iter().flatten() {
+                    self.safe_integer(key, v, here);
+                }
+            }
             "format" => {
                 if let Some(f) = value.as_str().filter(|f| !FORMATS.contains(f)) {
                     let advice = match f {
@@ -372,6 +382,32 @@ impl Lint<'_> {
                     format!("`{key}` is not a JSON Schema keyword; validators ignore it{hint}"),
                 );
             }
+        }
+    }
+
+    /// A number in `key` beyond 2^53 − 1: JavaScript, Ajv, jq and every consumer that reads JSON
+    /// numbers as doubles cannot enforce it, and values past 2^53 lose precision there (Ajv let
+    /// through every break of an int64 `maximum` in `benches/validators/compare.py`).
+    fn safe_integer(&mut self, key: &str, value: &Value, here: &str) {
+        const SAFE: f64 = 9_007_199_254_740_991.0;
+        let Value::Number(n) = value else {
+            return;
+        };
+        let beyond = match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => u > MAX_SAFE_INTEGER,
+            (None, Some(i), _) => i.unsigned_abs() > MAX_SAFE_INTEGER,
+            (None, None, Some(f)) => f.is_finite() && f.abs() > SAFE,
+            _ => false,
+        };
+        if beyond {
+            self.push(
+                Severity::Warning,
+                here,
+                "unsafe-integer",
+                format!(
+                    "`{key}` {n} is beyond 2^53 − 1 ({MAX_SAFE_INTEGER}): consumers that read JSON numbers as doubles (JavaScript and Ajv, jq) cannot enforce it and round values near it; bound the field at ±{MAX_SAFE_INTEGER}, or carry 64-bit values as strings"
+                ),
+            );
         }
     }
 

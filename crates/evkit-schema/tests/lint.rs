@@ -150,3 +150,47 @@ fn the_sample_catalog_is_lint_clean() {
     let findings = lint_catalog(&c);
     assert!(findings.is_empty(), "{findings:#?}");
 }
+
+/// Bounds beyond 2^53 − 1 are warnings: a consumer that reads JSON numbers as doubles cannot
+/// enforce them (Ajv let every break of the sample's old int64 offset bound through).
+#[test]
+fn integer_bounds_beyond_what_a_double_holds_are_warnings() {
+    let schema = json!({
+        "$id": "urn:n", "title": "N", "type": "object", "required": ["a"],
+        "properties": {
+            "a": {"type": "integer", "minimum": 0, "maximum": 9_223_372_036_854_775_807_u64},
+            "b": {"type": "integer", "minimum": -1_152_921_504_606_846_976_i64},
+            "c": {"enum": [1, 36_028_797_018_963_968_u64, "x"]},
+            "d": {"type": "number", "exclusiveMaximum": 1e20},
+            "e": {"const": 9_007_199_254_740_992_u64},
+            // At the line, fractions and draft 4's boolean form: nothing to say.
+            "f": {"type": "integer", "minimum": -9_007_199_254_740_991_i64,
+                  "maximum": 9_007_199_254_740_991_u64},
+            "g": {"type": "number", "maximum": 1.5, "exclusiveMaximum": true}
+        }
+    });
+    let mut found: Vec<_> = rules(&schema, false)
+        .into_iter()
+        .filter(|f| f.0 == "unsafe-integer")
+        .map(|f| (f.1, f.2))
+        .collect();
+    found.sort();
+    let want: Vec<(String, Severity)> = [
+        "/properties/a/maximum",
+        "/properties/b/minimum",
+        "/properties/c/enum",
+        "/properties/d/exclusiveMaximum",
+        "/properties/e/const",
+    ]
+    .into_iter()
+    .map(|p| (p.to_owned(), Severity::Warning))
+    .collect();
+    assert_eq!(found, want);
+    let message = lint_schema(&schema, Path::new("s.json"), false)
+        .into_iter()
+        .find(|f| f.pointer == "/properties/a/maximum")
+        .unwrap()
+        .message;
+    assert!(message.contains("9223372036854775807"), "{message}");
+    assert!(message.contains("9007199254740991"), "{message}");
+}

@@ -455,7 +455,7 @@ pub struct Schema4;
       "description": "Where the todo-created event was read: partition and offset.",
       "properties": {
         "offset": {
-          "maximum": 9223372036854775807,
+          "maximum": 9007199254740991,
           "minimum": 0,
           "type": "integer"
         },
@@ -963,7 +963,7 @@ pub const PRECOMPILED: &[evkit_schema::Precompiled] = &[
         is_valid: Schema4::is_valid,
     },
     evkit_schema::Precompiled {
-        schema: r#"{"$id":"https://evkit.dev/schemas/platform.evkit.todo-indexed.event.json","$schema":"https://json-schema.org/draft/2020-12/schema","additionalProperties":false,"description":"A todo from platform.evkit.todo-created was stored by the todo service; the follow-up event of the example service.","examples":[{"id":42,"indexed_at":"2026-11-01T09:30:01Z","org_id":"12345","org_todo_count":3,"source_offset":{"offset":17,"partition":1}}],"properties":{"id":{"description":"Id of the stored todo (the `id` of the todo-created event).","maximum":9007199254740991,"minimum":1,"type":"integer"},"indexed_at":{"format":"date-time","type":"string"},"org_id":{"description":"Tenant that owns the todo; also the Kafka key.","maxLength":64,"minLength":1,"pattern":"^[0-9A-Za-z_-]+$","type":"string"},"org_todo_count":{"description":"How many todos the tenant has in the store after this one.","maximum":9007199254740991,"minimum":1,"type":"integer"},"source_offset":{"additionalProperties":false,"description":"Where the todo-created event was read: partition and offset.","properties":{"offset":{"maximum":9223372036854775807,"minimum":0,"type":"integer"},"partition":{"maximum":2147483647,"minimum":0,"type":"integer"}},"required":["partition","offset"],"type":"object"}},"required":["id","org_id","indexed_at","org_todo_count"],"title":"TodoIndexedEvent","type":"object"}"#,
+        schema: r#"{"$id":"https://evkit.dev/schemas/platform.evkit.todo-indexed.event.json","$schema":"https://json-schema.org/draft/2020-12/schema","additionalProperties":false,"description":"A todo from platform.evkit.todo-created was stored by the todo service; the follow-up event of the example service.","examples":[{"id":42,"indexed_at":"2026-11-01T09:30:01Z","org_id":"12345","org_todo_count":3,"source_offset":{"offset":17,"partition":1}}],"properties":{"id":{"description":"Id of the stored todo (the `id` of the todo-created event).","maximum":9007199254740991,"minimum":1,"type":"integer"},"indexed_at":{"format":"date-time","type":"string"},"org_id":{"description":"Tenant that owns the todo; also the Kafka key.","maxLength":64,"minLength":1,"pattern":"^[0-9A-Za-z_-]+$","type":"string"},"org_todo_count":{"description":"How many todos the tenant has in the store after this one.","maximum":9007199254740991,"minimum":1,"type":"integer"},"source_offset":{"additionalProperties":false,"description":"Where the todo-created event was read: partition and offset.","properties":{"offset":{"maximum":9007199254740991,"minimum":0,"type":"integer"},"partition":{"maximum":2147483647,"minimum":0,"type":"integer"}},"required":["partition","offset"],"type":"object"}},"required":["id","org_id","indexed_at","org_todo_count"],"title":"TodoIndexedEvent","type":"object"}"#,
         is_valid: Schema5::is_valid,
     },
     evkit_schema::Precompiled {
