@@ -15,9 +15,9 @@
 //! auto-commit (no timer per record: a watchdog beside the loop ends a stalled read). A third,
 //! the whole-contract consumer, is the same loop doing the checks evkit does: key, headers,
 //! identity and payload, each the plain way with `serde_json`, `base64` and `jsonschema`
-//! ([`HandContract`]). Each run also reports the CPU time of the whole process per message in the steady state, from the
-//! tenth of the messages to the last (client threads and, for the embedded broker, the broker
-//! itself included; the group join and the shutdown left out).
+//! ([`HandContract`]). Each run also reports the CPU time of the whole process per message in
+//! the steady state, from the tenth of the messages to the last (client threads and, for the
+//! embedded broker, the broker itself included; the group join and the shutdown left out).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -460,9 +460,8 @@ async fn baseline_within(
 /// case, each once) and validated by the catalog's header schema, and the identity header
 /// decoded (base64, then JSON) and validated by the identity document's schema. Every schema
 /// is compiled once by `jsonschema`, with `format` asserted; no cache, no error report: a
-/// `bool` per message. The
-/// bench's third baseline ([`Baseline`] `whole_contract`), and the work evkit's contract check
-/// does, written the plain way.
+/// `bool` per message. The bench's third baseline ([`Run::whole_contract`]): the work evkit's
+/// contract check does, written the plain way.
 pub struct HandContract {
     payload: jsonschema::Validator,
     headers: jsonschema::Validator,
@@ -472,8 +471,9 @@ pub struct HandContract {
 }
 
 impl HandContract {
-    /// Compiles `topic`'s payload schema, its header schema and the header schema's
-    /// `$defs/identity` (when it has one).
+    /// Compiles `topic`'s payload schema, its header schema (with the topic's
+    /// `required_headers`) and the header schema's `$defs/identity` (when it has one), the
+    /// latter as a `$ref` into the header document, so references inside it resolve.
     pub fn new(topic: &Topic) -> Result<HandContract, Error> {
         // Formats asserted, as the contract asserts them: for a 2020-12 schema jsonschema's
         // defaults treat `format` as an annotation, and `date-time` would go unchecked.
@@ -498,7 +498,16 @@ impl HandContract {
             headers: compile("header", &narrowed)?,
             identity: headers
                 .pointer("/$defs/identity")
-                .map(|s| compile("identity", s))
+                .is_some()
+                .then(|| {
+                    let mut doc: serde_json::Map<String, serde_json::Value> =
+                        ["$schema", "$id", "$defs"]
+                            .into_iter()
+                            .filter_map(|k| Some((k.to_owned(), headers.get(k)?.clone())))
+                            .collect();
+                    doc.insert("$ref".to_owned(), "#/$defs/identity".into());
+                    compile("identity", &serde_json::Value::Object(doc))
+                })
                 .transpose()?,
             key_pointer: topic.spec.key.pointer.clone(),
             key_required: topic.spec.key.required,
