@@ -162,3 +162,50 @@ fn surprising_valid_values_come_out() {
     assert!(any(&|v| v["a"] == json!([])), "an empty array");
     assert!(values.iter().all(|v| s.is_valid(v)));
 }
+
+/// Integer bounds far from zero (past ±2^62, past i64, past 2^53 where doubles skip
+/// integers) generate valid values instead of panicking on an empty range, and a narrow window
+/// past 2^53 is hit exactly.
+#[test]
+fn integers_with_bounds_far_from_zero_are_generated() {
+    let cases = [
+        json!({"type": "integer", "minimum": 9_223_372_036_854_775_000_u64}),
+        json!({"type": "integer", "maximum": -9_223_372_036_854_775_000_i64}),
+        json!({"type": "integer", "minimum": 5_000_000_000_000_000_000_u64,
+               "maximum": 5_000_000_000_000_000_100_u64}),
+        json!({"type": "integer", "minimum": -5_000_000_000_000_000_000_i64,
+               "maximum": -4_999_999_999_999_999_900_i64}),
+        json!({"type": "integer", "minimum": 9_007_199_254_740_993_u64,
+               "maximum": 9_007_199_254_740_995_u64}),
+        json!({"type": "integer", "minimum": 4_611_686_018_427_387_904_u64, "multipleOf": 7}),
+    ];
+    for schema in cases {
+        let s = Schema::new(&schema).unwrap();
+        let strategy = s.valid().unwrap();
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..64 {
+            let v = strategy.new_tree(&mut runner).unwrap().current();
+            assert!(s.is_valid(&v), "{schema}: {v}");
+        }
+    }
+    // The window past 2^53 holds three integers, and each is reached.
+    let s = Schema::new(
+        &json!({"type": "integer", "minimum": 9_007_199_254_740_993_u64,
+                                "maximum": 9_007_199_254_740_995_u64}),
+    )
+    .unwrap();
+    let strategy = s.valid().unwrap();
+    let mut runner = TestRunner::deterministic();
+    let seen: std::collections::BTreeSet<u64> = (0..200)
+        .filter_map(|_| strategy.new_tree(&mut runner).unwrap().current().as_u64())
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            9_007_199_254_740_993,
+            9_007_199_254_740_994,
+            9_007_199_254_740_995
+        ]
+        .into(),
+    );
+}

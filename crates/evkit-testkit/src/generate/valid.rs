@@ -449,10 +449,18 @@ impl Builder {
             if v.minimum.is_none() && step == 1 {
                 edges.extend([json!(i64::MIN), json!(-1e20)]);
             }
-            let span = (k_lo.max(-(1 << 62)), k_hi.min(1 << 62));
-            #[allow(clippy::cast_possible_truncation)]
-            let ks = ((span.0 as i64)..=(span.1 as i64))
-                .prop_map(move |k| json_int(i128::from(k) * step));
+            // Multiples k × step for k in a window of at most 2^63 − 1 values: around zero
+            // (±2^62) where the bounds allow, else at the end of the bounds nearest zero (a
+            // minimum past 2^62 once made this an empty range, and proptest panicked).
+            let (from, to) = if k_lo > REACH {
+                (k_lo, k_hi.min(k_lo + REACH))
+            } else if k_hi < -REACH {
+                (k_lo.max(k_hi - REACH), k_hi)
+            } else {
+                (k_lo.max(-REACH), k_hi.min(REACH))
+            };
+            let width = i64::try_from(to - from).unwrap_or(i64::MAX);
+            let ks = (0..=width).prop_map(move |d| json_int((from + i128::from(d)) * step));
             prop_oneof![6 => ks, 1 => proptest::sample::select(edges)]
                 .prop_flat_map(move |n| {
                     // Integral floats (`3.0`): valid JSON Schema integers since draft 6, and
@@ -864,6 +872,9 @@ fn int_of(n: &Number) -> Option<i128> {
     #[allow(clippy::cast_possible_truncation)]
     (f.fract() == 0.0 && f.abs() < 1.7e38).then_some(f as i128)
 }
+
+/// How far from zero the integer generator's window reaches (see `Builder::integer`).
+const REACH: i128 = 1 << 62;
 
 /// The generation window for integers: the bounds, or a million either side of what is given.
 fn window(lo: Option<i128>, hi: Option<i128>) -> (i128, i128) {
