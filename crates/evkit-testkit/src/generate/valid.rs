@@ -201,7 +201,9 @@ impl Builder {
                 };
                 self.node(&target, hint, at, depth + 1)
             }
-            CanonicalView::Raw(raw) => Ok(self.raw(&raw.schema, hint, at, depth)),
+            CanonicalView::Raw(raw) => {
+                Ok(self.raw(&raw.schema, raw.pointer.as_deref(), hint, at, depth))
+            }
         }
     }
 
@@ -266,15 +268,38 @@ impl Builder {
     /// A schema the canonical form does not model (today: `unevaluatedProperties` and
     /// `unevaluatedItems` in some positions): values of the schema without those keywords,
     /// filtered by the schema itself.
-    fn raw(&self, schema: &Value, hint: Option<JsonType>, at: &str, depth: usize) -> Strat {
+    fn raw(
+        &self,
+        schema: &Value,
+        stopped_at: Option<&str>,
+        hint: Option<JsonType>,
+        at: &str,
+        depth: usize,
+    ) -> Strat {
         let validator = jsonschema::options()
             .with_draft(self.draft)
             .should_validate_formats(true)
             .build(schema)
             .ok()
             .map(Arc::new);
+        // A number or integer with a bound the canonical form leaves unmodeled (past i64 as
+        // `"minimum": 1e19`, or near f64::MAX): the numeric generator on the bounds as written,
+        // else almost nothing drawn at random would pass.
+        if let Some(leaf) = numeric_leaf(schema) {
+            let base = self.leaf_values(&leaf);
+            return match validator {
+                Some(v) => base
+                    .prop_filter(
+                        format!("{}: number outside its rules", display_at(at)),
+                        move |x| v.is_valid(x),
+                    )
+                    .boxed(),
+                None => base,
+            };
+        }
         let mut loose = schema.clone();
         strip_unevaluated(&mut loose);
+        self.pin_integer_leaves(&mut loose, stopped_at);
         let base = jsonschema::canonical::options()
             .with_draft(self.draft)
             .should_validate_formats(true)
@@ -294,6 +319,60 @@ impl Builder {
                 )
                 .boxed(),
             None => base,
+        }
+    }
+
+    /// Numeric leaves inside `schema` that stopped the canonical form (see [`numeric_leaf`]; at
+    /// `stopped_at` and wherever the next try stops), each replaced by an `enum` of numbers
+    /// drawn for it and accepted by it, so the rest of the schema can be modeled. The schema's
+    /// own validator still judges every value (see [`Builder::raw`]).
+    fn pin_integer_leaves(&self, schema: &mut Value, stopped_at: Option<&str>) {
+        let mut next = stopped_at.map(str::to_owned);
+        for _ in 0..16 {
+            let Some(p) = next.take().filter(|p| !p.is_empty()) else {
+                return;
+            };
+            let Some(leaf) = schema.pointer_mut(&p) else {
+                return;
+            };
+            let Some(view) = numeric_leaf(leaf) else {
+                return;
+            };
+            let Ok(judge) = jsonschema::options().with_draft(self.draft).build(leaf) else {
+                return;
+            };
+            let strat = self.leaf_values(&view);
+            let mut runner = proptest::test_runner::TestRunner::deterministic();
+            let mut values: Vec<Value> = Vec::new();
+            for _ in 0..64 {
+                if let Ok(tree) = strat.new_tree(&mut runner) {
+                    let v = tree.current();
+                    if judge.is_valid(&v) && !values.contains(&v) {
+                        values.push(v);
+                    }
+                }
+            }
+            if values.is_empty() {
+                return;
+            }
+            *leaf = json!({ "enum": values });
+            match jsonschema::canonical::options()
+                .with_draft(self.draft)
+                .should_validate_formats(true)
+                .canonicalize(schema)
+                .map(|c| c.view())
+            {
+                Ok(CanonicalView::Raw(r)) => next = r.pointer,
+                _ => return,
+            }
+        }
+    }
+
+    /// Values of a numeric leaf, unfiltered.
+    fn leaf_values(&self, leaf: &Leaf) -> Strat {
+        match leaf {
+            Leaf::Integer(v) => self.integers(v),
+            Leaf::Number(v) => Self::numbers(v),
         }
     }
 
@@ -421,6 +500,16 @@ impl Builder {
     }
 
     fn integer(&self, v: &IntegerView, s: &CanonicalSchema, at: &str) -> Strat {
+        let strat = self.integers(v);
+        if v.not_multiple_of.is_empty() && v.multiple_of.iter().all(|m| int_of(m).is_some()) {
+            strat
+        } else {
+            self.filtered(strat, s, at, "integer outside its rules")
+        }
+    }
+
+    /// Integers in `v`'s window and multiples, unfiltered (see [`Builder::integer`]).
+    fn integers(&self, v: &IntegerView) -> Strat {
         let lo = v.minimum.as_ref().and_then(int_of);
         let hi = v.maximum.as_ref().and_then(int_of);
         let (lo, hi) = window(lo, hi);
@@ -433,7 +522,7 @@ impl Builder {
         let k_lo = div_ceil(lo, step);
         let k_hi = hi.div_euclid(step);
         let float_ok = self.draft != Draft::Draft4;
-        let strat: Strat = if k_hi < k_lo {
+        if k_hi < k_lo {
             // No multiple in range: only the filter can say; offer the bounds.
             proptest::sample::select(vec![json_int(lo), json_int(hi)]).boxed()
         } else {
@@ -475,24 +564,27 @@ impl Builder {
                     }
                 })
                 .boxed()
-        };
-        if v.not_multiple_of.is_empty() && v.multiple_of.iter().all(|m| int_of(m).is_some()) {
-            strat
-        } else {
-            self.filtered(strat, s, at, "integer outside its rules")
         }
     }
 
     fn number(&self, v: &NumberView, s: &CanonicalSchema, at: &str) -> Strat {
+        let strat = Self::numbers(v);
+        self.filtered(strat, s, at, "number outside its rules")
+    }
+
+    /// Numbers in `v`'s window, unfiltered (see [`Builder::number`]).
+    fn numbers(v: &NumberView) -> Strat {
         let lo = v.minimum.as_ref().and_then(Number::as_f64);
         let hi = v.maximum.as_ref().and_then(Number::as_f64);
+        // Finite: a bound near f64::MAX once made the window reach infinity, and every value
+        // drawn from it was rejected.
         let (flo, fhi) = match (lo, hi) {
             (Some(l), Some(h)) => (l, h),
-            (Some(l), None) => (l, l.abs().max(1.0) * 1e6),
-            (None, Some(h)) => (-(h.abs().max(1.0)) * 1e6, h),
+            (Some(l), None) => (l, (l.abs().max(1.0) * 1e6).min(f64::MAX)),
+            (None, Some(h)) => ((-(h.abs().max(1.0)) * 1e6).max(f64::MIN), h),
             (None, None) => (-1e6, 1e6),
         };
-        let strat: Strat = if let Some(m) = v.multiple_of.first() {
+        if let Some(m) = v.multiple_of.first() {
             decimal_multiples(m, flo, fhi)
         } else {
             let mut edges = Vec::new();
@@ -511,8 +603,16 @@ impl Builder {
             if lo.is_none() {
                 edges.push(json!(-1e300));
             }
-            let mut options: Vec<(u32, Strat)> =
-                vec![(5, (flo..=fhi).prop_map(Value::from).boxed())];
+            // A window wider than f64::MAX (bounds of opposite signs near it) is drawn at half
+            // scale: proptest's float range needs a finite width.
+            let spread = if (fhi - flo).is_finite() {
+                (flo..=fhi).prop_map(Value::from).boxed()
+            } else {
+                (flo / 2.0..=fhi / 2.0)
+                    .prop_map(|x| Value::from(x * 2.0))
+                    .boxed()
+            };
+            let mut options: Vec<(u32, Strat)> = vec![(5, spread)];
             #[allow(clippy::cast_possible_truncation)]
             if fhi - flo >= 1.0 && flo > -9e15 && fhi < 9e15 {
                 options.push((
@@ -526,8 +626,7 @@ impl Builder {
                 options.push((1, proptest::sample::select(edges).boxed()));
             }
             Union::new_weighted(options).boxed()
-        };
-        self.filtered(strat, s, at, "number outside its rules")
+        }
     }
 
     fn array(
@@ -871,6 +970,147 @@ fn int_of(n: &Number) -> Option<i128> {
     let f = n.as_f64()?;
     #[allow(clippy::cast_possible_truncation)]
     (f.fract() == 0.0 && f.abs() < 1.7e38).then_some(f as i128)
+}
+
+/// The keywords a numeric leaf may hold: its bounds, `multipleOf` and annotations.
+const LEAF_KEYS: &[&str] = &[
+    "type",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "$schema",
+    "$id",
+    "$comment",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+];
+
+/// A schema that is only `"type": "integer"` with bounds and `multipleOf` (and annotations), as
+/// an [`IntegerView`] with inclusive integer bounds; `None` for anything else.
+fn integer_leaf(schema: &Value) -> Option<IntegerView> {
+    let map = schema.as_object()?;
+    if map.get("type")?.as_str()? != "integer"
+        || !map.keys().all(|k| LEAF_KEYS.contains(&k.as_str()))
+    {
+        return None;
+    }
+    // The least (`up`) or greatest integer on the admitted side of a bound.
+    let bound = |key: &str, exclusive: bool, up: bool| -> Option<Option<i128>> {
+        let Some(v) = map.get(key) else {
+            return Some(None);
+        };
+        let n = v.as_number()?;
+        let i = match int_of(n) {
+            Some(i) if exclusive => {
+                if up {
+                    i + 1
+                } else {
+                    i - 1
+                }
+            }
+            Some(i) => i,
+            None => {
+                let f = n.as_f64().filter(|f| f.abs() < 1.7e38)?;
+                #[allow(clippy::cast_possible_truncation)]
+                let i = if up { f.ceil() } else { f.floor() } as i128;
+                i
+            }
+        };
+        Some(Some(i))
+    };
+    let lo = [
+        bound("minimum", false, true)?,
+        bound("exclusiveMinimum", true, true)?,
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    let hi = [
+        bound("maximum", false, false)?,
+        bound("exclusiveMaximum", true, false)?,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let number = |i: i128| {
+        i64::try_from(i)
+            .map(Number::from)
+            .or_else(|_| u64::try_from(i).map(Number::from))
+            .ok()
+            .or_else(|| {
+                #[allow(clippy::cast_precision_loss)]
+                Number::from_f64(i as f64)
+            })
+    };
+    Some(IntegerView {
+        minimum: lo.and_then(number),
+        maximum: hi.and_then(number),
+        multiple_of: map
+            .get("multipleOf")
+            .and_then(Value::as_number)
+            .cloned()
+            .into_iter()
+            .collect(),
+        not_multiple_of: Vec::new(),
+    })
+}
+
+/// A numeric leaf the canonical form leaves unmodeled, as the view its generator takes.
+enum Leaf {
+    Integer(IntegerView),
+    Number(NumberView),
+}
+
+/// A schema that is only `"type": "integer"` or `"type": "number"` with bounds and
+/// `multipleOf` (and annotations): [`integer_leaf`], or for numbers the tighter of each
+/// inclusive and exclusive bound.
+fn numeric_leaf(schema: &Value) -> Option<Leaf> {
+    if let Some(v) = integer_leaf(schema) {
+        return Some(Leaf::Integer(v));
+    }
+    let map = schema.as_object()?;
+    if map.get("type")?.as_str()? != "number"
+        || !map.keys().all(|k| LEAF_KEYS.contains(&k.as_str()))
+    {
+        return None;
+    }
+    let num = |k: &str| -> Option<Option<&Number>> {
+        map.get(k).map_or(Some(None), |v| v.as_number().map(Some))
+    };
+    let tighter = |inclusive: Option<&Number>, exclusive: Option<&Number>, upper: bool| match (
+        inclusive, exclusive,
+    ) {
+        (Some(i), Some(e)) => {
+            let (fi, fe) = (i.as_f64()?, e.as_f64()?);
+            let exclusive_wins = if upper { fe <= fi } else { fe >= fi };
+            Some(if exclusive_wins {
+                (Some(e.clone()), true)
+            } else {
+                (Some(i.clone()), false)
+            })
+        }
+        (Some(i), None) => Some((Some(i.clone()), false)),
+        (None, Some(e)) => Some((Some(e.clone()), true)),
+        (None, None) => Some((None, false)),
+    };
+    let (minimum, exclusive_minimum) = tighter(num("minimum")?, num("exclusiveMinimum")?, false)?;
+    let (maximum, exclusive_maximum) = tighter(num("maximum")?, num("exclusiveMaximum")?, true)?;
+    Some(Leaf::Number(NumberView {
+        minimum,
+        exclusive_minimum,
+        maximum,
+        exclusive_maximum,
+        multiple_of: num("multipleOf")?.cloned().into_iter().collect(),
+        not_multiple_of: Vec::new(),
+        excludes_integers: false,
+    }))
 }
 
 /// How far from zero the integer generator's window reaches (see `Builder::integer`).
