@@ -266,7 +266,8 @@ impl Builder {
     }
 
     /// A schema the canonical form does not model (today: `unevaluatedProperties` and
-    /// `unevaluatedItems` in some positions): values of the schema without those keywords,
+    /// `unevaluatedItems` in some positions, and numeric bounds past what it holds): values of
+    /// the schema without those keywords (numeric leaves pinned to values drawn for them),
     /// filtered by the schema itself.
     fn raw(
         &self,
@@ -299,7 +300,7 @@ impl Builder {
         }
         let mut loose = schema.clone();
         strip_unevaluated(&mut loose);
-        self.pin_integer_leaves(&mut loose, stopped_at);
+        self.pin_numeric_leaves(&mut loose, stopped_at);
         let base = jsonschema::canonical::options()
             .with_draft(self.draft)
             .should_validate_formats(true)
@@ -325,8 +326,9 @@ impl Builder {
     /// Numeric leaves inside `schema` that stopped the canonical form (see [`numeric_leaf`]; at
     /// `stopped_at` and wherever the next try stops), each replaced by an `enum` of numbers
     /// drawn for it and accepted by it, so the rest of the schema can be modeled. The schema's
-    /// own validator still judges every value (see [`Builder::raw`]).
-    fn pin_integer_leaves(&self, schema: &mut Value, stopped_at: Option<&str>) {
+    /// own validator still judges every value (see [`Builder::raw`]), and an `enum` of a
+    /// leaf's own valid values only narrows the schema.
+    fn pin_numeric_leaves(&self, schema: &mut Value, stopped_at: Option<&str>) {
         let mut next = stopped_at.map(str::to_owned);
         for _ in 0..16 {
             let Some(p) = next.take().filter(|p| !p.is_empty()) else {
