@@ -213,6 +213,18 @@ fn integers_with_bounds_far_from_zero_are_generated() {
                 .current();
             assert!(s.is_valid(&v), "{schema}: {v}");
         }
+        // Every bound is broken too, where a step of 1 is lost in the double.
+        let bounds = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
+        for site in s
+            .sites()
+            .iter()
+            .filter(|x| bounds.contains(&x.keyword.as_str()))
+        {
+            let b = s
+                .break_site(site, &mut TestRunner::deterministic(), 8)
+                .unwrap_or_else(|| panic!("{schema}: {} not broken", site.schema_path));
+            assert!(!s.is_valid(&b.value), "{schema}: {}", b.value);
+        }
     }
     // The window past 2^53 holds three integers, and each is reached.
     let s = Schema::new(
