@@ -286,36 +286,31 @@ impl Builder {
         // A number or integer with a bound the canonical form leaves unmodeled (past i64 as
         // `"minimum": 1e19`, or near f64::MAX): the numeric generator on the bounds as written,
         // else almost nothing drawn at random would pass.
-        if let Some(leaf) = numeric_leaf(schema) {
-            let base = self.leaf_values(&leaf);
-            return match validator {
-                Some(v) => base
-                    .prop_filter(
-                        format!("{}: number outside its rules", display_at(at)),
-                        move |x| v.is_valid(x),
-                    )
-                    .boxed(),
-                None => base,
-            };
-        }
-        let mut loose = schema.clone();
-        strip_unevaluated(&mut loose);
-        self.pin_numeric_leaves(&mut loose, stopped_at);
-        let base = jsonschema::canonical::options()
-            .with_draft(self.draft)
-            .should_validate_formats(true)
-            .canonicalize(&loose)
-            .ok()
-            .filter(|c| !matches!(c.view(), CanonicalView::Raw(_)))
-            .and_then(|c| self.node(&c, hint, at, depth).ok())
-            .unwrap_or_else(|| match hint {
-                Some(t) => Self::of_type(t, depth),
-                None => Self::any(depth),
-            });
+        let base = if let Some(leaf) = numeric_leaf(schema) {
+            self.leaf_values(&leaf)
+        } else {
+            let mut loose = schema.clone();
+            strip_unevaluated(&mut loose);
+            self.pin_numeric_leaves(&mut loose, stopped_at);
+            jsonschema::canonical::options()
+                .with_draft(self.draft)
+                .should_validate_formats(true)
+                .canonicalize(&loose)
+                .ok()
+                .filter(|c| !matches!(c.view(), CanonicalView::Raw(_)))
+                .and_then(|c| self.node(&c, hint, at, depth).ok())
+                .unwrap_or_else(|| match hint {
+                    Some(t) => Self::of_type(t, depth),
+                    None => Self::any(depth),
+                })
+        };
         match validator {
             Some(v) => base
                 .prop_filter(
-                    format!("{}: rejected by unevaluated*", display_at(at)),
+                    format!(
+                        "{}: rejected by a schema the canonical form does not model",
+                        display_at(at)
+                    ),
                     move |x| v.is_valid(x),
                 )
                 .boxed(),
