@@ -687,17 +687,8 @@ fn is_true(v: &Value) -> bool {
 /// to the same value stay apart), a number with a fraction against an integer as doubles, which
 /// is exact there (a double with a fraction is below 2^53 in magnitude).
 fn compare_numbers(x: &serde_json::Number, y: &serde_json::Number) -> Option<std::cmp::Ordering> {
-    let int = |n: &serde_json::Number| {
-        n.as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
-            .or_else(|| {
-                // A whole double (`1e19`, `2.0`) within i128's range, as the integer it is.
-                let f = n.as_f64()?;
-                #[allow(clippy::cast_possible_truncation)]
-                (f.fract() == 0.0 && f.abs() < 1e38).then_some(f as i128)
-            })
-    };
+    // A whole double (`1e19`, `2.0`) counts as the integer it is.
+    let int = crate::generate::int_of;
     match (int(x), int(y)) {
         (Some(a), Some(b)) => Some(a.cmp(&b)),
         _ => x.as_f64()?.partial_cmp(&y.as_f64()?),

@@ -903,15 +903,11 @@ impl Breaker {
                     // Past 2^53 a step of 1 or 0.5 is lost in the double (1e19 − 1 is 1e19):
                     // a step relative to the bound, written as the exact integer it is.
                     let far = b + sign * b.abs() * 1e-9;
-                    #[allow(clippy::cast_possible_truncation)]
-                    let whole = (far.fract() == 0.0 && far.abs() < 1.7e38).then_some(far as i128);
-                    out.push(match whole {
-                        Some(i) => i64::try_from(i)
-                            .map(Value::from)
-                            .or_else(|_| u64::try_from(i).map(Value::from))
-                            .unwrap_or_else(|_| json!(far)),
-                        None => json!(far),
-                    });
+                    out.push(
+                        serde_json::Number::from_f64(far)
+                            .and_then(|n| super::int_of(&n))
+                            .map_or_else(|| json!(far), super::json_int),
+                    );
                     if let Some(m) = schema.get("multipleOf").and_then(Value::as_f64) {
                         out.push(num(b + sign * m));
                         out.push(num(((b / m).floor() + if down { 0.0 } else { 1.0 }) * m));

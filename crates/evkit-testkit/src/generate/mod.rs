@@ -19,6 +19,7 @@
 mod invalid;
 pub(crate) mod text;
 mod valid;
+pub(crate) use valid::{int_of, json_int};
 
 use std::sync::Arc;
 

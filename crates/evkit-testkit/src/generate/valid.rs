@@ -957,7 +957,7 @@ fn count(n: Option<&Number>) -> Option<usize> {
 }
 
 /// An integral number as i128 (`2.0` included).
-fn int_of(n: &Number) -> Option<i128> {
+pub(crate) fn int_of(n: &Number) -> Option<i128> {
     if let Some(i) = n.as_i64() {
         return Some(i128::from(i));
     }
@@ -1036,16 +1036,7 @@ fn integer_leaf(schema: &Value) -> Option<IntegerView> {
     .into_iter()
     .flatten()
     .min();
-    let number = |i: i128| {
-        i64::try_from(i)
-            .map(Number::from)
-            .or_else(|_| u64::try_from(i).map(Number::from))
-            .ok()
-            .or_else(|| {
-                #[allow(clippy::cast_precision_loss)]
-                Number::from_f64(i as f64)
-            })
-    };
+    let number = |i: i128| json_int(i).as_number().cloned();
     Some(IntegerView {
         minimum: lo.and_then(number),
         maximum: hi.and_then(number),
@@ -1137,7 +1128,8 @@ fn lcm(a: i128, b: i128) -> i128 {
     (a / gcd(a, b)).saturating_mul(b)
 }
 
-fn json_int(i: i128) -> Value {
+/// An integer as JSON: exact as `i64` or `u64`, else the nearest double.
+pub(crate) fn json_int(i: i128) -> Value {
     if let Ok(i) = i64::try_from(i) {
         Value::from(i)
     } else if let Ok(u) = u64::try_from(i) {
