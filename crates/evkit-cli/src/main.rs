@@ -878,7 +878,8 @@ fn replay(catalog: &Catalog, args: &ReplayArgs) -> Result<ExitCode> {
         dry_run: args.dry_run,
         allow_foreign: args.allow_foreign,
         progress: Some(std::sync::Arc::new(|r: &evkit::ReplayReport| {
-            if r.read.is_multiple_of(1000) {
+            // The first message (the job has its partitions and reads), then every 1000th.
+            if r.read == 1 || r.read.is_multiple_of(1000) {
                 eprintln!(
                     "replay: read {}, replayed {}, still invalid {}",
                     r.read,

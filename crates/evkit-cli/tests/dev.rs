@@ -1041,34 +1041,61 @@ fn admin_clients_create_topics_on_evkit_dev() {
 /// The broker goes away under `consume --group` and `replay`, after they read and before they
 /// commit: each ends within its 10 s commit deadline (exit 2, saying what comes again) instead
 /// of waiting for a coordinator that never answers.
+///
+/// The broker is killed once the command shows it read a message (`consume` prints it, `replay`
+/// reports its first), not after a fixed pause: a group join slower than the pause left the
+/// job waiting for partitions instead (CI, stop 31: `got no partition ... within 30 s`).
 #[test]
 fn consumers_stop_in_bounded_time_when_the_broker_is_gone() {
-    let run_then_kill_broker = |args: &[&str], prepare: &dyn Fn(&Dev)| {
+    let run_then_kill_broker = |args: &[&str], prepare: &dyn Fn(&Dev), read: (bool, &str)| {
         let mut dev = start_dev();
         prepare(&dev);
-        let child = Command::cargo_bin("evkit")
+        let mut child = Command::cargo_bin("evkit")
             .unwrap()
             .arg("--catalog")
             .arg(catalog_dir())
             .env("EVKIT_BOOTSTRAP", &dev.bootstrap)
             .args(args)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let readers = [
+            lines_to(child.stdout.take().unwrap(), false, tx.clone()),
+            lines_to(child.stderr.take().unwrap(), true, tx),
+        ];
         // Read, then idle: the broker goes before the idle timeout ends and the commit starts.
-        std::thread::sleep(Duration::from_millis(2500));
+        let mut stderr = String::new();
+        let deadline = Instant::now() + Duration::from_secs(45);
+        loop {
+            let Ok((is_stderr, line)) =
+                rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            else {
+                panic!("{args:?} showed no message read within 45 s: {stderr}");
+            };
+            if is_stderr {
+                stderr.push_str(&line);
+                stderr.push('\n');
+            }
+            if is_stderr == read.0 && line.starts_with(read.1) {
+                break;
+            }
+        }
         let _ = dev.child.kill();
         let _ = dev.child.wait();
         let started = Instant::now();
-        let out = child.wait_with_output().unwrap();
+        let status = child.wait().unwrap();
         let took = started.elapsed();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        for reader in readers {
+            reader.join().unwrap();
+        }
+        stderr.extend(rx.try_iter().filter(|(e, _)| *e).map(|(_, l)| l + "\n"));
         assert!(
             took < Duration::from_secs(25),
             "{args:?} took {took:?}: {stderr}"
         );
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
         // The broker refused the commit at once, or never answered within the deadline.
         assert!(
             stderr.contains("did not confirm the commit") || stderr.contains("committing"),
@@ -1102,15 +1129,34 @@ fn consumers_stop_in_bounded_time_when_the_broker_is_gone() {
                 .assert()
                 .success();
         },
+        // A message shown on stdout.
+        (false, "--- "),
     );
     let dlq = format!("{TODO}.dlq");
-    run_then_kill_broker(&["replay", "--from", &dlq, "--idle-timeout", "5"], &|dev| {
-        evkit(dev)
-            .args(["produce", "--topic", &dlq, "--no-validate"])
-            .args(["--header", &format!("evkit-dlq-original-topic={TODO}")])
-            .args(["--header", "evkit-dlq-reason=validation"])
-            .write_stdin("{}")
-            .assert()
-            .success();
-    });
+    run_then_kill_broker(
+        &["replay", "--from", &dlq, "--idle-timeout", "5"],
+        &|dev| {
+            evkit(dev)
+                .args(["produce", "--topic", &dlq, "--no-validate"])
+                .args(["--header", &format!("evkit-dlq-original-topic={TODO}")])
+                .args(["--header", "evkit-dlq-reason=validation"])
+                .write_stdin("{}")
+                .assert()
+                .success();
+        },
+        (true, "replay: read 1,"),
+    );
+}
+
+/// Sends each line of `from` to `to`, tagged with `is_stderr`.
+fn lines_to(
+    from: impl std::io::Read + Send + 'static,
+    is_stderr: bool,
+    to: std::sync::mpsc::Sender<(bool, String)>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            let _ = to.send((is_stderr, line));
+        }
+    })
 }
