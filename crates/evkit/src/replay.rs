@@ -172,17 +172,22 @@ pub async fn replay(
     let mut report = ReplayReport::default();
     let mut next: BTreeMap<i32, i64> = BTreeMap::new();
     let started = Instant::now();
+    // `idle` counts from the moment the group gave this job its partitions (so a slow group
+    // join does not look like an empty topic), then from the last message read. It is a
+    // deadline, not a wait per poll: consume errors (a broker gone) do not restart it, and
+    // partitions lost after that moment (the session timed out) do not send the job back to
+    // waiting for a join, so it goes on to commit (which then reports what comes again).
+    let mut idle_from: Option<Instant> = None;
     while options.limit.is_none_or(|l| report.read < l) {
-        // `idle` counts from the moment the group gave this job its partitions, so a slow group
-        // join does not look like an empty topic.
-        let assigned = consumer.assignment().is_ok_and(|a| a.count() > 0);
-        let wait = if assigned {
-            options.idle
-        } else {
-            Duration::from_millis(200)
+        if idle_from.is_none() && consumer.assignment().is_ok_and(|a| a.count() > 0) {
+            idle_from = Some(Instant::now());
+        }
+        let wait = match idle_from {
+            Some(from) => options.idle.saturating_sub(from.elapsed()),
+            None => Duration::from_millis(200),
         };
         let Ok(received) = tokio::time::timeout(wait, consumer.recv()).await else {
-            if assigned {
+            if idle_from.is_some() {
                 break;
             }
             if started.elapsed() > JOIN_TIMEOUT {
@@ -205,6 +210,7 @@ pub async fn replay(
                 continue;
             }
         };
+        idle_from = Some(Instant::now());
         let envelope = Envelope::from_kafka(&message);
         report.read += 1;
         match replay_one(config, &producer, &envelope, options).await? {

@@ -38,7 +38,6 @@ async fn shutdown_is_bounded_when_the_broker_is_gone() {
         ..Config::default()
     };
     config.topics.insert(TODO.to_owned(), topic.to_owned());
-    config.topics.insert(TODO_DLQ.to_owned(), dlq.to_owned());
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", cluster.bootstrap_servers())
         .create()
@@ -201,5 +200,69 @@ async fn stopping_the_outbox_relay_is_bounded_when_the_broker_is_gone() {
         outbox.pending().await.unwrap(),
         5,
         "every row is still stored"
+    );
+}
+
+/// The replay job ends in bounded time when the broker goes away after it read, before its
+/// idle time is up: it goes on to commit, which fails, and says the messages read may come
+/// again. It used to restart its idle wait on each consume error and, once the dead session
+/// cost it its partitions, wait for a group join until its 30 s join deadline
+/// (`group evkit-replay got no partition ... within 30 s`, seen on CI in the `evkit replay` test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_is_bounded_when_the_broker_goes_after_it_read() {
+    init_tracing();
+    let cluster = Arc::new(EmbeddedBroker::start(1).unwrap());
+    let (topic, dlq) = ("evkit-shutdown-replay", "evkit-shutdown-replay.dlq");
+    cluster.create_topic(topic, 1).unwrap();
+    cluster.create_topic(dlq, 1).unwrap();
+    let config = patient_config(&cluster, topic);
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .create()
+        .unwrap();
+    // Still invalid against the contract: the job reads it and sends nothing back.
+    send(
+        &producer,
+        dlq,
+        None,
+        &[
+            ("evkit-dlq-original-topic", topic.as_bytes()),
+            ("evkit-dlq-reason", b"validation"),
+        ],
+        b"{}",
+    )
+    .await
+    .unwrap();
+    let idle = Duration::from_secs(8);
+    let down = Arc::clone(&cluster);
+    let options = evkit::ReplayOptions {
+        group_id: "evkit-shutdown-replay".to_owned(),
+        idle,
+        // The broker goes as soon as the first message is judged: the session (6 s) then
+        // expires within the idle time.
+        progress: Some(Arc::new(move |r: &evkit::ReplayReport| {
+            if r.read == 1 {
+                down.broker_down(1).unwrap();
+            }
+        })),
+        ..evkit::ReplayOptions::new(dlq)
+    };
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        evkit::replay(&config, catalog(), &options),
+    )
+    .await
+    .expect("the replay job ends while the broker is gone");
+    let took = started.elapsed();
+    let err = result.expect_err("nothing could be committed").to_string();
+    assert!(
+        err.contains("did not confirm the commit") || err.contains("committing"),
+        "after {took:?}: {err}"
+    );
+    // Joining, the idle time and the commit deadline (10 s), with a margin for a loaded machine.
+    assert!(
+        took < idle + Duration::from_secs(18),
+        "ended after {took:?}: {err}"
     );
 }
