@@ -163,6 +163,47 @@ fn surprising_valid_values_come_out() {
     assert!(values.iter().all(|v| s.is_valid(v)));
 }
 
+/// A string whose anchored pattern and length bounds leave nothing (`^[0-9a-f]{32}$` with
+/// `maxLength: 31`, a slip a team makes) is left out where it is optional, and makes the
+/// schema accept nothing where it is required, instead of filtering until proptest gives up
+/// ("Too many local rejects", which also stopped the gate on such a change).
+#[test]
+fn a_pattern_whose_lengths_miss_the_bounds_accepts_nothing() {
+    let trace = json!({"type": "string", "pattern": "^[0-9a-f]{32}$", "maxLength": 31});
+    let optional = Schema::new(&json!({
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "trace": trace},
+        "required": ["id"]
+    }))
+    .unwrap();
+    let strategy = optional.valid().unwrap();
+    let mut runner = TestRunner::deterministic();
+    for _ in 0..100 {
+        let v = strategy.new_tree(&mut runner).unwrap().current();
+        assert!(optional.is_valid(&v) && v.get("trace").is_none(), "{v}");
+    }
+    let required = Schema::new(&json!({
+        "type": "object",
+        "properties": {"trace": trace},
+        "required": ["trace"]
+    }))
+    .unwrap();
+    let err = required.valid().map(|_| ()).unwrap_err();
+    assert!(
+        matches!(&err, crate::Error::AcceptsNothing { at } if at == "/trace"),
+        "{err}"
+    );
+    // One length more, and it is generated.
+    let fits = Schema::new(&json!({
+        "type": "object",
+        "properties": {"trace": {"type": "string", "pattern": "^[0-9a-f]{32}$", "maxLength": 32}},
+        "required": ["trace"]
+    }))
+    .unwrap();
+    let v = fits.valid().unwrap().new_tree(&mut runner).unwrap().current();
+    assert!(fits.is_valid(&v), "{v}");
+}
+
 /// Integer bounds far from zero (past ±2^62, past i64, past 2^53 where doubles skip
 /// integers) generate valid values instead of panicking on an empty range, and a narrow window
 /// past 2^53 is hit exactly; so do number bounds near `f64::MAX`.

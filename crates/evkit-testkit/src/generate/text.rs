@@ -3,6 +3,7 @@
 
 use proptest::prelude::*;
 use proptest::strategy::{BoxedStrategy, Just, Strategy};
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 /// Every format jsonschema asserts (with `should_validate_formats(true)`), and so every format
 /// the generators build strings for. A format outside this list is not asserted, so any string
@@ -191,30 +192,120 @@ pub(crate) fn re(pattern: &str) -> BoxedStrategy<String> {
 /// A strategy for strings that match `pattern` (ECMA-262, unanchored), when proptest's regex
 /// strategies can read it. The strings match it whole, so they also contain a match.
 pub fn pattern(pattern: &str) -> Option<BoxedStrategy<String>> {
-    let translated = ecma_to_rust(strip_anchors(pattern));
-    proptest::string::string_regex(&translated)
+    let hir = regex_syntax::Parser::new()
+        .parse(&ecma_to_rust(pattern))
+        .ok()?;
+    proptest::string::string_regex_parsed(&without_anchors(hir))
         .ok()
         .map(Strategy::boxed)
 }
 
-/// proptest generates strings the regex matches whole; `^`/`$` at the ends are implied.
-fn strip_anchors(p: &str) -> &str {
-    let p = p.strip_prefix('^').unwrap_or(p);
-    match p.strip_suffix('$') {
-        Some(rest) if !rest.ends_with('\\') => rest,
-        _ => p,
+/// proptest generates strings the regex matches whole, and reads no look-around: `^` and `$`
+/// become empty wherever they are (`^a$|^b$` included). Where they stood at the ends of the
+/// match, the whole string still matches; elsewhere (`a^b` matches nothing) the value filter
+/// catches what comes out.
+fn without_anchors(hir: Hir) -> Hir {
+    match hir.into_kind() {
+        HirKind::Look(Look::Start | Look::End) | HirKind::Empty => Hir::empty(),
+        HirKind::Look(look) => Hir::look(look),
+        HirKind::Literal(lit) => Hir::literal(lit.0),
+        HirKind::Class(class) => Hir::class(class),
+        HirKind::Repetition(mut rep) => {
+            rep.sub = Box::new(without_anchors(*rep.sub));
+            Hir::repetition(rep)
+        }
+        HirKind::Capture(mut cap) => {
+            cap.sub = Box::new(without_anchors(*cap.sub));
+            Hir::capture(cap)
+        }
+        HirKind::Concat(parts) => Hir::concat(parts.into_iter().map(without_anchors).collect()),
+        HirKind::Alternation(branches) => {
+            Hir::alternation(branches.into_iter().map(without_anchors).collect())
+        }
+    }
+}
+
+/// The lengths, in characters (what `minLength` and `maxLength` count: Unicode code points), of
+/// the strings an ECMA-262 `pattern` accepts, read as jsonschema reads it (its own ECMA-to-Rust
+/// translation). `Some((min, max))` only for a pattern anchored at both ends on every path
+/// (`^…$`), so that a match is the whole string; `max` is `None` when unbounded. `None` for an
+/// unanchored pattern (a search: any text may surround the match), one that matches nothing,
+/// or one the translation or the parser cannot read (lookarounds, back-references).
+pub fn pattern_lengths(pattern: &str) -> Option<(usize, Option<usize>)> {
+    let translated = jsonschema_regex::to_rust_regex(pattern).ok()?;
+    let hir = regex_syntax::Parser::new().parse(&translated).ok()?;
+    let props = hir.properties();
+    if !props.look_set_prefix().contains(Look::Start)
+        || !props.look_set_suffix().contains(Look::End)
+    {
+        return None;
+    }
+    chars(&hir)
+}
+
+/// Fewest and most characters `hir` can match (`None` when it can match nothing, or matches
+/// bytes rather than characters); a `None` maximum is unbounded.
+fn chars(hir: &Hir) -> Option<(usize, Option<usize>)> {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => Some((0, Some(0))),
+        HirKind::Literal(lit) => {
+            let n = std::str::from_utf8(&lit.0).ok()?.chars().count();
+            Some((n, Some(n)))
+        }
+        HirKind::Class(Class::Unicode(c)) => (!c.ranges().is_empty()).then_some((1, Some(1))),
+        HirKind::Class(Class::Bytes(_)) => None,
+        HirKind::Capture(c) => chars(&c.sub),
+        HirKind::Repetition(r) => {
+            let (lo, hi) = chars(&r.sub)?;
+            let times = |n: usize, k: u32| n.checked_mul(usize::try_from(k).ok()?);
+            let hi = match (hi, r.max) {
+                (Some(0), _) => Some(0),
+                (Some(h), Some(m)) => Some(times(h, m)?),
+                _ => None,
+            };
+            Some((times(lo, r.min)?, hi))
+        }
+        HirKind::Concat(parts) => parts
+            .iter()
+            .try_fold((0usize, Some(0usize)), |(lo, hi), p| {
+                let (plo, phi) = chars(p)?;
+                Some((
+                    lo.checked_add(plo)?,
+                    hi.zip(phi).and_then(|(a, b)| a.checked_add(b)),
+                ))
+            }),
+        HirKind::Alternation(branches) => {
+            // Branches that match nothing do not count.
+            let spans: Vec<_> = branches.iter().filter_map(chars).collect();
+            let lo = spans.iter().map(|s| s.0).min()?;
+            let hi = spans
+                .iter()
+                .try_fold(0, |m: usize, s| s.1.map(|h| m.max(h)));
+            Some((lo, hi))
+        }
     }
 }
 
 /// ECMA-262's `\d`, `\w` and `\s` are ASCII classes (and `\s` a fixed list); Rust's regex
-/// reads the first two as Unicode classes. Translate them so generated text stays inside
-/// what the validator's ECMA semantics accept.
+/// reads the first two as Unicode classes. ECMA-262's `.` matches no line terminator (`\n`,
+/// `\r`, U+2028, U+2029); Rust's only excludes `\n`. Translate them so generated text stays
+/// inside what the validator's ECMA semantics accept.
 fn ecma_to_rust(p: &str) -> String {
     let mut out = String::with_capacity(p.len());
     let mut chars = p.chars();
+    let mut in_class = false;
     while let Some(c) = chars.next() {
         if c != '\\' {
-            out.push(c);
+            match c {
+                '[' => in_class = true,
+                ']' => in_class = false,
+                _ => {}
+            }
+            if c == '.' && !in_class {
+                out.push_str("[^\\n\\r\\u{2028}\\u{2029}]");
+            } else {
+                out.push(c);
+            }
             continue;
         }
         match chars.next() {
@@ -266,11 +357,100 @@ mod tests {
         }
     }
 
+    /// Anchors anywhere a match can start or end (each branch of an alternation, inside a
+    /// group) are read, and every drawn string is one jsonschema's `pattern` accepts.
+    #[test]
+    fn patterns_anchored_in_each_branch_are_generated() {
+        let mut runner = TestRunner::deterministic();
+        for p in [
+            "^[a-z]{1,4}$|^x+$",
+            "^(ab|cd)$",
+            "(^a$)|(^b+$)",
+            "^[0-9a-f]{32}$",
+            "^.$",
+            "[a-z]{2}",
+        ] {
+            let judge = jsonschema::validator_for(&json!({ "pattern": p })).unwrap();
+            let strategy = pattern(p);
+            assert!(strategy.is_some(), "{p}: not generated");
+            let strategy = strategy.unwrap();
+            for _ in 0..200 {
+                let s = strategy.new_tree(&mut runner).unwrap().current();
+                assert!(judge.is_valid(&json!(s)), "{p}: drew {s:?}");
+            }
+        }
+    }
+
     #[test]
     fn ecma_classes_are_ascii() {
         assert_eq!(ecma_to_rust(r"^\d+\w$"), "^[0-9]+[A-Za-z0-9_]$");
         assert_eq!(ecma_to_rust(r"a\.b\\d"), r"a\.b\\d");
-        assert_eq!(strip_anchors("^abc$"), "abc");
-        assert_eq!(strip_anchors(r"abc\$"), r"abc\$");
+        assert_eq!(ecma_to_rust("^.[.]$"), r"^[^\n\r\u{2028}\u{2029}][.]$");
+    }
+
+    #[test]
+    fn anchored_patterns_have_lengths() {
+        for (p, want) in [
+            ("^[0-9a-f]{32}$", Some((32, Some(32)))),
+            ("^[a-z]{1,4}$", Some((1, Some(4)))),
+            ("^[a-z]+$", Some((1, None))),
+            ("^(ab|c)d?$", Some((1, Some(3)))),
+            ("^ab$|^c$", Some((1, Some(2)))),
+            (r"^\d{3}-\d{4}$", Some((8, Some(8)))),
+            // Characters, not bytes: `é` is two bytes in UTF-8, one character.
+            ("^é{4}$", Some((4, Some(4)))),
+            ("^.{2,3}$", Some((2, Some(3)))),
+            ("^$", Some((0, Some(0)))),
+            // Unanchored on some path, or a search: any length.
+            ("[0-9a-f]{32}", None),
+            ("^[a-z]{4}", None),
+            ("[a-z]{4}$", None),
+            ("^ab$|c", None),
+            ("^(a$)?", None),
+            // Lookarounds and back-references: unread.
+            ("^(?=a)[a-z]{2}$", None),
+            (r"^(a)\1$", None),
+        ] {
+            assert_eq!(pattern_lengths(p), want, "{p}");
+        }
+    }
+
+    /// Judged by jsonschema: strings drawn from each pattern (the generators' own strategy)
+    /// pass the pattern with the lengths it implies as `minLength`/`maxLength`, and the
+    /// shortest and longest lengths are drawn (the bounds are tight, not merely safe).
+    #[test]
+    fn implied_lengths_hold_for_strings_the_pattern_accepts() {
+        use proptest::strategy::{Strategy as _, ValueTree as _};
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        for p in [
+            "^[0-9a-f]{32}$",
+            "^[a-z]{1,4}$",
+            "^(ab|c)d?$",
+            r"^\d{3}-\d{4}$",
+            "^é{4}$",
+            "^.{2,3}$",
+            "^[A-Z][a-z]{0,2}(-[0-9]{2})?$",
+            "^(x|yy|zzz){2}$",
+        ] {
+            let (lo, hi) = pattern_lengths(p).unwrap();
+            let hi = hi.unwrap();
+            let schema = serde_json::json!({"pattern": p, "minLength": lo, "maxLength": hi});
+            let judge = jsonschema::validator_for(&schema).unwrap();
+            let plain = jsonschema::validator_for(&serde_json::json!({"pattern": p})).unwrap();
+            let strategy = pattern(p).unwrap();
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..500 {
+                let s = strategy.new_tree(&mut runner).unwrap().current();
+                let v = serde_json::json!(s);
+                assert!(plain.is_valid(&v), "{p}: drew {s:?}");
+                assert!(judge.is_valid(&v), "{p}: {s:?} is outside {lo}..={hi}");
+                seen.insert(s.chars().count());
+            }
+            assert_eq!(
+                (seen.first().copied(), seen.last().copied()),
+                (Some(lo), Some(hi)),
+                "{p}"
+            );
+        }
     }
 }

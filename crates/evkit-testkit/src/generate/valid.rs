@@ -143,7 +143,7 @@ impl Builder {
                     })
                     .boxed())
             }
-            CanonicalView::String(v) => Ok(self.string(&v, s, at)),
+            CanonicalView::String(v) => self.string(&v, s, at),
             CanonicalView::Integer(v) => Ok(self.integer(&v, s, at)),
             CanonicalView::Number(v) => Ok(self.number(&v, s, at)),
             CanonicalView::Array(v) => self.array(&v, s, at, depth),
@@ -435,9 +435,17 @@ impl Builder {
         .boxed()
     }
 
-    fn string(&self, v: &StringView, s: &CanonicalSchema, at: &str) -> Strat {
+    fn string(&self, v: &StringView, s: &CanonicalSchema, at: &str) -> Result<Strat, Build> {
         let min = count(v.min_length.as_ref()).unwrap_or(0);
         let max = count(v.max_length.as_ref());
+        // A pattern anchored at both ends whose lengths miss `minLength..=maxLength` leaves no
+        // string (`^[0-9a-f]{32}$` with `maxLength: 31`): an optional property of that schema is
+        // left out rather than filtered for until the filter gives up.
+        for (fewest, most) in v.patterns.iter().filter_map(|p| text::pattern_lengths(p)) {
+            if max.is_some_and(|max| fewest > max) || most.is_some_and(|most| most < min) {
+                return Err(Build::Empty(at.to_owned()));
+            }
+        }
         let base: BoxedStrategy<String> = v
             .formats
             .iter()
@@ -489,11 +497,11 @@ impl Builder {
             && v.content_media_types.is_empty()
             && min <= 1
             && max.is_none_or(|m| m >= 64);
-        if format_only {
+        Ok(if format_only {
             strat
         } else {
             self.filtered(strat, s, at, "string outside its rules")
-        }
+        })
     }
 
     fn integer(&self, v: &IntegerView, s: &CanonicalSchema, at: &str) -> Strat {
