@@ -817,7 +817,9 @@ fn print_gate(
                     f.part,
                     f.detail
                 );
-                if f.witnesses.is_empty() && f.part != "contracts" {
+                if let Some(proof) = &f.proof {
+                    outln!("            proof: {proof}");
+                } else if f.witnesses.is_empty() && f.part != "contracts" {
                     outln!("            no witness found");
                 }
                 for w in &f.witnesses {

@@ -137,6 +137,10 @@ pub struct Change {
     pub detail: String,
     /// How the consuming side refuses a message the change breaks.
     pub refusal: Refusal,
+    /// Why the change breaks nothing after all, where the schema itself shows it: a length
+    /// bound its `pattern` already enforces. The gate still looks for a witness; one found
+    /// overrules this.
+    pub proof: Option<String>,
 }
 
 impl Change {
@@ -576,6 +580,7 @@ pub fn diff(old: &Value, old_at: &str, new: &Value, new_at: &str) -> Vec<Change>
                 draft(new).unwrap_or_else(|| "(default)".to_owned())
             ),
             refusal: Refusal::under(""),
+            proof: None,
         });
     }
     d.node(
@@ -695,6 +700,54 @@ fn compare_numbers(x: &serde_json::Number, y: &serde_json::Number) -> Option<std
     }
 }
 
+/// A JSON number as the exact decimal `digits × 10^exp` it is written as (a double shows its
+/// shortest round-trip form: `0.1`, `1e-20`).
+fn decimal(n: &serde_json::Number) -> Option<(i128, i32)> {
+    let text = n.to_string();
+    let (mantissa, exp) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (text.as_str(), 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}").parse::<i128>().ok()?;
+    Some((digits, exp.checked_sub(i32::try_from(frac.len()).ok()?)?))
+}
+
+/// Whether `b` is an integer multiple of `a` (two `multipleOf` values), exactly in decimal:
+/// `0.3` is a multiple of `0.1`, `3.0000000001` is not one of `3`, and `2e-20` is not `1e-20`
+/// (a double's quotient or difference says otherwise for each). Numbers written past what
+/// `i128` digits hold fall back to the quotient in doubles.
+fn is_multiple(b: &serde_json::Number, a: &serde_json::Number) -> bool {
+    let exact = || -> Option<bool> {
+        let ((db, eb), (da, ea)) = (decimal(b)?, decimal(a)?);
+        if da <= 0 || db <= 0 {
+            return None;
+        }
+        let shift = eb.checked_sub(ea)?;
+        if shift >= 0 {
+            // db × 10^shift divisible by da, by remainders.
+            if shift > 4096 {
+                return None;
+            }
+            let mut r = db % da;
+            for _ in 0..shift {
+                r = r.checked_mul(10)? % da;
+            }
+            Some(r == 0)
+        } else {
+            // db divisible by da × 10^-shift; a divisor past i128 is larger than db.
+            let divisor = 10i128
+                .checked_pow(shift.unsigned_abs())
+                .and_then(|p| p.checked_mul(da));
+            Some(divisor.is_some_and(|d| db % d == 0))
+        }
+    };
+    exact().unwrap_or_else(|| {
+        let r = b.as_f64().unwrap_or(f64::NAN) / a.as_f64().unwrap_or(f64::NAN);
+        (r - r.round()).abs() < 1e-9
+    })
+}
+
 /// The number a keyword holds, if it holds one.
 fn number_of<'v>(v: Option<(&'v Value, &str)>) -> Option<&'v serde_json::Number> {
     match v {
@@ -765,6 +818,7 @@ impl<'a> Differ<'a> {
             new_pointer,
             detail,
             refusal,
+            proof: None,
         });
     }
 
@@ -870,9 +924,33 @@ impl<'a> Differ<'a> {
                     new_pointer: Some(join(&n.at, "$ref")),
                     detail: format!("`$ref` now names {b} (was {a})"),
                     refusal: Refusal::under(&ctx.instance),
+                    proof: None,
                 };
                 self.out.insert(before, change);
             }
+        }
+    }
+
+    /// Whether `m`'s `pattern` already keeps every string within `bound` for `k` (`minLength`
+    /// or `maxLength`; any other keyword: `None`), in words.
+    fn implied_length(
+        m: &Merged<'a>,
+        k: &str,
+        bound: Option<&serde_json::Number>,
+        side: &str,
+    ) -> Option<String> {
+        let (pattern, _) = Self::get(m, "pattern")?;
+        let pattern = pattern.as_str()?;
+        let bound = usize::try_from(crate::generate::int_of(bound?)?).ok()?;
+        let (fewest, most) = crate::generate::text::pattern_lengths(pattern)?;
+        match k {
+            "maxLength" if most.is_some_and(|most| most <= bound) => Some(format!(
+                "the {side} `pattern` {pattern} accepts no string longer than {bound} characters"
+            )),
+            "minLength" if fewest >= bound => Some(format!(
+                "the {side} `pattern` {pattern} accepts no string shorter than {bound} characters"
+            )),
+            _ => None,
         }
     }
 
@@ -1082,6 +1160,17 @@ impl<'a> Differ<'a> {
                     Refusal::at(&inst, k),
                     format!("{k} {} → {}", shown(x), shown(y)),
                 );
+                // The producing side (the deployed schema when the bound tightens, the changed
+                // one when it loosens) may already keep every string within the consuming
+                // side's bound by its `pattern`.
+                let proof = if tight {
+                    Self::implied_length(om, k, y, "deployed")
+                } else {
+                    Self::implied_length(nm, k, x, "changed")
+                };
+                if let Some(last) = self.out.last_mut() {
+                    last.proof = proof;
+                }
             }
         }
 
@@ -1129,8 +1218,8 @@ impl<'a> Differ<'a> {
 
         // multipleOf
         match (
-            Self::get(om, "multipleOf").and_then(|(v, _)| v.as_f64()),
-            Self::get(nm, "multipleOf").and_then(|(v, _)| v.as_f64()),
+            number_of(Self::get(om, "multipleOf")),
+            number_of(Self::get(nm, "multipleOf")),
         ) {
             (None, Some(b)) => self.push(
                 "multiple-of-added",
@@ -1150,24 +1239,26 @@ impl<'a> Differ<'a> {
                 Refusal::at(&inst, "multipleOf"),
                 format!("multipleOf {a} is gone"),
             ),
-            (Some(a), Some(b)) if (a - b).abs() > f64::EPSILON * a.abs().max(1.0) => {
-                let integral = |r: f64| (r - r.round()).abs() < 1e-9;
-                let dir = if integral(b / a) {
-                    Direction::Backward
-                } else if integral(a / b) {
-                    Direction::Forward
-                } else {
-                    Direction::Both
+            (Some(a), Some(b)) => {
+                // The new one a multiple of the old: it accepts fewer values (backward); the
+                // old a multiple of the new: more (forward); each of the other: the same.
+                let dir = match (is_multiple(b, a), is_multiple(a, b)) {
+                    (true, true) => None,
+                    (true, false) => Some(Direction::Backward),
+                    (false, true) => Some(Direction::Forward),
+                    (false, false) => Some(Direction::Both),
                 };
-                self.push(
-                    "multiple-of-changed",
-                    dir,
-                    Some(po("multipleOf")),
-                    Some(pn("multipleOf")),
-                    ctx,
-                    Refusal::at(&inst, "multipleOf"),
-                    format!("multipleOf {a} → {b}"),
-                );
+                if let Some(dir) = dir {
+                    self.push(
+                        "multiple-of-changed",
+                        dir,
+                        Some(po("multipleOf")),
+                        Some(pn("multipleOf")),
+                        ctx,
+                        Refusal::at(&inst, "multipleOf"),
+                        format!("multipleOf {a} → {b}"),
+                    );
+                }
             }
             _ => {}
         }

@@ -139,8 +139,13 @@ pub struct Finding {
     pub detail: String,
     /// Messages that show it, at most one per direction.
     pub witnesses: Vec<Witness>,
-    /// Directions jsonschema's canonical algebra proves unaffected (so they do not block).
+    /// Directions proven unaffected, by jsonschema's canonical algebra or by [`Finding::proof`]
+    /// (so they do not block, unless a witness shows otherwise).
     pub harmless: Vec<Direction>,
+    /// Why the schema itself shows the change harmless both ways (a length bound its
+    /// `pattern` already enforces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
     /// The allowance that lets it through.
     pub allowed: Option<Allowance>,
     #[serde(skip)]
@@ -165,6 +170,7 @@ impl Finding {
             detail,
             witnesses: Vec::new(),
             harmless: Vec::new(),
+            proof: None,
             allowed: None,
             refusal: None,
         }
@@ -180,6 +186,10 @@ impl Finding {
             c.detail.clone(),
         );
         f.refusal = Some(c.refusal);
+        if c.proof.is_some() {
+            f.harmless = vec![Direction::Backward, Direction::Forward];
+            f.proof = c.proof;
+        }
         f
     }
 
@@ -191,7 +201,8 @@ impl Finding {
                 Direction::Backward => self.direction.backward(),
                 _ => self.direction.forward(),
             })
-            .filter(|d| !self.harmless.contains(d))
+            // A witness is a message both validators judged: it overrules a proof.
+            .filter(|d| !self.harmless.contains(d) || self.witnessed(*d))
             .collect()
     }
 
