@@ -7,6 +7,7 @@
 //! - [`cloudevents`]: the CloudEvents Kafka protocol binding (structured and binary mode).
 //! - [`confluent`]: the Confluent wire format (magic byte and schema id before the JSON).
 //! - [`lint`]: mistakes that validators silently ignore.
+//! - [`pattern`]: the lengths an anchored `pattern` allows.
 //!
 //! ```
 //! use evkit_schema::{Catalog, Message};
@@ -38,6 +39,7 @@ mod decode;
 mod error;
 mod headers;
 pub mod lint;
+pub mod pattern;
 pub mod pointer;
 pub mod walk;
 pub mod wire;

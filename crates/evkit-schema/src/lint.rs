@@ -39,7 +39,7 @@ pub struct Finding {
     pub pointer: String,
     /// Short rule name: `unknown-keyword`, `unknown-format`, `ecma-regex`, `open-object`,
     /// `missing-required`, `missing-id`, `missing-title`, `optional-key`, `invalid-example`,
-    /// `missing-examples`, `unsafe-integer`.
+    /// `missing-examples`, `unsafe-integer`, `pattern-length-conflict`.
     pub rule: &'static str,
     /// What is wrong and what to do.
     pub message: String,
@@ -321,6 +321,44 @@ impl Lint<'_> {
                 self.keyword(key, value, &here);
             }
             self.object_rules(map, &base);
+            self.pattern_lengths(map, &base);
+        }
+    }
+
+    /// A `pattern` anchored at both ends whose lengths miss `minLength..=maxLength`: no string
+    /// passes both, so an optional field can never be present and a required one refuses
+    /// every message. Validators say nothing about it; only messages fail.
+    fn pattern_lengths(&mut self, map: &Map<String, Value>, at: &str) {
+        let Some(pattern) = map.get("pattern").and_then(Value::as_str) else {
+            return;
+        };
+        let Some((fewest, most)) = crate::pattern::lengths(pattern) else {
+            return;
+        };
+        let bound = |k: &str| {
+            map.get(k)
+                .and_then(Value::as_u64)
+                .and_then(|n| usize::try_from(n).ok())
+        };
+        let refused = match (bound("minLength"), bound("maxLength")) {
+            (_, Some(max)) if fewest > max => Some(format!("`maxLength: {max}`")),
+            (Some(min), _) if most.is_some_and(|most| most < min) => {
+                Some(format!("`minLength: {min}`"))
+            }
+            _ => None,
+        };
+        if let Some(refused) = refused {
+            let most = most.map_or_else(|| "more".to_owned(), |m| m.to_string());
+            self.push(
+                Severity::Error,
+                &format!("{at}/pattern"),
+                "pattern-length-conflict",
+                format!(
+                    "`pattern` {pattern} matches only strings of {fewest} to {most} characters, \
+                     which {refused} refuses: no string passes both (an optional field can never \
+                     be present, a required one makes every message invalid)"
+                ),
+            );
         }
     }
 

@@ -151,6 +151,57 @@ fn the_sample_catalog_is_lint_clean() {
     assert!(findings.is_empty(), "{findings:#?}");
 }
 
+/// A pattern anchored at both ends whose lengths miss the length bounds beside it is an error:
+/// no string passes both. Bounds the pattern fits, and unanchored patterns, say nothing.
+#[test]
+fn a_pattern_no_length_bound_lets_through_is_an_error() {
+    let schema = json!({
+        "$id": "urn:p", "title": "P", "type": "object", "required": ["a"],
+        "properties": {
+            "a": {"type": "string", "pattern": "^[0-9a-f]{32}$", "maxLength": 31},
+            "b": {"type": "string", "pattern": "^[a-z]{1,4}$", "minLength": 5},
+            // Fits, or cannot be decided from the pattern.
+            "c": {"type": "string", "pattern": "^[0-9a-f]{32}$", "maxLength": 32, "minLength": 32},
+            "d": {"type": "string", "pattern": "[0-9a-f]{32}", "maxLength": 31},
+            "e": {"type": "string", "pattern": "^[a-z]+$", "maxLength": 3},
+            "f": {"type": "string", "pattern": "^é{4}$", "maxLength": 4}
+        }
+    });
+    let found: Vec<_> = rules(&schema, false)
+        .into_iter()
+        .filter(|f| f.0 == "pattern-length-conflict")
+        .map(|f| (f.1, f.2))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("/properties/a/pattern".to_owned(), Severity::Error),
+            ("/properties/b/pattern".to_owned(), Severity::Error),
+        ]
+    );
+    let message = lint_schema(&schema, Path::new("s.json"), false)
+        .into_iter()
+        .find(|f| f.pointer == "/properties/a/pattern")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("32 to 32 characters") && message.contains("`maxLength: 31`"),
+        "{message}"
+    );
+    // Judged by jsonschema: each flagged field's schema accepts no string the pattern draws
+    // from, and no length in range; the fields it passes accept one.
+    for (field, flagged) in [("a", true), ("b", true), ("c", false), ("f", false)] {
+        let sub = &schema["properties"][field];
+        let v = jsonschema::validator_for(sub).unwrap();
+        let accepts_some = (0..40).any(|n| {
+            ["a", "0", "é"]
+                .iter()
+                .any(|c| v.is_valid(&json!(c.repeat(n))))
+        });
+        assert_eq!(accepts_some, !flagged, "{field}");
+    }
+}
+
 /// Bounds beyond 2^53 − 1 are warnings: a consumer that reads JSON numbers as doubles cannot
 /// enforce them (Ajv let every break of the sample's old int64 offset bound through).
 #[test]

@@ -942,7 +942,7 @@ impl<'a> Differ<'a> {
         let (pattern, _) = Self::get(m, "pattern")?;
         let pattern = pattern.as_str()?;
         let bound = usize::try_from(crate::generate::int_of(bound?)?).ok()?;
-        let (fewest, most) = crate::generate::text::pattern_lengths(pattern)?;
+        let (fewest, most) = evkit_schema::pattern::lengths(pattern)?;
         match k {
             "maxLength" if most.is_some_and(|most| most <= bound) => Some(format!(
                 "the {side} `pattern` {pattern} accepts no string longer than {bound} characters"

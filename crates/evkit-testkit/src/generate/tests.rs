@@ -200,7 +200,12 @@ fn a_pattern_whose_lengths_miss_the_bounds_accepts_nothing() {
         "required": ["trace"]
     }))
     .unwrap();
-    let v = fits.valid().unwrap().new_tree(&mut runner).unwrap().current();
+    let v = fits
+        .valid()
+        .unwrap()
+        .new_tree(&mut runner)
+        .unwrap()
+        .current();
     assert!(fits.is_valid(&v), "{v}");
 }
 

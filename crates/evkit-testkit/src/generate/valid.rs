@@ -441,7 +441,11 @@ impl Builder {
         // A pattern anchored at both ends whose lengths miss `minLength..=maxLength` leaves no
         // string (`^[0-9a-f]{32}$` with `maxLength: 31`): an optional property of that schema is
         // left out rather than filtered for until the filter gives up.
-        for (fewest, most) in v.patterns.iter().filter_map(|p| text::pattern_lengths(p)) {
+        for (fewest, most) in v
+            .patterns
+            .iter()
+            .filter_map(|p| evkit_schema::pattern::lengths(p))
+        {
             if max.is_some_and(|max| fewest > max) || most.is_some_and(|most| most < min) {
                 return Err(Build::Empty(at.to_owned()));
             }
