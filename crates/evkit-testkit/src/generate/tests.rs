@@ -239,6 +239,11 @@ fn integers_with_bounds_far_from_zero_are_generated() {
             json!({"type": "number", "minimum": 1e308}),
             json!({"type": "number", "maximum": -1e308}),
             json!({"type": "number", "minimum": -1e308, "maximum": 1e308}),
+            // A decimal multipleOf far from zero: its multiples were drawn near zero, below
+            // the bound, and the filter gave up.
+            json!({"type": "number", "multipleOf": 0.1, "minimum": 1e18}),
+            json!({"type": "number", "multipleOf": 0.25, "maximum": -1e17}),
+            json!({"type": "number", "multipleOf": 0.001, "minimum": 1e15, "maximum": 1e16}),
         ],
     ]
     .concat();

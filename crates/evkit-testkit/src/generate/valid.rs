@@ -1155,6 +1155,8 @@ pub(crate) fn json_int(i: i128) -> Value {
 /// Multiples of a decimal `m` within `[lo, hi]`, built exactly: `k × m` is written in decimal
 /// (`k × digits` with the point moved), never by float division.
 fn decimal_multiples(m: &Number, lo: f64, hi: f64) -> Strat {
+    /// How many multiples the window holds at most.
+    const WIDTH: i128 = 2_000_000_000_000;
     let text = m.to_string();
     let (digits, scale) = match text.split_once('.') {
         Some((int, frac)) if !text.contains(['e', 'E']) => {
@@ -1181,29 +1183,48 @@ fn decimal_multiples(m: &Number, lo: f64, hi: f64) -> Strat {
     let p = 10f64.powi(scale_i);
     #[allow(clippy::cast_precision_loss)]
     let unit = digits as f64 / p;
+    // The multiples `k` in the bounds, at most 2e12 of them, at the end nearest zero: a window
+    // around zero once missed `minimum: 1e18` (every value below it, and the filter gave up).
     #[allow(clippy::cast_possible_truncation)]
-    let (k_lo, k_hi) = (
-        (lo / unit).ceil().clamp(-1e12, 1e12) as i64,
-        (hi / unit).floor().clamp(-1e12, 1e12) as i64,
+    let k_of = |f: f64| (f.is_finite() && f.abs() < 1e36).then_some(f as i128);
+    let (kl, kh) = (
+        k_of((lo / unit).ceil()).unwrap_or(-WIDTH / 2),
+        k_of((hi / unit).floor()).unwrap_or(WIDTH / 2),
     );
-    (k_lo..=k_hi.max(k_lo))
-        .prop_map(move |k| {
-            let n = i128::from(k) * digits;
-            if scale == 0 {
-                return json_int(n);
-            }
-            let neg = n < 0;
-            let mut s = n.unsigned_abs().to_string();
-            while s.len() <= scale {
-                s.insert(0, '0');
-            }
-            s.insert(s.len() - scale, '.');
-            if neg {
-                s.insert(0, '-');
-            }
-            s.parse::<f64>().map_or(Value::Null, Value::from)
-        })
-        .boxed()
+    let (k_lo, k_hi) = if kh - kl <= WIDTH {
+        (kl, kh)
+    } else if kl >= 0 {
+        (kl, kl + WIDTH)
+    } else if kh <= 0 {
+        (kh - WIDTH, kh)
+    } else {
+        (kl.max(-WIDTH / 2), kh.min(WIDTH / 2))
+    };
+    // Drawn as `i64` where the window fits (the draws, and so the suite report, stay as they
+    // were), as `i128` past it.
+    let ks: BoxedStrategy<i128> = match (i64::try_from(k_lo), i64::try_from(k_hi.max(k_lo))) {
+        (Ok(lo), Ok(hi)) => (lo..=hi).prop_map(i128::from).boxed(),
+        _ => (k_lo..=k_hi.max(k_lo)).boxed(),
+    };
+    ks.prop_map(move |k| {
+        let Some(n) = k.checked_mul(digits) else {
+            return Value::Null;
+        };
+        if scale == 0 {
+            return json_int(n);
+        }
+        let neg = n < 0;
+        let mut s = n.unsigned_abs().to_string();
+        while s.len() <= scale {
+            s.insert(0, '0');
+        }
+        s.insert(s.len() - scale, '.');
+        if neg {
+            s.insert(0, '-');
+        }
+        s.parse::<f64>().map_or(Value::Null, Value::from)
+    })
+    .boxed()
 }
 
 /// Whether `name` matches the ECMA-262 `pattern` as jsonschema reads it (unanchored).
