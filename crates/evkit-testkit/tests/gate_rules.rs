@@ -6,7 +6,7 @@
 //! `tests/gate.rs` (the catalog rules).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use evkit_testkit::gate::{Direction, Finding, Mode, Options, RULES, compare};
+use evkit_testkit::gate::{Direction, Finding, Mode, Options, RULES, Witness, compare};
 use serde_json::{Value, json};
 
 /// Rule ids tested on whole catalogs in `tests/gate.rs`.
@@ -86,6 +86,17 @@ fn accepts(schema: &Value, value: &Value) -> bool {
         .is_valid(value)
 }
 
+/// Judges a witness again: the producing side (the deployed schema for a backward witness, the
+/// changed one for a forward witness) accepts it, and the consuming side refuses it.
+fn shows_a_break(old: &Value, new: &Value, w: &Witness) -> bool {
+    let value: Value = serde_json::from_str(&w.value).unwrap();
+    let (producer, consumer) = match w.direction {
+        Direction::Backward => (old, new),
+        _ => (new, old),
+    };
+    accepts(producer, &value) && !accepts(consumer, &value)
+}
+
 fn check(case: &Case) {
     let findings = compare(&case.old, &case.new, &opts()).unwrap();
     let summary: Vec<String> = findings
@@ -138,18 +149,9 @@ fn check(case: &Case) {
             .flat_map(|f| &f.witnesses)
             .find(|w| w.direction == d)
             .unwrap_or_else(|| panic!("{rule}: no {d} witness: {per_direction:?}"));
-        let value: Value = serde_json::from_str(&w.value).unwrap();
-        let (producer, consumer) = match d {
-            Direction::Backward => (&case.old, &case.new),
-            _ => (&case.new, &case.old),
-        };
         assert!(
-            accepts(producer, &value),
-            "{rule}: producer refuses the witness {value}"
-        );
-        assert!(
-            !accepts(consumer, &value),
-            "{rule}: consumer accepts the witness {value}"
+            shows_a_break(&case.old, &case.new, w),
+            "{rule}: the producer refuses the witness, or the consumer accepts it: {w:?}"
         );
         assert!(
             per_direction.iter().all(|f| f.blocks(Mode::Full)),
@@ -426,15 +428,7 @@ fn a_length_bound_the_pattern_already_enforces_does_not_block() {
             .witnesses
             .first()
             .unwrap_or_else(|| panic!("{new}: {length:?}"));
-        let value: Value = serde_json::from_str(&w.value).unwrap();
-        let (producer, consumer) = match w.direction {
-            Direction::Backward => (&old, &new),
-            _ => (&new, &old),
-        };
-        assert!(
-            accepts(producer, &value) && !accepts(consumer, &value),
-            "{new}: {w:?}"
-        );
+        assert!(shows_a_break(&old, &new, w), "{new}: {w:?}");
     }
 }
 
@@ -449,7 +443,7 @@ fn a_witness_overrules_a_proof() {
     .unwrap();
     let mut f = findings[0].clone();
     assert!(!f.blocks(Mode::Full));
-    f.witnesses.push(evkit_testkit::gate::Witness {
+    f.witnesses.push(Witness {
         direction: Direction::Backward,
         part: "payload".to_owned(),
         value: String::new(),
@@ -487,15 +481,7 @@ fn multiple_of_changes_are_compared_as_decimals() {
             "{a} → {b}: {findings:?}"
         );
         for w in &f.witnesses {
-            let value: Value = serde_json::from_str(&w.value).unwrap();
-            let (producer, consumer) = match w.direction {
-                Direction::Backward => (&old, &new),
-                _ => (&new, &old),
-            };
-            assert!(
-                accepts(producer, &value) && !accepts(consumer, &value),
-                "{a} → {b}: {w:?}"
-            );
+            assert!(shows_a_break(&old, &new, w), "{a} → {b}: {w:?}");
         }
     }
     // Written alike, or as the same number: no finding.
