@@ -1,10 +1,101 @@
 //! What an ECMA-262 `pattern` implies about the strings it accepts, read as jsonschema reads
 //! it (its own ECMA-to-Rust translation, parsed by `regex-syntax`). `evkit lint` uses it to
 //! find a pattern no length bound beside it lets through; the schema gate, to prove a length
-//! bound harmless that the pattern already enforces; the generators, to leave out a string
-//! that cannot exist.
+//! bound harmless that the pattern already enforces, and a pattern change harmless in a
+//! direction where one pattern accepts every string the other does; the generators, to leave
+//! out a string that cannot exist.
 
+use std::collections::{HashSet, VecDeque};
+
+use regex_automata::dfa::{Automaton as _, StartKind, dense};
+use regex_automata::{Anchored, MatchKind, util::start};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
+
+/// How many pairs of states [`accepts_all_of`] visits before it gives up.
+const MAX_PAIRS: usize = 100_000;
+
+/// Whether `wide` accepts every string `narrow` accepts, both ECMA-262 patterns read as
+/// jsonschema reads them (a search: `[a-z]` accepts `"1a"`; the empty pattern accepts every
+/// string). Decided exactly, on a product of the two patterns' DFAs (`regex-automata`, over
+/// UTF-8 bytes): `Some(false)` when a string `narrow` accepts reaches a state `wide` does not
+/// accept in. `None` when either pattern cannot be read or made a DFA (lookarounds,
+/// back-references, Unicode word boundaries), or the product grows past its budget.
+pub fn accepts_all_of(wide: &str, narrow: &str) -> Option<bool> {
+    accepts_all_of_within(wide, narrow, 0, None)
+}
+
+/// [`accepts_all_of`] for the strings `narrow` accepts that are `min..=max` characters long (the
+/// `minLength`/`maxLength` beside it): `^[a-z]{1,20}$` accepts every string that `^[a-z]+$`
+/// with `maxLength: 20` does. Lengths are counted in characters as the bytes go by.
+pub fn accepts_all_of_within(
+    wide: &str,
+    narrow: &str,
+    min: usize,
+    max: Option<usize>,
+) -> Option<bool> {
+    let build = |pattern: &str| {
+        let translated = jsonschema_regex::to_rust_regex(pattern).ok()?;
+        dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .match_kind(MatchKind::All)
+                    .start_kind(StartKind::Anchored)
+                    .dfa_size_limit(Some(1 << 23))
+                    .determinize_size_limit(Some(1 << 23)),
+            )
+            // A search: any text before and after the match.
+            .build(&format!("(?s:.*)(?:{translated})(?s:.*)"))
+            .ok()
+    };
+    let (n, w) = (build(narrow)?, build(wide)?);
+    let anchored = start::Config::new().anchored(Anchored::Yes);
+    // Characters read so far, counted up to `cap` (past `max` a path is over; with no `max`,
+    // at least `min` is all that matters).
+    let cap = max.map_or(min, |m| m.saturating_add(1));
+    let first = (
+        n.start_state(&anchored).ok()?,
+        w.start_state(&anchored).ok()?,
+        0,
+    );
+    let mut seen = HashSet::from([first]);
+    let mut queue = VecDeque::from([first]);
+    while let Some((a, b, read)) = queue.pop_front() {
+        // The input ends here: `narrow` matches, the length fits, and `wide` does not match.
+        if read >= min
+            && max.is_none_or(|m| read <= m)
+            && n.is_match_state(n.next_eoi_state(a))
+            && !w.is_match_state(w.next_eoi_state(b))
+        {
+            return Some(false);
+        }
+        for byte in 0..=u8::MAX {
+            // A byte that is not a UTF-8 continuation starts a character.
+            let read = if byte & 0xC0 == 0x80 {
+                read
+            } else {
+                (read + 1).min(cap)
+            };
+            if max.is_some_and(|m| read > m) {
+                continue;
+            }
+            let next = (n.next_state(a, byte), w.next_state(b, byte), read);
+            // Nothing `narrow` accepts starts so (invalid UTF-8 included).
+            if n.is_dead_state(next.0) {
+                continue;
+            }
+            if n.is_quit_state(next.0) || w.is_quit_state(next.1) {
+                return None;
+            }
+            if seen.insert(next) {
+                if seen.len() > MAX_PAIRS {
+                    return None;
+                }
+                queue.push_back(next);
+            }
+        }
+    }
+    Some(true)
+}
 
 /// The lengths, in characters (what `minLength` and `maxLength` count: Unicode code points), of
 /// the strings an ECMA-262 `pattern` accepts, read as jsonschema reads it (its own ECMA-to-Rust
@@ -96,6 +187,51 @@ mod tests {
             (r"^(a)\1$", None),
         ] {
             assert_eq!(lengths(p), want, "{p}");
+        }
+    }
+
+    #[test]
+    fn patterns_compare_as_languages() {
+        for (wide, narrow, want) in [
+            ("^[a-z0-9]+$", "^[a-z]+$", Some(true)),
+            ("^[a-z]+$", "^[a-z0-9]+$", Some(false)),
+            // A search accepts text around the match.
+            ("[a-z]", "^[a-z]+$", Some(true)),
+            ("^[a-z]+$", "[a-z]", Some(false)),
+            // The same language, written two ways.
+            ("^[a-z]+$", "^[a-z]+$|^x{30}$", Some(true)),
+            ("^[a-z]+$|^x{30}$", "^[a-z]+$", Some(true)),
+            ("^(ab|cd)$", "^(?:cd|ab)$", Some(true)),
+            // The empty pattern accepts every string; `.` no line terminator.
+            ("", "^[a-z]{3}$", Some(true)),
+            ("^[a-z]{3}$", "", Some(false)),
+            ("", "^.*$", Some(true)),
+            ("^.*$", "", Some(false)),
+            ("^[\\s\\S]*$", "", Some(true)),
+            // Characters, not bytes.
+            ("^.{2}$", "^é{2}$", Some(true)),
+            ("^[a-z]{1,20}$", "^[a-z]+$", Some(false)),
+            // Unreadable: back-references.
+            ("^(a)\\1$", "^aa$", None),
+        ] {
+            assert_eq!(accepts_all_of(wide, narrow), want, "{wide} ⊇ {narrow}");
+        }
+        // With the narrow side's length bounds.
+        for (wide, narrow, min, max, want) in [
+            ("^[a-z]{1,20}$", "^[a-z]+$", 0, Some(20), true),
+            ("^[a-z]{1,20}$", "^[a-z]+$", 0, Some(21), false),
+            ("^.{1,20}$", "^[a-z]+$", 1, Some(20), true),
+            ("^[a-z]{3,}$", "^[a-z]+$", 3, None, true),
+            ("^[a-z]{3,}$", "^[a-z]+$", 2, None, false),
+            // Characters, not bytes: four two-byte characters are four.
+            ("^.{0,4}$", "^é*$", 0, Some(4), true),
+            ("^.{0,3}$", "^é*$", 0, Some(4), false),
+        ] {
+            assert_eq!(
+                accepts_all_of_within(wide, narrow, min, max),
+                Some(want),
+                "{wide} ⊇ {narrow} within {min}..={max:?}"
+            );
         }
     }
 }

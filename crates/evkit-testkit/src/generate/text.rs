@@ -190,14 +190,35 @@ pub(crate) fn re(pattern: &str) -> BoxedStrategy<String> {
 }
 
 /// A strategy for strings that match `pattern` (ECMA-262, unanchored), when proptest's regex
-/// strategies can read it. The strings match it whole, so they also contain a match.
+/// strategies can read it. The strings contain a whole match; where the pattern is not
+/// anchored at an end, one in four has other text on that side too, since that is what a
+/// search accepts (`[a-z]` accepts `"1a!"`) and what a consumer that reads the pattern as a
+/// whole-string rule gets wrong.
 pub fn pattern(pattern: &str) -> Option<BoxedStrategy<String>> {
     let hir = regex_syntax::Parser::new()
         .parse(&ecma_to_rust(pattern))
         .ok()?;
-    proptest::string::string_regex_parsed(&without_anchors(hir))
-        .ok()
-        .map(Strategy::boxed)
+    let props = hir.properties();
+    let (start, end) = (
+        props.look_set_prefix().contains(Look::Start),
+        props.look_set_suffix().contains(Look::End),
+    );
+    let whole = proptest::string::string_regex_parsed(&without_anchors(hir)).ok()?;
+    if start && end {
+        return Some(whole.boxed());
+    }
+    let around = |anchored: bool| {
+        if anchored {
+            Just(String::new()).boxed()
+        } else {
+            prop_oneof![3 => Just(String::new()), 1 => free_text(1, 3)].boxed()
+        }
+    };
+    Some(
+        (around(start), whole, around(end))
+            .prop_map(|(before, matched, after)| before + &matched + &after)
+            .boxed(),
+    )
 }
 
 /// proptest generates strings the regex matches whole, and reads no look-around: `^` and `$`
@@ -308,6 +329,8 @@ mod tests {
             "^[0-9a-f]{32}$",
             "^.$",
             "[a-z]{2}",
+            "^[a-z]",
+            "[0-9]$",
         ] {
             let judge = jsonschema::validator_for(&json!({ "pattern": p })).unwrap();
             let strategy = pattern(p);
@@ -318,6 +341,82 @@ mod tests {
                 assert!(judge.is_valid(&json!(s)), "{p}: drew {s:?}");
             }
         }
+    }
+
+    /// An unanchored pattern is a search: text around the match is drawn too, on the open
+    /// sides only.
+    #[test]
+    fn unanchored_patterns_get_text_around_the_match() {
+        let mut runner = TestRunner::deterministic();
+        let draw = |p: &str, runner: &mut TestRunner| -> Vec<String> {
+            let strategy = pattern(p).unwrap();
+            (0..200)
+                .map(|_| strategy.new_tree(runner).unwrap().current())
+                .collect()
+        };
+        let open = draw("[a-z]", &mut runner);
+        assert!(open.iter().any(|s| s.chars().count() > 1), "{open:?}");
+        assert!(open.iter().any(|s| s.chars().count() == 1), "{open:?}");
+        let left = draw("^[a-z]", &mut runner);
+        assert!(
+            left.iter()
+                .all(|s| s.starts_with(|c: char| c.is_ascii_lowercase()))
+        );
+        assert!(left.iter().any(|s| s.chars().count() > 1), "{left:?}");
+        let closed = draw("^[a-z]$", &mut runner);
+        assert!(closed.iter().all(|s| s.chars().count() == 1), "{closed:?}");
+    }
+
+    /// The pattern-inclusion proof the gate uses (`evkit_schema::pattern::accepts_all_of`),
+    /// judged by jsonschema on every pair of a pool of patterns: where it says the wide one
+    /// accepts all the narrow one does, no string drawn from the narrow one is refused by the
+    /// wide one's validator; where it says not, one drawn is.
+    #[test]
+    fn pattern_inclusion_agrees_with_jsonschema() {
+        let pool = [
+            "^[a-z]+$",
+            "^[a-z0-9]+$",
+            "[a-z]",
+            "^[a-z]{1,3}$",
+            "^[a-z]+$|^x{30}$",
+            "^(ab|cd)$",
+            "^.{2}$",
+            "^[0-9]{2,4}$",
+            "[0-9]$",
+            "^a",
+            "",
+        ];
+        let mut runner = TestRunner::deterministic();
+        let (mut proven, mut refuted) = (0, 0);
+        for narrow in pool {
+            let strategy = pattern(narrow).unwrap();
+            let drawn: Vec<String> = (0..400)
+                .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+                .collect();
+            for wide in pool {
+                let judge = jsonschema::validator_for(&json!({ "pattern": wide })).unwrap();
+                let outside = drawn.iter().find(|s| !judge.is_valid(&json!(s)));
+                let verdict = evkit_schema::pattern::accepts_all_of(wide, narrow);
+                assert!(verdict.is_some(), "{wide} ⊇ {narrow}: undecided");
+                if verdict == Some(true) {
+                    proven += 1;
+                    assert!(
+                        outside.is_none(),
+                        "{wide} ⊇ {narrow}, but refuses {outside:?}"
+                    );
+                } else {
+                    refuted += 1;
+                    assert!(
+                        outside.is_some(),
+                        "{wide} ⊉ {narrow}, but refuses none drawn"
+                    );
+                }
+            }
+        }
+        assert!(
+            proven > 20 && refuted > 20,
+            "{proven} proven, {refuted} refuted"
+        );
     }
 
     #[test]
