@@ -819,7 +819,11 @@ fn print_gate(
                 );
                 if let Some(proof) = &f.proof {
                     outln!("            proof: {proof}");
-                } else if f.witnesses.is_empty() && f.part != "contracts" {
+                }
+                if f.witnesses.is_empty()
+                    && f.part != "contracts"
+                    && !f.breaks(report.mode).is_empty()
+                {
                     outln!("            no witness found");
                 }
                 for w in &f.witnesses {

@@ -144,6 +144,11 @@ fn check(case: &Case) {
         if !breaks {
             continue;
         }
+        // A proof of a direction that breaks is wrong, even where a witness overrules it.
+        assert!(
+            per_direction.iter().all(|f| !f.harmless.contains(&d)),
+            "{rule}: {d} breaks, but is called harmless: {per_direction:?}"
+        );
         let w = per_direction
             .iter()
             .flat_map(|f| &f.witnesses)
@@ -430,6 +435,191 @@ fn a_length_bound_the_pattern_already_enforces_does_not_block() {
             .unwrap_or_else(|| panic!("{new}: {length:?}"));
         assert!(shows_a_break(&old, &new, w), "{new}: {w:?}");
     }
+}
+
+/// A `pattern` change is compared as two languages: one that accepts every string the old one
+/// did breaks only forward (proven harmless backward, so `--mode backward` lets it through),
+/// one that accepts the same strings breaks nothing. The direction that breaks still has its
+/// witness, judged again here. Under `not` the proven direction flips; inside `oneOf` a
+/// one-way proof does not hold (a branch that accepts more breaks both ways).
+#[test]
+fn pattern_changes_are_compared_as_languages() {
+    let string = |p: Value| closed(&json!({"x": {"type": "string", "pattern": p}}));
+    for (old, new, harmless) in [
+        ("^[a-z]+$", "^[a-z0-9]+$", vec![Direction::Backward]),
+        ("^[a-z]+$", "[a-z]", vec![Direction::Backward]),
+        ("^[a-z0-9]+$", "^[a-z]+$", vec![Direction::Forward]),
+        (
+            "^[a-z]+$",
+            "^[a-z]+$|^x{30}$",
+            vec![Direction::Backward, Direction::Forward],
+        ),
+        ("^[a-z]+$", "^[0-9]+$", vec![]),
+    ] {
+        let (o, n) = (string(json!(old)), string(json!(new)));
+        let findings = compare(&o, &n, &opts()).unwrap();
+        let f = findings
+            .iter()
+            .find(|f| f.rule == "pattern-changed")
+            .unwrap_or_else(|| panic!("{old} → {new}: {findings:?}"));
+        assert_eq!(f.harmless, harmless, "{old} → {new}: {f:?}");
+        assert_eq!(f.proof.is_some(), !harmless.is_empty(), "{f:?}");
+        for d in [Direction::Backward, Direction::Forward] {
+            let mode = if d == Direction::Backward {
+                Mode::Backward
+            } else {
+                Mode::Forward
+            };
+            assert_eq!(
+                f.blocks(mode),
+                !harmless.contains(&d),
+                "{old} → {new} {d}: {f:?}"
+            );
+            if !harmless.contains(&d) {
+                let w = f.witnesses.iter().find(|w| w.direction == d);
+                assert!(
+                    w.is_some_and(|w| shows_a_break(&o, &n, w)),
+                    "{old} → {new} {d}: {f:?}"
+                );
+            }
+        }
+    }
+    // Added or removed: the pattern against every string.
+    let added = compare(
+        &closed(&json!({"x": {"type": "string"}})),
+        &string(json!("^[\\s\\S]*$")),
+        &opts(),
+    )
+    .unwrap();
+    assert!(added.iter().all(|f| !f.blocks(Mode::Full)), "{added:?}");
+    let dot = compare(
+        &closed(&json!({"x": {"type": "string"}})),
+        &string(json!("^.*$")),
+        &opts(),
+    )
+    .unwrap();
+    // `.` matches no line terminator (`\n`, `\r`, U+2028, U+2029).
+    let added_dot = dot.iter().find(|f| f.rule == "pattern-added").unwrap();
+    assert!(
+        added_dot.blocks(Mode::Full) && added_dot.proof.is_none(),
+        "{added_dot:?}"
+    );
+    let w = added_dot.witnesses.first().unwrap();
+    let value: Value = serde_json::from_str(&w.value).unwrap();
+    assert!(
+        value["x"]
+            .as_str()
+            .unwrap()
+            .contains(['\n', '\r', '\u{2028}', '\u{2029}'])
+            && shows_a_break(
+                &closed(&json!({"x": {"type": "string"}})),
+                &string(json!("^.*$")),
+                w
+            ),
+        "{w:?}"
+    );
+    // Under `not`: the inner pattern accepts more, so the outer schema accepts less.
+    let not = |p: &str| closed(&json!({"x": {"type": "string", "not": {"pattern": p}}}));
+    let (before, after) = (not("^[a-z]+$"), not("^[a-z0-9]+$"));
+    let findings = compare(&before, &after, &opts()).unwrap();
+    let f = findings
+        .iter()
+        .find(|f| f.rule == "pattern-changed")
+        .unwrap();
+    assert_eq!(f.harmless, [Direction::Forward], "{f:?}");
+    assert!(
+        f.witnesses
+            .iter()
+            .any(|w| w.direction == Direction::Backward && shows_a_break(&before, &after, w))
+    );
+    // Inside `oneOf`: no one-way proof.
+    let one = |p: &str| {
+        closed(&json!({"x": {"oneOf": [{"type": "string", "pattern": p}, {"type": "integer"}]}}))
+    };
+    let findings = compare(&one("^[a-z]+$"), &one("^[a-z0-9]+$"), &opts()).unwrap();
+    let f = findings
+        .iter()
+        .find(|f| f.rule == "pattern-changed")
+        .unwrap();
+    assert!(f.harmless.is_empty() && f.proof.is_none(), "{f:?}");
+}
+
+/// Changes at a leaf (scalar keywords only) are decided on the leaf alone by jsonschema's
+/// canonical algebra, even when the rest of the change is beyond it (here a `pattern` changed
+/// elsewhere): `type: string` beside an `enum` of strings, a bound another bound implies, a
+/// `minItems: 0`. A leaf change that does refuse a value still blocks, with its witness.
+#[test]
+fn leaf_changes_the_leaf_already_implied_do_not_block() {
+    let doc = |kind: Value, id: Value, tags: Value, name: &str| {
+        closed(&json!({
+            "kind": kind, "id": id, "tags": tags,
+            "name": {"type": "string", "pattern": name}
+        }))
+    };
+    let old = doc(
+        json!({"enum": ["a", "b"]}),
+        json!({"type": "integer", "minimum": 0}),
+        json!({"type": "array", "items": {"type": "string"}}),
+        "^[a-z]+$",
+    );
+    for (new, pointer) in [
+        (
+            doc(
+                json!({"enum": ["a", "b"], "type": "string"}),
+                json!({"type": "integer", "minimum": 0}),
+                json!({"type": "array", "items": {"type": "string"}}),
+                "^[a-z0-9]+$",
+            ),
+            "/properties/kind/type",
+        ),
+        (
+            doc(
+                json!({"enum": ["a", "b"]}),
+                json!({"type": "integer", "minimum": 0, "exclusiveMinimum": -6}),
+                json!({"type": "array", "items": {"type": "string"}}),
+                "^[a-z0-9]+$",
+            ),
+            "/properties/id/exclusiveMinimum",
+        ),
+        (
+            doc(
+                json!({"enum": ["a", "b"]}),
+                json!({"type": "integer", "minimum": 0}),
+                json!({"type": "array", "items": {"type": "string"}, "minItems": 0}),
+                "^[a-z0-9]+$",
+            ),
+            "/properties/tags/minItems",
+        ),
+    ] {
+        let findings = compare(&old, &new, &opts()).unwrap();
+        let f = findings
+            .iter()
+            .find(|f| f.pointer == pointer)
+            .unwrap_or_else(|| panic!("{pointer}: {findings:?}"));
+        assert!(
+            !f.blocks(Mode::Full) && f.proof.is_some() && f.witnesses.is_empty(),
+            "{f:?}"
+        );
+    }
+    // A bound the other one does not imply: it blocks, with a witness (the broken value put into
+    // a message the deployed schema generated, since the pattern changed elsewhere keeps the
+    // canonical difference out of reach).
+    let new = doc(
+        json!({"enum": ["a", "b"]}),
+        json!({"type": "integer", "minimum": 0, "exclusiveMinimum": 6}),
+        json!({"type": "array", "items": {"type": "string"}}),
+        "^[a-z0-9]+$",
+    );
+    let findings = compare(&old, &new, &opts()).unwrap();
+    let f = findings
+        .iter()
+        .find(|f| f.pointer == "/properties/id/exclusiveMinimum")
+        .unwrap();
+    assert!(f.blocks(Mode::Full) && f.proof.is_none(), "{f:?}");
+    assert!(
+        f.witnesses.iter().any(|w| shows_a_break(&old, &new, w)),
+        "{f:?}"
+    );
 }
 
 /// A witness (a message both validators judged) overrules a proof: the finding then blocks.

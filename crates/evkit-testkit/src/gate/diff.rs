@@ -137,10 +137,13 @@ pub struct Change {
     pub detail: String,
     /// How the consuming side refuses a message the change breaks.
     pub refusal: Refusal,
-    /// Why the change breaks nothing after all, where the schema itself shows it: a length
-    /// bound its `pattern` already enforces. The gate still looks for a witness; one found
+    /// Why the change breaks nothing in the [`Change::proven`] directions, where the schemas
+    /// themselves show it: a length bound the `pattern` already enforces, a `pattern` that
+    /// accepts every string the other one does. The gate still looks for a witness; one found
     /// overrules this.
     pub proof: Option<String>,
+    /// The directions [`Change::proof`] shows unaffected.
+    pub proven: Vec<Direction>,
 }
 
 impl Change {
@@ -291,7 +294,8 @@ pub const RULES: &[(&str, Option<Direction>, &str)] = &[
     (
         "pattern-changed",
         Some(Direction::Both),
-        "a `pattern` with another regular expression",
+        "a `pattern` with another regular expression (a direction where one accepts every string \
+         the other does is proven harmless)",
     ),
     (
         "format-added",
@@ -581,6 +585,7 @@ pub fn diff(old: &Value, old_at: &str, new: &Value, new_at: &str) -> Vec<Change>
             ),
             refusal: Refusal::under(""),
             proof: None,
+            proven: Vec::new(),
         });
     }
     d.node(
@@ -819,6 +824,7 @@ impl<'a> Differ<'a> {
             detail,
             refusal,
             proof: None,
+            proven: Vec::new(),
         });
     }
 
@@ -908,6 +914,9 @@ impl<'a> Differ<'a> {
         let (nm, nrefs) = Self::merged(self.new, &n);
         let before = self.out.len();
         self.keywords(&om, &nm, ctx, depth);
+        if self.out.len() > before {
+            self.prove_leaf(&om, &nm, ctx, before);
+        }
         // A reference that names another target: reported when the targets differ.
         if let (Some(a), Some(b)) = (orefs.last(), nrefs.last()) {
             let renamed = o.value.get("$ref") != n.value.get("$ref");
@@ -925,10 +934,172 @@ impl<'a> Differ<'a> {
                     detail: format!("`$ref` now names {b} (was {a})"),
                     refusal: Refusal::under(&ctx.instance),
                     proof: None,
+                    proven: Vec::new(),
                 };
                 self.out.insert(before, change);
             }
         }
+    }
+
+    /// Marks the change just pushed as harmless in the `raw` directions (the keyword's own,
+    /// before `not` flips them) for `reason`. Under `oneOf` a branch that accepts more, or less,
+    /// breaks both ways, so only a proof of both directions (the branch is unchanged) holds.
+    fn prove(&mut self, ctx: &Ctx, raw: &[Direction], reason: String) {
+        if let Some(last) = self.out.len().checked_sub(1) {
+            self.prove_at(last, ctx, raw, reason);
+        }
+    }
+
+    /// [`Self::prove`] for the change at `i`.
+    fn prove_at(&mut self, i: usize, ctx: &Ctx, raw: &[Direction], reason: String) {
+        let both = raw.contains(&Direction::Backward) && raw.contains(&Direction::Forward);
+        if ctx.exclusive && !both {
+            return;
+        }
+        let Some(change) = self.out.get_mut(i) else {
+            return;
+        };
+        // Only the ways the change would break count (a tightening is trivially harmless
+        // forward; saying so is noise).
+        let proven: Vec<Direction> = raw
+            .iter()
+            .map(|d| if ctx.flip { d.flipped() } else { *d })
+            .filter(|d| match d {
+                Direction::Backward => change.direction.backward(),
+                _ => change.direction.forward(),
+            })
+            .collect();
+        if !proven.is_empty() {
+            change.proven = proven;
+            change.proof = Some(reason);
+        }
+    }
+
+    /// Changes at a leaf (scalar keywords only: `type`, `enum`, `const`, bounds, `pattern`,
+    /// `format`, annotations) that jsonschema's canonical algebra decides on the leaf alone,
+    /// where the whole schemas are beyond it: `type: string` added beside an `enum` of
+    /// strings, a bound that another bound already implies. The leaf's accepted values are
+    /// compared both ways; every change found at it without a proof of its own gets the
+    /// directions that hold.
+    fn prove_leaf(&mut self, om: &Merged<'a>, nm: &Merged<'a>, ctx: &Ctx, from: usize) {
+        const LEAF: &[&str] = &[
+            "type",
+            "enum",
+            "const",
+            "minimum",
+            "maximum",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+            "multipleOf",
+            "minLength",
+            "maxLength",
+            "pattern",
+            "format",
+            "title",
+            "description",
+            "default",
+            "examples",
+            "$comment",
+            "deprecated",
+            "readOnly",
+            "writeOnly",
+        ];
+        let leaf = |m: &Merged<'a>, doc: &Value| -> Option<crate::generate::Schema> {
+            let mut out = serde_json::Map::new();
+            for (k, (v, _)) in m {
+                if !LEAF.contains(&k.as_str()) {
+                    return None;
+                }
+                out.insert(k.clone(), (*v).clone());
+            }
+            if let Some(draft) = doc.get("$schema") {
+                out.insert("$schema".to_owned(), draft.clone());
+            }
+            crate::generate::Schema::new(&Value::Object(out)).ok()
+        };
+        let (Some(o), Some(n)) = (leaf(om, self.old), leaf(nm, self.new)) else {
+            return;
+        };
+        let yes = crate::generate::Containment::Yes;
+        let raw: Vec<Direction> = [
+            (n.covers(&o) == yes).then_some(Direction::Backward),
+            (o.covers(&n) == yes).then_some(Direction::Forward),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if raw.is_empty() {
+            return;
+        }
+        let reason = format!(
+            "jsonschema's canonical algebra, on this subschema alone: {}",
+            match raw.as_slice() {
+                [_, _] => "the deployed and the changed subschema accept the same values",
+                [Direction::Backward] => {
+                    "the changed subschema accepts every value the deployed one does: it breaks \
+                     only forward"
+                }
+                _ => {
+                    "the deployed subschema accepts every value the changed one does: it breaks \
+                     only backward"
+                }
+            }
+        );
+        for i in from..self.out.len() {
+            if self.out[i].proof.is_none() {
+                self.prove_at(i, ctx, &raw, reason.clone());
+            }
+        }
+    }
+
+    /// A `pattern` added, removed or changed that refuses nothing the other side's accepted,
+    /// one way or both (`^[a-z]+$` → `^[a-z0-9]+$` breaks only forward), decided on the two
+    /// patterns' DFAs. No pattern is the empty one, which accepts every string.
+    /// The narrow side's strings are only those its own `minLength`/`maxLength` let through
+    /// (`^[a-z]+$` with `maxLength: 20` → `^[a-z]{1,20}$` breaks nothing).
+    fn prove_patterns(&mut self, ctx: &Ctx, om: &Merged<'a>, nm: &Merged<'a>) {
+        let text = |m: &Merged<'a>| Self::get(m, "pattern").and_then(|(v, _)| v.as_str());
+        let length = |m: &Merged<'a>, k: &str| {
+            number_of(Self::get(m, k))
+                .and_then(crate::generate::int_of)
+                .and_then(|n| usize::try_from(n).ok())
+        };
+        let within = |wide: &str, narrow: &str, m: &Merged<'a>| {
+            let (min, max) = (length(m, "minLength").unwrap_or(0), length(m, "maxLength"));
+            evkit_schema::pattern::accepts_all_of_within(wide, narrow, min, max) == Some(true)
+        };
+        let (old, new) = (text(om), text(nm));
+        let (o, n) = (old.unwrap_or(""), new.unwrap_or(""));
+        let show =
+            |p: Option<&str>| p.map_or_else(|| "no pattern".to_owned(), |p| format!("`{p}`"));
+        // Only the ways the change can break: an added pattern only backward, a removed one
+        // only forward.
+        let backward = new.is_some() && within(n, o, om);
+        let forward = old.is_some() && within(o, n, nm);
+        let (raw, reason) = match (backward, forward) {
+            (true, true) => (
+                vec![Direction::Backward, Direction::Forward],
+                format!("{} and {} accept the same strings", show(old), show(new)),
+            ),
+            (true, false) => (
+                vec![Direction::Backward],
+                format!(
+                    "{} accepts every string {} did: it breaks only forward",
+                    show(new),
+                    show(old)
+                ),
+            ),
+            (false, true) => (
+                vec![Direction::Forward],
+                format!(
+                    "{} accepted every string {} does: it breaks only backward",
+                    show(old),
+                    show(new)
+                ),
+            ),
+            (false, false) => return,
+        };
+        self.prove(ctx, &raw, reason);
     }
 
     /// Whether `m`'s `pattern` already keeps every string within `bound` for `k` (`minLength`
@@ -1168,8 +1339,14 @@ impl<'a> Differ<'a> {
                 } else {
                     Self::implied_length(nm, k, x, "changed")
                 };
-                if let Some(last) = self.out.last_mut() {
-                    last.proof = proof;
+                // A count bound of 0 refuses nothing.
+                let neutral = matches!(*k, "minLength" | "minItems" | "minProperties")
+                    && y.and_then(crate::generate::int_of) == Some(0)
+                    && x.is_none();
+                let proof = proof.or_else(|| neutral.then(|| format!("`{k}: 0` refuses nothing")));
+                if let Some(proof) = proof {
+                    // The keyword refuses nothing the node accepted: the node is unchanged.
+                    self.prove(ctx, &[Direction::Backward, Direction::Forward], proof);
                 }
             }
         }
@@ -1212,7 +1389,10 @@ impl<'a> Differ<'a> {
                     Refusal::at(&inst, k),
                     format!("{k} {} → {}", show(a), show(b)),
                 ),
-                _ => {}
+                _ => continue,
+            }
+            if k == "pattern" {
+                self.prove_patterns(ctx, om, nm);
             }
         }
 

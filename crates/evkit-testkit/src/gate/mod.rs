@@ -10,6 +10,9 @@
 //! 2. **A proof**, where jsonschema's canonical algebra can give one: when the changed payload
 //!    schema covers the deployed one, nothing breaks backward whatever the diff says (and the
 //!    other way round for forward); such findings are reported as harmless and do not block.
+//!    Where the algebra cannot compare regular expressions, the diff proves a direction of a
+//!    `pattern` change (the two patterns as languages) or of a length bound (one the `pattern`
+//!    already enforces) harmless itself ([`Finding::proof`]).
 //! 3. **A search for a witness** of each finding, a message one side accepts and the other
 //!    refuses: values drawn from jsonschema's canonical difference of the two schemas, values
 //!    that break the consuming side's keyword at the finding's place, and whole valid messages
@@ -142,8 +145,9 @@ pub struct Finding {
     /// Directions proven unaffected, by jsonschema's canonical algebra or by [`Finding::proof`]
     /// (so they do not block, unless a witness shows otherwise).
     pub harmless: Vec<Direction>,
-    /// Why the schema itself shows the change harmless both ways (a length bound its
-    /// `pattern` already enforces).
+    /// Why the schemas themselves show the change harmless in the [`Finding::harmless`]
+    /// directions (a length bound the `pattern` already enforces, a `pattern` that accepts
+    /// every string the other one does).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
     /// The allowance that lets it through.
@@ -186,10 +190,8 @@ impl Finding {
             c.detail.clone(),
         );
         f.refusal = Some(c.refusal);
-        if c.proof.is_some() {
-            f.harmless = vec![Direction::Backward, Direction::Forward];
-            f.proof = c.proof;
-        }
+        f.harmless = c.proven;
+        f.proof = c.proof;
         f
     }
 
@@ -639,7 +641,7 @@ fn search_schemas(
         let verdict = consumer.covers(producer);
         proofs.push((d, verdict));
         if verdict == Containment::Yes {
-            for f in findings.iter_mut() {
+            for f in findings.iter_mut().filter(|f| !f.harmless.contains(&d)) {
                 f.harmless.push(d);
             }
             continue;
@@ -704,6 +706,23 @@ fn search_schemas(
                 };
                 if producer.is_valid(&b.value) {
                     attribute(&mut findings[i..=i], part, d, consumer, &b.value, false);
+                } else if let Some(instance) = findings[i]
+                    .refusal
+                    .as_ref()
+                    .map(|r| r.instance.clone())
+                    .filter(|at| !at.split('/').any(|s| s == "*"))
+                {
+                    // The rest of the document is the consuming side's (a change elsewhere
+                    // can make the producing side refuse it): the broken value goes into
+                    // messages the producing side generated, at the finding's place.
+                    for v in transplanted(producer, &b.value, &instance, runner) {
+                        if producer.is_valid(&v) {
+                            attribute(&mut findings[i..=i], part, d, consumer, &v, false);
+                            if !findings[i].wants(d) {
+                                break;
+                            }
+                        }
+                    }
                 }
                 if !findings[i].wants(d) {
                     break;
@@ -712,6 +731,37 @@ fn search_schemas(
         }
     }
     unexplained
+}
+
+/// Up to 8 valid documents of `producer` with the value `broken` holds at `instance` put in
+/// their place (added to its parent object where a document lacks it).
+fn transplanted(
+    producer: &Schema,
+    broken: &Value,
+    instance: &str,
+    runner: &mut TestRunner,
+) -> Vec<Value> {
+    let Some(value) = broken.pointer(instance) else {
+        return Vec::new();
+    };
+    let Ok(strategy) = producer.valid() else {
+        return Vec::new();
+    };
+    let (parent, name) = instance.rsplit_once('/').unwrap_or(("", instance));
+    let name = evkit_schema::pointer::unescape(name).into_owned();
+    (0..8)
+        .filter_map(|_| {
+            let mut doc = draw(&strategy, runner).ok()?;
+            match doc.pointer_mut(parent)? {
+                Value::Object(map) => {
+                    map.insert(name.clone(), value.clone());
+                }
+                Value::Array(items) => *items.get_mut(name.parse::<usize>().ok()?)? = value.clone(),
+                _ => return None,
+            }
+            Some(doc)
+        })
+        .collect()
 }
 
 /// Gives `value` (accepted by the producing side) as a witness to the first finding whose
