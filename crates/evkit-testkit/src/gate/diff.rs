@@ -982,32 +982,13 @@ impl<'a> Differ<'a> {
     /// compared both ways; every change found at it without a proof of its own gets the
     /// directions that hold.
     fn prove_leaf(&mut self, om: &Merged<'a>, nm: &Merged<'a>, ctx: &Ctx, from: usize) {
-        const LEAF: &[&str] = &[
-            "type",
-            "enum",
-            "const",
-            "minimum",
-            "maximum",
-            "exclusiveMinimum",
-            "exclusiveMaximum",
-            "multipleOf",
-            "minLength",
-            "maxLength",
-            "pattern",
-            "format",
-            "title",
-            "description",
-            "default",
-            "examples",
-            "$comment",
-            "deprecated",
-            "readOnly",
-            "writeOnly",
-        ];
         let leaf = |m: &Merged<'a>, doc: &Value| -> Option<crate::generate::Schema> {
             let mut out = serde_json::Map::new();
             for (k, (v, _)) in m {
-                if !LEAF.contains(&k.as_str()) {
+                let k_str = k.as_str();
+                if !crate::generate::SCALAR_CONSTRAINTS.contains(&k_str)
+                    && !crate::generate::ANNOTATIONS.contains(&k_str)
+                {
                     return None;
                 }
                 out.insert(k.clone(), (*v).clone());

@@ -154,20 +154,9 @@ impl Breakage {
     }
 }
 
-/// Keywords that constrain values (drafts 4 to 2020-12).
-const CONSTRAINTS: &[&str] = &[
-    "type",
-    "enum",
-    "const",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "format",
+/// Keywords that constrain values through structure or subschemas (drafts 4 to 2020-12); with
+/// [`super::SCALAR_CONSTRAINTS`], every constraint keyword.
+const STRUCTURAL: &[&str] = &[
     "minItems",
     "maxItems",
     "uniqueItems",
@@ -368,7 +357,7 @@ impl<'a> Walker<'a> {
         };
         let legacy_ref = self.draft_at_most_7() && obj.contains_key("$ref");
         if !legacy_ref {
-            for k in CONSTRAINTS {
+            for k in super::SCALAR_CONSTRAINTS.iter().chain(STRUCTURAL) {
                 let Some(v) = obj.get(*k) else { continue };
                 let keep = match *k {
                     "uniqueItems" => v == &Value::Bool(true),

@@ -36,6 +36,34 @@ pub use text::FORMATS;
 pub use valid::MAX_DEPTH;
 pub(crate) use valid::regex_matches;
 
+/// The keywords that constrain a value on their own, with no subschema: a leaf's.
+pub(crate) const SCALAR_CONSTRAINTS: &[&str] = &[
+    "type",
+    "enum",
+    "const",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+];
+
+/// Keywords that annotate a schema and constrain nothing.
+pub(crate) const ANNOTATIONS: &[&str] = &[
+    "$comment",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+];
+
 use crate::Error;
 
 /// A schema document, compiled for generation: its canonical form and its validator.

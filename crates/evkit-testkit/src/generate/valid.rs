@@ -982,32 +982,25 @@ pub(crate) fn int_of(n: &Number) -> Option<i128> {
 }
 
 /// The keywords a numeric leaf may hold: its bounds, `multipleOf` and annotations.
-const LEAF_KEYS: &[&str] = &[
-    "type",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-    "$schema",
-    "$id",
-    "$comment",
-    "title",
-    "description",
-    "default",
-    "examples",
-    "deprecated",
-    "readOnly",
-    "writeOnly",
-];
+fn leaf_key(k: &str) -> bool {
+    const NUMERIC: &[&str] = &[
+        "type",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "$schema",
+        "$id",
+    ];
+    NUMERIC.contains(&k) || super::ANNOTATIONS.contains(&k)
+}
 
 /// A schema that is only `"type": "integer"` with bounds and `multipleOf` (and annotations), as
 /// an [`IntegerView`] with inclusive integer bounds; `None` for anything else.
 fn integer_leaf(schema: &Value) -> Option<IntegerView> {
     let map = schema.as_object()?;
-    if map.get("type")?.as_str()? != "integer"
-        || !map.keys().all(|k| LEAF_KEYS.contains(&k.as_str()))
-    {
+    if map.get("type")?.as_str()? != "integer" || !map.keys().all(|k| leaf_key(k)) {
         return None;
     }
     // The least (`up`) or greatest integer on the admitted side of a bound.
@@ -1076,9 +1069,7 @@ fn numeric_leaf(schema: &Value) -> Option<Leaf> {
         return Some(Leaf::Integer(v));
     }
     let map = schema.as_object()?;
-    if map.get("type")?.as_str()? != "number"
-        || !map.keys().all(|k| LEAF_KEYS.contains(&k.as_str()))
-    {
+    if map.get("type")?.as_str()? != "number" || !map.keys().all(|k| leaf_key(k)) {
         return None;
     }
     let num = |k: &str| -> Option<Option<&Number>> {
